@@ -1,0 +1,56 @@
+"""What the benchmark modules share: the synthetic data set, constants, the peak-RSS probe."""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+
+N_FEATURES = 784
+N_CLASSES = 10
+NOMINAL_SAMPLES = 60_000  # report.py scales every epoch to this many samples
+DATA_SEED = 12345
+SLOW_CONTENDERS = ("torch", "sklearn")  # subset training at batch sizes <= SLOW_BATCH
+SLOW_BATCH = 10
+
+
+def peak_rss_mb():
+    """Peak resident set size of this process so far, MiB (None where resource is unavailable)."""
+    try:
+        import resource
+    except ImportError:
+        return None
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return rss / 2**20 if sys.platform == "darwin" else rss / 2**10  # bytes on macOS, KiB on Linux
+
+
+class Dataset:
+    """Synthetic MNIST-like data: inputs uniform on [0, 1], one-hot targets from a fixed rule.
+
+    The label of ``x`` is ``argmax((x - 1/2) @ R)`` for a fixed seeded Gaussian ``R`` (centred so
+    the ten classes are about equally frequent). Generated once per session in float64; the float32
+    copy and the subsets (leading rows, still C-contiguous) are made on demand and cached.
+    """
+
+    def __init__(self, n_samples, seed=DATA_SEED):
+        rng = np.random.default_rng(seed)
+        X = rng.random((n_samples, N_FEATURES))
+        R = rng.standard_normal((N_FEATURES, N_CLASSES))
+        labels = np.empty(n_samples, dtype=np.intp)
+        for start in range(0, n_samples, 8192):  # chunks: keep the temporaries small
+            labels[start : start + 8192] = ((X[start : start + 8192] - 0.5) @ R).argmax(axis=1)
+        self.labels = labels
+        self._arrays = {"float64": (X, np.eye(N_CLASSES)[labels])}
+
+    def get(self, dtype, n_samples=None):
+        """``(X, Y)`` in ``dtype``, the first ``n_samples`` rows (all by default)."""
+        dtype = np.dtype(dtype).name
+        if dtype not in self._arrays:
+            X, Y = self._arrays["float64"]
+            self._arrays[dtype] = (X.astype(dtype), Y.astype(dtype))
+        X, Y = self._arrays[dtype]
+        if n_samples is None:
+            return X, Y
+        if n_samples > X.shape[0]:
+            raise ValueError(f"asked for {n_samples} samples, the data set has {X.shape[0]}")
+        return X[:n_samples], Y[:n_samples]

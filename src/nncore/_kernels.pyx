@@ -1,0 +1,914 @@
+# cython: language_level=3
+"""Compiled kernels of nncore.
+
+Every kernel is fused over float32/float64 and works on the lecture's parameter
+layout: layer ``l`` is a row-major block of shape ``(n_out, n_in + 1)`` inside
+one flat vector, row ``j`` holding neuron ``j``'s bias and then its incoming
+weights.  Seen by column-major BLAS, that block is the matrix ``[b | W]^T`` with
+leading dimension ``n_in + 1``; the weights start one element in.
+
+Each kernel has a ``noexcept nogil`` worker that does the maths on raw
+pointers, and a ``def`` entry point that checks every shape and buffer length
+(so no worker can read or write out of bounds), then releases the GIL.
+"""
+
+from cython cimport floating
+from libc.math cimport exp, expf, log, logf, log1p, log1pf, tanh, tanhf, sqrt, sqrtf, fabs, fabsf, isfinite
+from libc.stdint cimport uint64_t
+from libc.string cimport memcpy, memset
+from scipy.linalg.cython_blas cimport dgemm, sgemm
+
+import numpy as np
+
+# Activation, loss, optimiser and metric ids.  The Python registries in
+# activations.py / losses.py / optimizers.py map names onto these numbers.
+cdef enum:
+    SIGMOID = 0
+    TANH = 1
+    RELU = 2
+    LEAKY_RELU = 3
+    IDENTITY = 4
+    SOFTMAX = 5
+
+cdef enum:
+    MSE = 0
+    CROSS_ENTROPY = 1
+
+cdef enum:
+    OPT_SGD = 0
+    OPT_MOMENTUM = 1
+    OPT_NESTEROV = 2
+    OPT_ADAM = 3
+
+cdef enum:
+    METRIC_NONE = 0
+    METRIC_ARGMAX = 1
+    METRIC_BINARY = 2
+
+ACTIVATION_IDS = {"sigmoid": SIGMOID, "tanh": TANH, "relu": RELU,
+                  "leaky_relu": LEAKY_RELU, "identity": IDENTITY, "softmax": SOFTMAX}
+LOSS_IDS = {"mse": MSE, "cross_entropy": CROSS_ENTROPY}
+OPTIMIZER_IDS = {"sgd": OPT_SGD, "momentum": OPT_MOMENTUM, "nesterov": OPT_NESTEROV, "adam": OPT_ADAM}
+METRIC_IDS = {None: METRIC_NONE, "argmax": METRIC_ARGMAX, "binary": METRIC_BINARY}
+LEAKY_SLOPE = 0.01
+
+# Status codes returned by train_epoch.
+cdef enum:
+    _STATUS_OK = 0
+    _STATUS_NONFINITE = 1
+
+STATUS_OK = _STATUS_OK
+STATUS_NONFINITE = _STATUS_NONFINITE
+
+cdef double _LEAKY = 0.01
+
+
+# ---------------------------------------------------------------- BLAS ---
+
+cdef inline void _gemm(char ta, char tb, int m, int n, int k, floating alpha,
+                       const floating* A, int lda, const floating* B, int ldb,
+                       floating beta, floating* C, int ldc) noexcept nogil:
+    """C := alpha op(A) op(B) + beta C, column-major (Fortran) convention."""
+    if m == 0 or n == 0:
+        return
+    if floating is float:
+        sgemm(&ta, &tb, &m, &n, &k, &alpha, <float*> A, &lda, <float*> B, &ldb, &beta, C, &ldc)
+    else:
+        dgemm(&ta, &tb, &m, &n, &k, &alpha, <double*> A, &lda, <double*> B, &ldb, &beta, C, &ldc)
+
+
+# ---------------------------------------------------------- activations ---
+
+cdef inline floating _sigmoid(floating z) noexcept nogil:
+    """sigma(z) = 1 / (1 + exp(-z)); branch on the sign so exp never overflows."""
+    cdef floating e
+    if floating is float:
+        if z >= 0:
+            return 1.0 / (1.0 + expf(-z))
+        e = expf(z)
+        return e / (1.0 + e)
+    else:
+        if z >= 0:
+            return 1.0 / (1.0 + exp(-z))
+        e = exp(z)
+        return e / (1.0 + e)
+
+
+cdef inline floating _softplus(floating z) noexcept nogil:
+    """log(1 + exp(z)) without overflow: max(z, 0) + log1p(exp(-|z|))."""
+    if floating is float:
+        return (z if z > 0 else 0) + log1pf(expf(-fabsf(z)))
+    else:
+        return (z if z > 0 else 0) + log1p(exp(-fabs(z)))
+
+
+cdef void _activate(floating* Z, Py_ssize_t rows, Py_ssize_t cols, int act) noexcept nogil:
+    """A := act(Z), in place, row by row (softmax needs whole rows)."""
+    cdef Py_ssize_t i, j, n = rows * cols
+    cdef floating m, s, z
+    cdef floating* row
+    if act == SIGMOID:
+        for i in range(n):
+            Z[i] = _sigmoid(Z[i])
+    elif act == TANH:
+        for i in range(n):
+            if floating is float:
+                Z[i] = tanhf(Z[i])
+            else:
+                Z[i] = tanh(Z[i])
+    elif act == RELU:
+        for i in range(n):
+            if not (Z[i] > 0):
+                Z[i] = 0
+    elif act == LEAKY_RELU:
+        for i in range(n):
+            z = Z[i]
+            if not (z > 0):
+                Z[i] = <floating> (_LEAKY * z)
+    elif act == SOFTMAX:
+        # subtract the row maximum so exp never overflows
+        for i in range(rows):
+            row = Z + i * cols
+            m = row[0]
+            for j in range(1, cols):
+                if row[j] > m:
+                    m = row[j]
+            s = 0
+            for j in range(cols):
+                if floating is float:
+                    row[j] = expf(row[j] - m)
+                else:
+                    row[j] = exp(row[j] - m)
+                s = s + row[j]
+            for j in range(cols):
+                row[j] = row[j] / s
+    # IDENTITY: nothing to do
+
+
+cdef void _mul_act_prime(floating* D, const floating* A, Py_ssize_t n, int act) noexcept nogil:
+    """D := D * act'(z), the derivative written in terms of a = act(z).
+
+    sigmoid' = a (1 - a), tanh' = 1 - a^2, relu' = [a > 0],
+    leaky_relu' = 1 if a > 0 else slope, identity' = 1.
+    """
+    cdef Py_ssize_t i
+    cdef floating a
+    if act == SIGMOID:
+        for i in range(n):
+            a = A[i]
+            D[i] = D[i] * (a * (1 - a))
+    elif act == TANH:
+        for i in range(n):
+            a = A[i]
+            D[i] = D[i] * (1 - a * a)
+    elif act == RELU:
+        for i in range(n):
+            if not (A[i] > 0):
+                D[i] = 0
+    elif act == LEAKY_RELU:
+        for i in range(n):
+            if not (A[i] > 0):
+                D[i] = <floating> (D[i] * _LEAKY)
+
+
+# ------------------------------------------------------ loss and delta ---
+
+cdef double _output_delta(int loss, int act, const floating* Z, const floating* A,
+                          const floating* Y, const floating* sw, Py_ssize_t B,
+                          Py_ssize_t n, floating* D) noexcept nogil:
+    """Per-sample costs summed over the batch (weighted), and D := dC_i/dz_L.
+
+    mse:            C_i = sum_k (a_k - y_k)^2,   dC_i/da_k = 2 (a_k - y_k)
+    cross_entropy:  sigmoid  C_i = sum_k softplus(z_k) - y_k z_k,  D = a - y
+                    softmax  C_i = sum_k y_k (lse(z) - z_k),      D = a sum(y) - y
+    D is skipped when it is NULL (loss only).  Sums are kept in double.
+    """
+    cdef Py_ssize_t i, k
+    cdef double total = 0.0, ci, g, dot, w, m, s, sy
+    cdef const floating* a
+    cdef const floating* y
+    cdef const floating* z
+    cdef floating* d
+    for i in range(B):
+        a = A + i * n
+        y = Y + i * n
+        z = Z + i * n
+        d = D + i * n if D != NULL else NULL
+        w = sw[i] if sw != NULL else 1.0
+        ci = 0.0
+        if loss == MSE:
+            for k in range(n):
+                g = <double> a[k] - <double> y[k]
+                ci += g * g
+            if d != NULL:
+                for k in range(n):
+                    d[k] = <floating> (2.0 * w * (<double> a[k] - <double> y[k]))
+                if act == SOFTMAX:
+                    # softmax Jacobian: d_k = a_k (g_k - sum_j g_j a_j)
+                    dot = 0.0
+                    for k in range(n):
+                        dot += <double> d[k] * a[k]
+                    for k in range(n):
+                        d[k] = <floating> (a[k] * (d[k] - dot))
+                else:
+                    _mul_act_prime(d, a, n, act)
+        else:
+            if act == SOFTMAX:
+                m = z[0]
+                for k in range(1, n):
+                    if z[k] > m:
+                        m = z[k]
+                s = 0.0
+                sy = 0.0
+                for k in range(n):
+                    s += exp(<double> z[k] - m)
+                    sy += y[k]
+                s = m + log(s)
+                for k in range(n):
+                    ci += <double> y[k] * (s - <double> z[k])
+                if d != NULL:
+                    for k in range(n):
+                        d[k] = <floating> (w * (<double> a[k] * sy - <double> y[k]))
+            else:  # sigmoid outputs, binary cross-entropy per output
+                for k in range(n):
+                    ci += _softplus(<double> z[k]) - <double> y[k] * <double> z[k]
+                if d != NULL:
+                    for k in range(n):
+                        d[k] = <floating> (w * (<double> a[k] - <double> y[k]))
+        total += w * ci
+    return total
+
+
+cdef Py_ssize_t _count_correct(const floating* A, const floating* Y, Py_ssize_t B,
+                               Py_ssize_t n, int metric) noexcept nogil:
+    """Samples whose prediction matches the target: argmax for one-hot targets,
+    a 0.5 threshold on every output for binary ones."""
+    cdef Py_ssize_t i, k, ka, ky, good = 0
+    cdef bint ok
+    if metric == METRIC_ARGMAX:
+        for i in range(B):
+            ka = 0
+            ky = 0
+            for k in range(1, n):
+                if A[i * n + k] > A[i * n + ka]:
+                    ka = k
+                if Y[i * n + k] > Y[i * n + ky]:
+                    ky = k
+            good += ka == ky
+    elif metric == METRIC_BINARY:
+        for i in range(B):
+            ok = True
+            for k in range(n):
+                if (A[i * n + k] > 0.5) != (Y[i * n + k] > 0.5):
+                    ok = False
+                    break
+            good += ok
+    return good
+
+
+# ------------------------------------------------------------ network ---
+
+cdef struct Net:
+    Py_ssize_t L              # number of weight layers
+    const Py_ssize_t* sizes   # L + 1 widths
+    const Py_ssize_t* poff    # offset of layer l's block in params
+    const Py_ssize_t* aoff    # offset of A_l (l >= 1) in the workspace
+    const int* acts           # activation of each layer
+    Py_ssize_t bmax           # rows the workspace was laid out for
+    Py_ssize_t zoff           # Z_L (output pre-activation)
+    Py_ssize_t d0off          # two delta buffers, bmax * max width each
+    Py_ssize_t d1off
+    Py_ssize_t xoff           # gathered inputs, targets and weights (training only)
+    Py_ssize_t yoff
+    Py_ssize_t woff
+    Py_ssize_t goff           # gradient (training with an optimiser only)
+    Py_ssize_t size           # total workspace length
+
+
+cdef floating* _A(Net* net, floating* ws, Py_ssize_t l) noexcept nogil:
+    return ws + net.aoff[l]
+
+
+cdef void _forward(Net* net, const floating* P, const floating* X0, Py_ssize_t B,
+                   floating* ws) noexcept nogil:
+    """A_l := act_l(A_{l-1} W_l^T + b_l) for every layer; Z_L kept for the loss."""
+    cdef Py_ssize_t l, i, j, n_in, n_out
+    cdef const floating* a_in = X0
+    cdef const floating* blk
+    cdef floating* z
+    for l in range(net.L):
+        n_in = net.sizes[l]
+        n_out = net.sizes[l + 1]
+        blk = P + net.poff[l]
+        z = ws + net.zoff if l == net.L - 1 else _A(net, ws, l + 1)
+        for i in range(B):
+            for j in range(n_out):
+                z[i * n_out + j] = blk[j * (n_in + 1)]
+        _gemm(c'T', c'N', <int> n_out, <int> B, <int> n_in, <floating> 1.0,
+              blk + 1, <int> (n_in + 1), a_in, <int> n_in, <floating> 1.0, z, <int> n_out)
+        if l == net.L - 1:
+            memcpy(_A(net, ws, l + 1), z, B * n_out * sizeof(floating))
+            z = _A(net, ws, l + 1)
+        _activate(z, B, n_out, net.acts[l])
+        a_in = z
+
+
+cdef void _backward(Net* net, floating* P, const floating* X0, Py_ssize_t B, floating* ws,
+                    floating* G, floating alpha, floating wbeta, floating bbeta,
+                    floating* PSG, Py_ssize_t psg_ld) noexcept nogil:
+    """Backpropagate the output delta (already in the d0 buffer) through every layer.
+
+    For each layer, from the top: the delta of the layer below is formed first
+    (it needs this layer's weights before any update), then
+        G_W := wbeta G_W + alpha D^T A_{l-1},   G_b := bbeta G_b + alpha sum_i D_i.
+    G may be the gradient buffer or the parameters themselves (plain SGD fused into
+    the update: alpha = -r / batch).  When PSG is not NULL, the per-sample
+    gradients (outer products d_i [1, a_i]) go to row i of PSG instead.
+    """
+    cdef Py_ssize_t l, i, j, k, n_in, n_out, ld
+    cdef floating* D = ws + net.d0off
+    cdef floating* Dn = ws + net.d1off
+    cdef floating* tmp
+    cdef const floating* a_in
+    cdef floating* blk
+    cdef floating* row
+    cdef floating s, dij
+    for l in range(net.L - 1, -1, -1):
+        n_in = net.sizes[l]
+        n_out = net.sizes[l + 1]
+        ld = n_in + 1
+        blk = P + net.poff[l]
+        a_in = X0 if l == 0 else _A(net, ws, l)
+        if l > 0:
+            # where several gradients flow into one node they add: D_{l-1} = D W
+            _gemm(c'N', c'N', <int> n_in, <int> B, <int> n_out, <floating> 1.0,
+                  blk + 1, <int> ld, D, <int> n_out, <floating> 0.0, Dn, <int> n_in)
+            _mul_act_prime(Dn, a_in, B * n_in, net.acts[l - 1])
+        if PSG != NULL:
+            for i in range(B):
+                row = PSG + i * psg_ld + net.poff[l]
+                for j in range(n_out):
+                    dij = D[i * n_out + j]
+                    row[j * ld] = dij
+                    for k in range(n_in):
+                        row[j * ld + 1 + k] = dij * a_in[i * n_in + k]
+        else:
+            _gemm(c'N', c'T', <int> n_in, <int> n_out, <int> B, alpha,
+                  a_in, <int> n_in, D, <int> n_out, wbeta, G + net.poff[l] + 1, <int> ld)
+            for j in range(n_out):
+                s = 0
+                for i in range(B):
+                    s = s + D[i * n_out + j]
+                if bbeta == 0:  # the buffer may hold garbage (NaN * 0 is NaN)
+                    G[net.poff[l] + j * ld] = alpha * s
+                else:
+                    G[net.poff[l] + j * ld] = bbeta * G[net.poff[l] + j * ld] + alpha * s
+        tmp = D
+        D = Dn
+        Dn = tmp
+
+
+cdef void _decay_weights(Net* net, const floating* P, floating* G, double wd) noexcept nogil:
+    """G_W := G_W + wd W (L2 weight decay; biases are not decayed)."""
+    cdef Py_ssize_t l, j, k, n_in, n_out, base
+    for l in range(net.L):
+        n_in = net.sizes[l]
+        n_out = net.sizes[l + 1]
+        for j in range(n_out):
+            base = net.poff[l] + j * (n_in + 1) + 1
+            for k in range(n_in):
+                G[base + k] = <floating> (G[base + k] + wd * P[base + k])
+
+
+cdef void _optimizer_step(int opt, floating* P, const floating* G, floating* S,
+                          Py_ssize_t n, const double* h, double t) noexcept nogil:
+    """One update of the flat parameter vector, state S in the same layout.
+
+    sgd:       W := W - r g
+    momentum:  v := mu v + g;  W := W - r v              (nesterov: W := W - r (g + mu v))
+    adam:      m := b1 m + (1-b1) g;  v := b2 v + (1-b2) g^2;
+               W := W - r m/(1-b1^t) / (sqrt(v/(1-b2^t)) + eps)
+    h = [r, weight_decay, mu or b1, b2, eps]; t is the step count, starting at 1.
+    """
+    cdef Py_ssize_t i
+    cdef double r = h[0], mu = h[2], b1 = h[2], b2 = h[3], eps = h[4]
+    cdef double v, m, c1, c2
+    cdef floating* S2
+    if opt == OPT_SGD:
+        for i in range(n):
+            P[i] = <floating> (P[i] - r * G[i])
+    elif opt == OPT_MOMENTUM or opt == OPT_NESTEROV:
+        for i in range(n):
+            v = mu * S[i] + G[i]
+            S[i] = <floating> v
+            if opt == OPT_NESTEROV:
+                v = G[i] + mu * v
+            P[i] = <floating> (P[i] - r * v)
+    elif opt == OPT_ADAM:
+        S2 = S + n
+        c1 = 1.0 - b1 ** t
+        c2 = 1.0 - b2 ** t
+        for i in range(n):
+            m = b1 * S[i] + (1.0 - b1) * G[i]
+            v = b2 * S2[i] + (1.0 - b2) * (<double> G[i] * G[i])
+            S[i] = <floating> m
+            S2[i] = <floating> v
+            P[i] = <floating> (P[i] - r * (m / c1) / (sqrt(v / c2) + eps))
+
+
+# ------------------------------------------------------------- random ---
+
+cdef inline uint64_t _splitmix64(uint64_t* state) noexcept nogil:
+    """SplitMix64 (Steele, Lea, Flood 2014): the generator behind shuffling and
+    initialisation, simple enough that the reference twin repeats it exactly."""
+    cdef uint64_t z
+    state[0] += 0x9E3779B97F4A7C15ULL
+    z = state[0]
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL
+    return z ^ (z >> 31)
+
+
+cdef void _shuffle(Py_ssize_t* order, Py_ssize_t n, uint64_t* state) noexcept nogil:
+    """order := 0..n-1, then a Fisher-Yates shuffle drawn from state."""
+    cdef Py_ssize_t i, j, t
+    for i in range(n):
+        order[i] = i
+    for i in range(n - 1, 0, -1):
+        j = <Py_ssize_t> (_splitmix64(state) % <uint64_t> (i + 1))
+        t = order[i]
+        order[i] = order[j]
+        order[j] = t
+
+
+# -------------------------------------------------------- entry points ---
+
+cdef Py_ssize_t _n_params(const Py_ssize_t[::1] sizes):
+    cdef Py_ssize_t l, n = 0
+    for l in range(sizes.shape[0] - 1):
+        n += sizes[l + 1] * (sizes[l] + 1)
+    return n
+
+
+def n_params(const Py_ssize_t[::1] sizes):
+    """Length of the parameter vector: sum_l n_{l+1} (n_l + 1)."""
+    return _n_params(sizes)
+
+
+def workspace_size(const Py_ssize_t[::1] sizes, Py_ssize_t bmax, bint train=False,
+                   bint optimizer=False):
+    """Workspace length for batches (or chunks) of up to ``bmax`` rows."""
+    _check_sizes(sizes)
+    cdef Py_ssize_t[::1] poff = np.zeros(sizes.shape[0], dtype=np.intp)
+    cdef Py_ssize_t[::1] aoff = np.zeros(sizes.shape[0], dtype=np.intp)
+    cdef Net net
+    _layout(&net, sizes, poff, aoff, bmax, train, optimizer)
+    return net.size
+
+
+cdef void _check_sizes(const Py_ssize_t[::1] sizes) except *:
+    cdef Py_ssize_t l
+    if sizes.shape[0] < 2:
+        raise ValueError("a network needs at least two layer sizes")
+    for l in range(sizes.shape[0]):
+        if sizes[l] < 1 or sizes[l] >= 2 ** 31 - 1:
+            raise ValueError(f"layer size {sizes[l]} at position {l} is out of range")
+
+
+cdef void _layout(Net* net, const Py_ssize_t[::1] sizes, Py_ssize_t[::1] poff,
+                  Py_ssize_t[::1] aoff, Py_ssize_t bmax, bint train, bint optimizer) except *:
+    cdef Py_ssize_t l, L = sizes.shape[0] - 1, pos = 0, maxw = 1
+    if bmax < 1:
+        raise ValueError("batch (chunk) size must be at least 1")
+    net.L = L
+    net.sizes = &sizes[0]
+    net.poff = &poff[0]
+    net.aoff = &aoff[0]
+    net.bmax = bmax
+    for l in range(L):
+        poff[l] = pos
+        pos += sizes[l + 1] * (sizes[l] + 1)
+    pos = 0
+    aoff[0] = -1  # A_0 is the input itself, never in the workspace
+    for l in range(1, L + 1):
+        aoff[l] = pos
+        pos += bmax * sizes[l]
+        if sizes[l] > maxw:
+            maxw = sizes[l]
+    net.zoff = pos
+    pos += bmax * sizes[L]
+    net.d0off = pos
+    pos += bmax * maxw
+    net.d1off = pos
+    pos += bmax * maxw
+    net.xoff = net.yoff = net.woff = net.goff = pos
+    if train:
+        net.xoff = pos
+        pos += bmax * sizes[0]
+        net.yoff = pos
+        pos += bmax * sizes[L]
+        net.woff = pos
+        pos += bmax
+        net.goff = pos
+        if optimizer:
+            pos += _n_params(sizes)
+    net.size = pos
+
+
+cdef object _setup(Net* net, const Py_ssize_t[::1] sizes, const int[::1] acts,
+                   Py_ssize_t n_params, Py_ssize_t n_features, Py_ssize_t n_outputs,
+                   Py_ssize_t ws_len, Py_ssize_t bmax, bint train, bint optimizer):
+    """Check every length a worker will trust, and lay the workspace out."""
+    _check_sizes(sizes)
+    cdef Py_ssize_t L = sizes.shape[0] - 1, l
+    if acts.shape[0] != L:
+        raise ValueError(f"need {L} activation ids, got {acts.shape[0]}")
+    for l in range(L):
+        if acts[l] < SIGMOID or acts[l] > SOFTMAX or (acts[l] == SOFTMAX and l != L - 1):
+            raise ValueError(f"invalid activation id {acts[l]} for layer {l}")
+    if n_params != _n_params(sizes):
+        raise ValueError(f"params has length {n_params}, the network needs {_n_params(sizes)}")
+    if n_features >= 0 and n_features != sizes[0]:
+        raise ValueError(f"X has {n_features} features, the network expects {sizes[0]}")
+    if n_outputs >= 0 and n_outputs != sizes[L]:
+        raise ValueError(f"Y has {n_outputs} outputs, the network produces {sizes[L]}")
+    poff = np.zeros(L + 1, dtype=np.intp)
+    aoff = np.zeros(L + 1, dtype=np.intp)
+    _layout(net, sizes, poff, aoff, bmax, train, optimizer)
+    net.acts = &acts[0]
+    if ws_len < net.size:
+        raise ValueError(f"workspace has length {ws_len}, needs {net.size}")
+    return (poff, aoff)  # the caller keeps them alive while net points into them
+
+
+def _check_loss(int loss, int out_act):
+    if loss == CROSS_ENTROPY and out_act != SIGMOID and out_act != SOFTMAX:
+        raise ValueError("cross_entropy needs sigmoid or softmax outputs")
+    if loss != MSE and loss != CROSS_ENTROPY:
+        raise ValueError(f"invalid loss id {loss}")
+
+
+def forward(const floating[::1] params, const Py_ssize_t[::1] sizes, const int[::1] acts,
+            const floating[:, ::1] X, floating[:, ::1] out, floating[::1] workspace):
+    """out := a_L(X): the network's output for every row of X, in chunks of the
+    workspace's row count (workspace laid out by workspace_size(sizes, chunk))."""
+    cdef Net net
+    cdef Py_ssize_t n = X.shape[0], bmax, start, b, L = sizes.shape[0] - 1
+    _check_sizes(sizes)
+    if out.shape[0] != n:
+        raise ValueError(f"out has {out.shape[0]} rows, X has {n}")
+    bmax = _rows_for(sizes, workspace.shape[0], False, False)
+    keep = _setup(&net, sizes, acts, params.shape[0], X.shape[1], out.shape[1],
+                  workspace.shape[0], bmax, False, False)
+    if n == 0:
+        return
+    with nogil:
+        start = 0
+        while start < n:
+            b = min(bmax, n - start)
+            _forward(&net, &params[0], &X[start, 0], b, &workspace[0])
+            memcpy(&out[start, 0], &workspace[net.aoff[L]], b * sizes[L] * sizeof(floating))
+            start += b
+
+
+cdef Py_ssize_t _rows_for(const Py_ssize_t[::1] sizes, Py_ssize_t ws_len, bint train,
+                          bint optimizer) except -1:
+    """The largest row count a workspace of ws_len holds (it is linear in rows)."""
+    cdef Py_ssize_t[::1] poff = np.zeros(sizes.shape[0], dtype=np.intp)
+    cdef Py_ssize_t[::1] aoff = np.zeros(sizes.shape[0], dtype=np.intp)
+    cdef Net net
+    cdef Py_ssize_t fixed, per_row
+    _layout(&net, sizes, poff, aoff, 1, train, optimizer)
+    fixed = _n_params(sizes) if (train and optimizer) else 0
+    per_row = net.size - fixed
+    if ws_len < fixed + per_row:
+        raise ValueError(f"workspace has length {ws_len}, needs at least {fixed + per_row}")
+    return (ws_len - fixed) // per_row
+
+
+def loss_gradient(const floating[::1] params, const Py_ssize_t[::1] sizes, const int[::1] acts,
+                  int loss, const floating[:, ::1] X, const floating[:, ::1] Y,
+                  const floating[::1] sample_weight, floating[::1] grad,
+                  floating[::1] workspace, bint want_grad=True):
+    """Sum over the rows of the (weighted) per-sample cost, and, when want_grad,
+    grad := sum_i w_i dC_i/dW (the caller divides by the total weight).
+
+    Works in chunks of the workspace's row count; the GEMMs accumulate into grad.
+    Returns the loss sum (double).
+    """
+    cdef Net net
+    cdef Py_ssize_t n = X.shape[0], bmax, start, b, L = sizes.shape[0] - 1
+    cdef double total = 0.0
+    cdef const floating* swp = NULL
+    cdef floating* G = NULL
+    _check_sizes(sizes)
+    _check_loss(loss, acts[acts.shape[0] - 1] if acts.shape[0] > 0 else -1)
+    if Y.shape[0] != n:
+        raise ValueError(f"X has {n} rows, Y has {Y.shape[0]}")
+    if sample_weight is not None and sample_weight.shape[0] != n:
+        raise ValueError(f"sample_weight has {sample_weight.shape[0]} entries, X has {n} rows")
+    if want_grad and grad.shape[0] != _n_params(sizes):
+        raise ValueError(f"grad has length {grad.shape[0]}, the network needs {_n_params(sizes)}")
+    bmax = _rows_for(sizes, workspace.shape[0], False, False)
+    keep = _setup(&net, sizes, acts, params.shape[0], X.shape[1], Y.shape[1],
+                  workspace.shape[0], bmax, False, False)
+    if want_grad:
+        G = &grad[0]
+        memset(G, 0, grad.shape[0] * sizeof(floating))
+    if n == 0:
+        return 0.0
+    with nogil:
+        start = 0
+        while start < n:
+            b = min(bmax, n - start)
+            if sample_weight is not None:
+                swp = &sample_weight[start]
+            _forward(&net, &params[0], &X[start, 0], b, &workspace[0])
+            total += _output_delta(loss, net.acts[L - 1], &workspace[net.zoff],
+                                   &workspace[net.aoff[L]], &Y[start, 0], swp, b, sizes[L],
+                                   &workspace[net.d0off] if want_grad else NULL)
+            if want_grad:
+                _backward(&net, <floating*> &params[0], &X[start, 0], b, &workspace[0],
+                          G, 1.0, 1.0, 1.0, NULL, 0)
+            start += b
+    return total
+
+
+def per_sample_gradients(const floating[::1] params, const Py_ssize_t[::1] sizes,
+                         const int[::1] acts, int loss, const floating[:, ::1] X,
+                         const floating[:, ::1] Y, floating[:, ::1] out,
+                         floating[::1] workspace):
+    """out[i] := dC_i/dW for every row i: the table of per-example gradients,
+    one row per sample in the layout of params.  Returns the loss sum."""
+    cdef Net net
+    cdef Py_ssize_t n = X.shape[0], bmax, start, b, L = sizes.shape[0] - 1
+    cdef double total = 0.0
+    _check_sizes(sizes)
+    _check_loss(loss, acts[acts.shape[0] - 1] if acts.shape[0] > 0 else -1)
+    if Y.shape[0] != n or out.shape[0] != n:
+        raise ValueError(f"X has {n} rows, Y has {Y.shape[0]}, out has {out.shape[0]}")
+    if out.shape[1] != _n_params(sizes):
+        raise ValueError(f"out has {out.shape[1]} columns, the network has {_n_params(sizes)} parameters")
+    bmax = _rows_for(sizes, workspace.shape[0], False, False)
+    keep = _setup(&net, sizes, acts, params.shape[0], X.shape[1], Y.shape[1],
+                  workspace.shape[0], bmax, False, False)
+    if n == 0:
+        return 0.0
+    with nogil:
+        start = 0
+        while start < n:
+            b = min(bmax, n - start)
+            _forward(&net, &params[0], &X[start, 0], b, &workspace[0])
+            total += _output_delta(loss, net.acts[L - 1], &workspace[net.zoff],
+                                   &workspace[net.aoff[L]], &Y[start, 0], <const floating*> NULL,
+                                   b, sizes[L], &workspace[net.d0off])
+            _backward(&net, <floating*> &params[0], &X[start, 0], b, &workspace[0],
+                      NULL, 0.0, 0.0, 0.0, &out[start, 0], out.shape[1])
+            start += b
+    return total
+
+
+def train_epoch(floating[::1] params, const Py_ssize_t[::1] sizes, const int[::1] acts,
+                int loss, const floating[:, ::1] X, const floating[:, ::1] Y,
+                const floating[::1] sample_weight, Py_ssize_t[::1] order, bint shuffle,
+                uint64_t[::1] counters, Py_ssize_t batch_size, int optimizer,
+                const double[::1] hyper, floating[::1] opt_state, floating[::1] workspace,
+                int metric=METRIC_NONE):
+    """One epoch of minibatch training, entirely without the GIL.
+
+    order is shuffled (Fisher-Yates, SplitMix64 state counters[0]) when shuffle
+    is true, otherwise 0..n-1; each minibatch of batch_size rows (the last may be
+    shorter) is gathered into the workspace, forwarded, backpropagated and the
+    optimiser applied.  counters[1] is the optimiser's step count.
+    hyper = [learning_rate, weight_decay, momentum or beta1, beta2, eps].
+
+    Returns (weighted loss sum, weight sum, correct count, status); status is
+    STATUS_NONFINITE when a minibatch's loss was NaN or infinite, in which case
+    the epoch stopped there (the caller restores its snapshot).
+    """
+    cdef Net net
+    cdef Py_ssize_t n = X.shape[0], start, b, i, k, r, L = sizes.shape[0] - 1
+    cdef Py_ssize_t nf = X.shape[1], no = Y.shape[1], npar = params.shape[0]
+    cdef Py_ssize_t correct = 0, need_state
+    cdef double total = 0.0, wsum = 0.0, bl, bw, lr, wd
+    cdef int status = _STATUS_OK
+    cdef bint direct, has_w = sample_weight is not None
+    cdef floating* ws
+    cdef floating* P
+    cdef floating* G
+    cdef floating* xb
+    cdef floating* yb
+    cdef floating* wb
+    cdef uint64_t* ctr
+    _check_sizes(sizes)
+    _check_loss(loss, acts[acts.shape[0] - 1] if acts.shape[0] > 0 else -1)
+    if optimizer < OPT_SGD or optimizer > OPT_ADAM:
+        raise ValueError(f"invalid optimizer id {optimizer}")
+    if hyper.shape[0] != 5:
+        raise ValueError("hyper must hold [learning_rate, weight_decay, momentum/beta1, beta2, eps]")
+    if counters.shape[0] != 2:
+        raise ValueError("counters must hold [rng state, step]")
+    if batch_size < 1:
+        raise ValueError("batch_size must be at least 1")
+    if Y.shape[0] != n or order.shape[0] != n:
+        raise ValueError(f"X has {n} rows, Y has {Y.shape[0]}, order has {order.shape[0]}")
+    if has_w and sample_weight.shape[0] != n:
+        raise ValueError(f"sample_weight has {sample_weight.shape[0]} entries, X has {n} rows")
+    need_state = {OPT_SGD: 0, OPT_MOMENTUM: 1, OPT_NESTEROV: 1, OPT_ADAM: 2}[optimizer] * npar
+    if opt_state is None and need_state > 0 or opt_state is not None and opt_state.shape[0] < need_state:
+        raise ValueError(f"optimizer state must have length {need_state}")
+    b = min(batch_size, n) if n > 0 else 1
+    lr = hyper[0]
+    wd = hyper[1]
+    # Plain SGD needs no gradient buffer: the GEMMs write -r/B * grad straight
+    # into the parameters (beta = 1 - r wd applies the weight decay).
+    direct = optimizer == OPT_SGD
+    keep = _setup(&net, sizes, acts, npar, nf, no, workspace.shape[0], b, True, not direct)
+    if n == 0:
+        return 0.0, 0.0, 0, STATUS_OK
+    ws = &workspace[0]
+    P = &params[0]
+    G = ws + net.goff
+    xb = ws + net.xoff
+    yb = ws + net.yoff
+    wb = ws + net.woff
+    ctr = &counters[0]
+    with nogil:
+        if shuffle:
+            _shuffle(&order[0], n, ctr)
+        else:
+            for i in range(n):
+                order[i] = i
+        start = 0
+        while start < n:
+            b = min(batch_size, n - start)
+            bw = 0.0
+            for i in range(b):
+                r = order[start + i]
+                memcpy(xb + i * nf, &X[r, 0], nf * sizeof(floating))
+                memcpy(yb + i * no, &Y[r, 0], no * sizeof(floating))
+                if has_w:
+                    wb[i] = sample_weight[r]
+                    bw += sample_weight[r]
+            if not has_w:
+                bw = b
+            _forward(&net, P, xb, b, ws)
+            bl = _output_delta(loss, net.acts[L - 1], ws + net.zoff, _A(&net, ws, L), yb,
+                               wb if has_w else NULL, b, no, ws + net.d0off)
+            if not isfinite(bl):
+                status = _STATUS_NONFINITE
+                break
+            total += bl
+            wsum += bw
+            if metric != METRIC_NONE:
+                correct += _count_correct(_A(&net, ws, L), yb, b, no, metric)
+            if bw > 0:
+                ctr[1] += 1
+                if direct:
+                    _backward(&net, P, xb, b, ws, P, <floating> (-lr / bw),
+                              <floating> (1.0 - lr * wd), <floating> 1.0, NULL, 0)
+                else:
+                    _backward(&net, P, xb, b, ws, G, <floating> (1.0 / bw),
+                              <floating> 0.0, <floating> 0.0, NULL, 0)
+                    if wd != 0.0:
+                        _decay_weights(&net, P, G, wd)
+                    _optimizer_step(optimizer, P, G, &opt_state[0] if need_state > 0 else NULL,
+                                    npar, &hyper[0], <double> ctr[1])
+            start += b
+    return total, wsum, correct, status
+
+
+# ------------------------------------------------ small kernels, exposed ---
+# The building blocks on their own, for the tests and the teaching views.
+
+def activate(const floating[:, ::1] Z, floating[:, ::1] out, int act):
+    """out := act(Z) (softmax row by row)."""
+    if Z.shape[0] != out.shape[0] or Z.shape[1] != out.shape[1]:
+        raise ValueError("Z and out must have the same shape")
+    if act < SIGMOID or act > SOFTMAX:
+        raise ValueError(f"invalid activation id {act}")
+    cdef Py_ssize_t n = Z.shape[0] * Z.shape[1]
+    if n == 0:
+        return
+    with nogil:
+        memcpy(&out[0, 0], &Z[0, 0], n * sizeof(floating))
+        _activate(&out[0, 0], Z.shape[0], Z.shape[1], act)
+
+
+def sigmoid(const floating[:, ::1] Z, floating[:, ::1] out):
+    """out := sigma(Z) = 1 / (1 + exp(-Z)), overflow-safe."""
+    activate(Z, out, SIGMOID)
+
+
+def activation_prime(const floating[:, ::1] A, floating[:, ::1] out, int act):
+    """out := act'(z) written through a = act(z); sigmoid: a (1 - a)."""
+    if A.shape[0] != out.shape[0] or A.shape[1] != out.shape[1]:
+        raise ValueError("A and out must have the same shape")
+    if act < SIGMOID or act > IDENTITY:
+        raise ValueError(f"invalid elementwise activation id {act}")
+    cdef Py_ssize_t i, n = A.shape[0] * A.shape[1]
+    if n == 0:
+        return
+    with nogil:
+        for i in range(n):
+            (&out[0, 0])[i] = 1
+        _mul_act_prime(&out[0, 0], &A[0, 0], n, act)
+
+
+def sigmoid_prime(const floating[:, ::1] A, floating[:, ::1] out):
+    """out := sigma'(z) = a (1 - a), with a = sigma(z)."""
+    activation_prime(A, out, SIGMOID)
+
+
+def output_delta(const floating[:, ::1] Z, const floating[:, ::1] Y, floating[:, ::1] D,
+                 int loss, int act):
+    """D := dC_i/dz_L for every row (Z is the output layer's pre-activation);
+    returns the summed per-sample cost.  mse with sigmoid: D = 2 (a - y) a (1 - a)."""
+    cdef Py_ssize_t B = Z.shape[0], n = Z.shape[1]
+    if Y.shape[0] != B or Y.shape[1] != n or D.shape[0] != B or D.shape[1] != n:
+        raise ValueError("Z, Y and D must have the same shape")
+    _check_loss(loss, act)
+    if act < SIGMOID or act > SOFTMAX:
+        raise ValueError(f"invalid activation id {act}")
+    A = np.empty((B, n), dtype=np.float32 if floating is float else np.float64)
+    cdef floating[:, ::1] Av = A
+    if B * n == 0:
+        return 0.0
+    activate(Z, Av, act)
+    return _output_delta(loss, act, &Z[0, 0], &Av[0, 0], &Y[0, 0], <const floating*> NULL,
+                         B, n, &D[0, 0])
+
+
+def mse(const floating[:, ::1] A, const floating[:, ::1] Y):
+    """Sum over rows of the per-sample cost sum_k (a_k - y_k)^2 (double)."""
+    if A.shape[0] != Y.shape[0] or A.shape[1] != Y.shape[1]:
+        raise ValueError("A and Y must have the same shape")
+    cdef Py_ssize_t i, n = A.shape[0] * A.shape[1]
+    cdef double total = 0.0, g
+    with nogil:
+        for i in range(n):
+            g = <double> (&A[0, 0])[i] - <double> (&Y[0, 0])[i]
+            total += g * g
+    return total
+
+
+def mse_grad(const floating[:, ::1] A, const floating[:, ::1] Y, floating[:, ::1] out):
+    """out := dC/da = 2 (a - y)."""
+    if A.shape[0] != Y.shape[0] or A.shape[1] != Y.shape[1] or out.shape[0] != A.shape[0] \
+            or out.shape[1] != A.shape[1]:
+        raise ValueError("A, Y and out must have the same shape")
+    cdef Py_ssize_t i, n = A.shape[0] * A.shape[1]
+    with nogil:
+        for i in range(n):
+            (&out[0, 0])[i] = 2 * ((&A[0, 0])[i] - (&Y[0, 0])[i])
+
+
+def sgd_update(floating[::1] params, const floating[::1] grad, double learning_rate):
+    """params := params - r grad."""
+    cdef double h[5]
+    if params.shape[0] != grad.shape[0]:
+        raise ValueError("params and grad must have the same length")
+    h[0] = learning_rate
+    if params.shape[0] == 0:
+        return
+    with nogil:
+        _optimizer_step(OPT_SGD, &params[0], &grad[0], <floating*> NULL, params.shape[0], h, 1.0)
+
+
+def optimizer_step(int optimizer, floating[::1] params, floating[::1] grad,
+                   floating[::1] state, const double[::1] hyper, Py_ssize_t step):
+    """One optimiser update (see _optimizer_step) with the gradient given;
+    step is the step count t >= 1 (Adam's bias correction)."""
+    cdef Py_ssize_t n = params.shape[0], need
+    if grad.shape[0] != n:
+        raise ValueError("params and grad must have the same length")
+    if optimizer < OPT_SGD or optimizer > OPT_ADAM:
+        raise ValueError(f"invalid optimizer id {optimizer}")
+    need = {OPT_SGD: 0, OPT_MOMENTUM: 1, OPT_NESTEROV: 1, OPT_ADAM: 2}[optimizer] * n
+    if need and (state is None or state.shape[0] < need):
+        raise ValueError(f"optimizer state must have length {need}")
+    if hyper.shape[0] != 5 or step < 1:
+        raise ValueError("hyper needs 5 entries and step must be >= 1")
+    if n == 0:
+        return
+    with nogil:
+        _optimizer_step(optimizer, &params[0], &grad[0], &state[0] if need else NULL,
+                        n, &hyper[0], <double> step)
+
+
+def shuffle_order(Py_ssize_t[::1] order, uint64_t[::1] state):
+    """order := a Fisher-Yates permutation of 0..n-1 drawn from state[0]."""
+    if state.shape[0] < 1:
+        raise ValueError("state needs one entry")
+    with nogil:
+        _shuffle(&order[0] if order.shape[0] else NULL, order.shape[0], &state[0])
+
+
+def uniform(double[::1] out, uint64_t[::1] state):
+    """out := independent uniform draws in [0, 1): (splitmix64 >> 11) * 2^-53."""
+    cdef Py_ssize_t i
+    if state.shape[0] < 1:
+        raise ValueError("state needs one entry")
+    with nogil:
+        for i in range(out.shape[0]):
+            out[i] = (_splitmix64(&state[0]) >> 11) * (1.0 / 9007199254740992.0)

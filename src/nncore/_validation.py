@@ -1,0 +1,133 @@
+"""Checks at the edge: everything a kernel trusts is established here, once."""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+import numpy as np
+
+DTYPES = {"float64": np.float64, "float32": np.float32}
+
+
+def check_dtype(dtype) -> np.dtype:
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        dt = None
+    if dt is None or dt.name not in DTYPES:
+        raise ValueError(f"unsupported dtype {dtype!r}; valid: {', '.join(DTYPES)}")
+    return dt
+
+
+def check_sizes(sizes) -> tuple[int, ...]:
+    if isinstance(sizes, (str, bytes)) or not hasattr(sizes, "__iter__"):
+        raise TypeError(f"sizes must be a list of layer widths, got {sizes!r}")
+    out = []
+    for i, s in enumerate(sizes):
+        if isinstance(s, (bool, np.bool_)) or not isinstance(s, numbers.Integral):
+            raise TypeError(f"layer size at position {i} must be an integer, got {s!r}")
+        if s < 1:
+            raise ValueError(f"layer size at position {i} must be >= 1, got {s}")
+        if s >= 2**31 - 1:
+            raise ValueError(f"layer size at position {i} is too large ({s})")
+        out.append(int(s))
+    if len(out) < 2:
+        raise ValueError(
+            f"a network needs at least two layer sizes (inputs and outputs), got {len(out)}"
+        )
+    return tuple(out)
+
+
+def check_positive(value, name: str, *, integer: bool = False, allow_zero: bool = False):
+    if integer:
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+            raise TypeError(f"{name} must be an integer, got {value!r}")
+        value = int(value)
+    else:
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+            raise TypeError(f"{name} must be a number, got {value!r}")
+        value = float(value)
+        if not math.isfinite(value):
+            raise ValueError(f"{name} must be finite, got {value!r}")
+    if value < 0 or (value == 0 and not allow_zero):
+        bound = ">= 0" if allow_zero else "> 0"
+        raise ValueError(f"{name} must be {bound}, got {value!r}")
+    return value
+
+
+def check_fraction(value, name: str) -> float:
+    value = check_positive(value, name, allow_zero=True)
+    if value >= 1:
+        raise ValueError(f"{name} must be in [0, 1), got {value!r}")
+    return value
+
+
+def check_array(A, *, name: str, dtype: np.dtype, n_cols: int | None = None,
+                one_col_1d: bool = False) -> np.ndarray:
+    """A finite, non-empty, C-contiguous 2-D array of ``dtype``.
+
+    Lists, integers and booleans are converted; float16 is widened.  A copy is
+    made only when the dtype or the memory layout requires it; read-only and
+    memory-mapped arrays are used in place.  ``one_col_1d`` accepts a 1-D array
+    as a single column (a target with one output).
+    """
+    if isinstance(A, (str, bytes)):
+        raise TypeError(f"{name} must be an array of numbers, got a string")
+    if hasattr(A, "toarray") and hasattr(A, "nnz"):
+        raise TypeError(f"{name} is a sparse matrix; nncore needs dense arrays (call .toarray())")
+    try:
+        arr = np.asarray(A)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"{name} cannot be read as a numeric array: {exc}") from None
+    kind = arr.dtype.kind
+    if kind not in "biuf":
+        what = {
+            "O": "object", "c": "complex", "U": "string", "S": "bytes", "M": "datetime",
+            "m": "timedelta", "V": "structured",
+        }.get(kind, str(arr.dtype))
+        raise TypeError(f"{name} has dtype {arr.dtype} ({what}); nncore needs real numbers")
+    if arr.ndim == 1 and one_col_1d:
+        arr = arr.reshape(-1, 1)
+    if arr.ndim != 2:
+        hint = " (a single sample x needs reshape(1, -1))" if arr.ndim == 1 else ""
+        raise ValueError(f"{name} must be 2-D (n_samples, n_columns), got {arr.ndim}-D{hint}")
+    if arr.shape[0] == 0:
+        raise ValueError(f"{name} is empty: it has 0 samples")
+    if n_cols is not None and arr.shape[1] != n_cols:
+        raise ValueError(f"{name} has {arr.shape[1]} columns, the network expects {n_cols}")
+    if arr.shape[1] == 0:
+        raise ValueError(f"{name} has 0 columns")
+    arr = np.ascontiguousarray(arr, dtype=dtype)
+    if kind == "f":
+        finite = np.isfinite(arr)
+        if not finite.all():
+            row = int(np.flatnonzero(~finite.all(axis=1))[0])
+            bad = arr[row][~finite[row]][0]
+            raise ValueError(
+                f"{name} contains {bad} (NaN or infinity) in row {row}; all values must be finite"
+            )
+    return arr
+
+
+def check_rows(X: np.ndarray, Y: np.ndarray, names=("X", "Y")) -> None:
+    if X.shape[0] != Y.shape[0]:
+        raise ValueError(
+            f"{names[0]} has {X.shape[0]} samples but {names[1]} has {Y.shape[0]}; they must match"
+        )
+
+
+def check_sample_weight(sw, n: int, dtype) -> np.ndarray | None:
+    if sw is None:
+        return None
+    arr = check_array(sw, name="sample_weight", dtype=dtype, one_col_1d=True)
+    if arr.shape[1] != 1:
+        raise ValueError("sample_weight must be 1-D, one weight per sample")
+    arr = np.ascontiguousarray(arr[:, 0])
+    if arr.shape[0] != n:
+        raise ValueError(f"sample_weight has {arr.shape[0]} entries but X has {n} samples")
+    if (arr < 0).any():
+        raise ValueError("sample_weight must be >= 0")
+    if not arr.sum() > 0:
+        raise ValueError("sample_weight sums to 0; at least one sample needs a positive weight")
+    return arr

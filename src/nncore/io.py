@@ -1,0 +1,138 @@
+"""Saving and loading networks: one ``.npz`` file, no pickles.
+
+The file holds ``params`` (the parameter vector), ``header`` (a JSON document
+stored as a uint8 array) and, optionally, the optimiser state ``opt_state`` and
+the shuffling/step counters.  It is read with ``allow_pickle=False``, so loading
+never executes code, and every field is checked before a network is built.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import zipfile
+
+import numpy as np
+
+from ._version import __version__
+
+FORMAT = "nncore-network"
+FORMAT_VERSION = 1
+
+
+def save(net, path, *, include_optimizer=True, include_history=True) -> None:
+    header = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "nncore_version": __version__,
+        "sizes": list(net.sizes),
+        "activations": list(net.activations),
+        "loss": net.loss_name,
+        "dtype": net.dtype.name,
+        "seed": str(net.seed),
+        "n_params": int(net.n_params),
+        "epochs_done": int(net._epochs_done),
+        "counters": [str(int(c)) for c in net._counters],
+    }
+    arrays = {"params": np.asarray(net.params)}
+    if include_optimizer and net._opt is not None:
+        (name, nesterov), state = net._opt
+        header["optimizer"] = {"name": name, "nesterov": nesterov, "state_size": int(state.size)}
+        arrays["opt_state"] = np.asarray(state)
+    if include_history:
+        header["history"] = {k: [float(v) for v in vals] for k, vals in net.history.items()}
+    arrays["header"] = np.frombuffer(json.dumps(header).encode("utf-8"), dtype=np.uint8)
+    path = os.fspath(path)
+    # write to a temporary file first so a failed save never leaves half a model
+    tmp = path + ".tmp"
+    with open(tmp, "wb") as fh:
+        np.savez(fh, **arrays)
+    os.replace(tmp, path)
+
+
+def _fail(path, why):
+    raise ValueError(f"{path!s} is not a valid nncore model file: {why}")
+
+
+def load(path):
+    """Read a network written by :meth:`Network.save`.
+
+    Raises ValueError naming the problem for a truncated, corrupted, tampered
+    or foreign file; never unpickles anything.
+    """
+    from .network import Network
+
+    path = os.fspath(path)
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            files = set(f.files)
+            if "header" not in files or "params" not in files:
+                _fail(path, "it has no nncore header or parameter vector")
+            raw = f["header"]
+            params = f["params"]
+            opt_state = f["opt_state"] if "opt_state" in files else None
+    except FileNotFoundError:
+        raise
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError, KeyError) as exc:
+        if isinstance(exc, ValueError) and "not a valid nncore model" in str(exc):
+            raise
+        _fail(path, f"it cannot be read as an .npz archive ({exc})")
+    if raw.dtype != np.uint8 or raw.ndim != 1:
+        _fail(path, "the header is not a JSON byte string")
+    try:
+        header = json.loads(raw.tobytes().decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        _fail(path, f"the header is not valid JSON ({exc})")
+    if not isinstance(header, dict) or header.get("format") != FORMAT:
+        _fail(path, "the header does not say it is an nncore network")
+    if header.get("format_version") != FORMAT_VERSION:
+        _fail(path, f"format version {header.get('format_version')!r} is not supported "
+                    f"(this nncore reads version {FORMAT_VERSION})")
+    try:
+        sizes = [int(s) for s in header["sizes"]]
+        acts = [str(a) for a in header["activations"]]
+        loss = str(header["loss"])
+        dtype = str(header["dtype"])
+        seed = int(header["seed"])
+        counters = [int(c) for c in header["counters"]]
+        epochs_done = int(header.get("epochs_done", 0))
+    except (KeyError, TypeError, ValueError) as exc:
+        _fail(path, f"the header is missing or has a malformed field ({exc})")
+    if len(acts) != len(sizes) - 1:
+        _fail(path, f"{len(acts)} activations for {len(sizes) - 1} layers")
+    try:
+        net = Network(sizes, activation=acts[:-1], output=acts[-1], loss=loss, dtype=dtype,
+                      seed=seed)
+    except (TypeError, ValueError) as exc:
+        _fail(path, f"its configuration is invalid ({exc})")
+    if params.dtype != net.dtype or params.shape != (net.n_params,):
+        _fail(path, f"the parameter vector is {params.dtype}{params.shape}, the header's "
+                    f"network needs {net.dtype}({net.n_params},)")
+    if header.get("n_params") != net.n_params:
+        _fail(path, "the header's parameter count does not match its layer sizes")
+    if not np.isfinite(params).all():
+        _fail(path, "the parameter vector contains NaN or infinity")
+    net.params[:] = params
+    if len(counters) != 2 or not all(0 <= c < 2**64 for c in counters):
+        _fail(path, "the counters are malformed")
+    net._counters[:] = np.array(counters, dtype=np.uint64)
+    net._epochs_done = epochs_done
+    opt = header.get("optimizer")
+    if opt is not None and opt_state is not None:
+        from .optimizers import OPTIMIZERS
+        name = opt.get("name")
+        if name not in OPTIMIZERS:
+            _fail(path, f"unknown optimizer {name!r}")
+        need = OPTIMIZERS[name][0] * net.n_params
+        if opt_state.dtype != net.dtype or opt_state.shape != (need,):
+            _fail(path, "the optimizer state does not match the network")
+        net._opt = ((name, bool(opt.get("nesterov", False))), np.array(opt_state))
+    hist = header.get("history")
+    if hist is not None:
+        if not isinstance(hist, dict) or not all(
+            isinstance(v, list) and all(isinstance(x, (int, float)) for x in v)
+            for v in hist.values()
+        ):
+            _fail(path, "the history is malformed")
+        net.history = {str(k): [float(x) for x in v] for k, v in hist.items()}
+    return net

@@ -1,0 +1,94 @@
+"""The compiled kernels against the pure-Python reference on random networks."""
+
+import numpy as np
+import pytest
+from conftest import assert_close
+
+import nncore
+from nncore import _kernels, reference
+
+BATCHES = [1, 2, 7, 64, 257]
+
+
+def random_case(seed, batch, dtype, *, acts=("sigmoid", "sigmoid"), loss="mse"):
+    """A random network of 1-4 weight layers, widths 1-50, and a batch of data."""
+    rng = np.random.default_rng(seed)
+    n_layers = int(rng.integers(1, 5))
+    sizes = [int(s) for s in rng.integers(1, 51, size=n_layers + 1)]
+    if acts[1] == "softmax":
+        sizes[-1] = max(sizes[-1], 2)
+    net = nncore.Network(sizes, activation=acts[0], output=acts[1], loss=loss, dtype=dtype,
+                         seed=seed)
+    # perturb the biases too, so that every parameter matters
+    net.params = net.params + rng.normal(0, 0.3, net.n_params)
+    X = rng.uniform(-2, 2, (batch, sizes[0])).astype(dtype)
+    if acts[1] == "softmax":
+        Y = np.eye(sizes[-1])[rng.integers(0, sizes[-1], batch)].astype(dtype)
+    else:
+        Y = rng.uniform(0, 1, (batch, sizes[-1])).astype(dtype)
+    ref = reference.Network(sizes, activation=acts[0], output=acts[1], loss=loss, seed=seed)
+    ref.params = [float(p) for p in net.params]  # the float32-rounded values, in double
+    return net, ref, X, Y
+
+
+@pytest.mark.parametrize("batch", BATCHES)
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_forward_loss_gradient(seed, batch, dtype):
+    net, ref, X, Y = random_case(seed * 100 + batch, batch, dtype)
+    Xl, Yl = X.astype(float).tolist(), Y.astype(float).tolist()
+    out = net.predict(X)
+    assert out.dtype == dtype and out.shape == (batch, net.sizes[-1])
+    assert_close(out, ref.predict(Xl), dtype)
+    assert_close(net.loss(X, Y), ref.loss(Xl, Yl), dtype)
+    assert_close(net.gradient(X, Y), ref.gradient(Xl, Yl), dtype)
+
+
+@pytest.mark.parametrize("batch_size", [1, 3, 8])
+def test_sgd_steps_match_the_reference_step_for_step(batch_size, dtype):
+    """Several epochs of shuffled minibatch SGD: same order, same parameters."""
+    net, ref, X, Y = random_case(7 + batch_size, 19, dtype)
+    # same shuffling stream; the last minibatch (19 % batch_size rows) is not dropped
+    net.fit(X, Y, epochs=3, batch_size=batch_size, learning_rate=0.5)
+    ref.fit(X.astype(float).tolist(), Y.astype(float).tolist(), epochs=3,
+            batch_size=batch_size, learning_rate=0.5)
+    assert_close(net.params, ref.params, dtype)
+    assert_close(net.history["loss"], ref.history["loss"], dtype)
+
+
+def test_sgd_update_kernel(dtype, rng):
+    p = rng.normal(size=40).astype(dtype)
+    g = rng.normal(size=40).astype(dtype)
+    expected = reference.sgd_step(p.astype(float).tolist(), g.astype(float).tolist(), 0.25)
+    _kernels.sgd_update(p, g, 0.25)
+    assert_close(p, expected, dtype)
+
+
+def test_shuffle_matches_the_reference():
+    order = np.empty(1000, dtype=np.intp)
+    state = np.array([2024], dtype=np.uint64)
+    _kernels.shuffle_order(order, state)
+    ref_state = [2024]
+    assert order.tolist() == reference.shuffled(1000, ref_state)
+    assert int(state[0]) == ref_state[0]
+    assert sorted(order.tolist()) == list(range(1000))
+
+
+def test_per_sample_gradients_average_to_the_gradient(dtype):
+    net, ref, X, Y = random_case(5, 33, dtype)
+    table = net.per_sample_gradients(X, Y)
+    assert table.shape == (33, net.n_params)
+    assert_close(table, ref.per_sample_gradients(X.astype(float).tolist(),
+                                                 Y.astype(float).tolist()), dtype)
+    assert_close(table.astype(np.float64).mean(axis=0), net.gradient(X, Y), dtype)
+
+
+def test_gradient_in_chunks_equals_one_pass(monkeypatch):
+    """predict/loss/gradient over many rows go through the kernels in chunks."""
+    from nncore import network
+
+    net, _, X, Y = random_case(11, 1000, np.float64)
+    whole = net.gradient(X, Y), net.predict(X), net.loss(X, Y)
+    monkeypatch.setattr(network, "CHUNK_ROWS", 7)
+    chunked = net.gradient(X, Y), net.predict(X), net.loss(X, Y)
+    for a, b in zip(whole, chunked):
+        assert_close(a, b, np.float64)

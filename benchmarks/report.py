@@ -30,7 +30,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 GROUP_ORDER = ("gemm", "epoch", "wide", "predict", "gradient", "scaling")
 CONTENDER_ORDER = ("nncore", "numpy", "torch", "sklearn", "scipy")
 GROUP_TITLES = {
-    "gemm": "gemm -- the machine limit: (1024x784) @ (784x256), 10 per round",
+    "gemm": "gemm -- the machine limit: (1024x784) @ (784x256), 10 per round, start and end",
     "epoch": "epoch -- one training epoch, 784-30-10, sigmoid + MSE + plain SGD",
     "wide": "wide -- one training epoch, 784-256-256-10",
     "predict": "predict -- output activations",
@@ -75,8 +75,22 @@ def load(path):
 
 
 def gemm_limits(rows):
-    """GFLOP/s of NumPy's GEMM per dtype (the machine limit of this run)."""
-    return {r.dtype: r.gflops for r in rows if r.group == "gemm" and r.contender == "numpy"}
+    """GFLOP/s of NumPy's GEMM per dtype: the best of its measurements in this run."""
+    limits = {}
+    for r in rows:
+        if r.group == "gemm" and r.contender == "numpy" and r.gflops:
+            limits[r.dtype] = max(limits.get(r.dtype, 0.0), r.gflops)
+    return limits
+
+
+def gemm_drift(rows):
+    """Largest relative spread between the GEMM measurements of one contender and dtype."""
+    rates = {}
+    for r in rows:
+        if r.group == "gemm" and r.gflops:
+            rates.setdefault((r.contender, r.dtype), []).append(r.gflops)
+    spreads = [max(v) / min(v) - 1 for v in rates.values() if len(v) > 1]
+    return max(spreads) if spreads else None
 
 
 def nncore_by_key(rows):
@@ -124,7 +138,7 @@ def table(headers, body, align=None):
     out = [line, "  ".join("-" * w for w in widths)]
     for row in body:
         out.append("  ".join(f"{c!s:{a}{w}}" for c, a, w in zip(row, align, widths, strict=True)))
-    return "\n".join(out)
+    return "\n".join(line.rstrip() for line in out)
 
 
 def _sort_key(order):
@@ -325,8 +339,8 @@ def header(data, rows):
     pools = meta.get("threadpools")
     if pools:
         pools_text = "; ".join(
-            f"{p.get('internal_api')} {p.get('version') or ''} ({os.path.basename(p['filepath'])})"
-            f" x{p.get('num_threads')}"
+            " ".join(filter(None, [p.get("internal_api"), p.get("version")]))
+            + f" ({os.path.basename(p['filepath'])}) x{p.get('num_threads')}"
             for p in pools
         )
     else:
@@ -355,6 +369,12 @@ def header(data, rows):
         )
     else:
         lines.append("GEMM limit: not measured in this run (include the gemm group)")
+    drift = gemm_drift(rows)
+    if drift is not None and drift > 0.15:
+        lines.append(
+            f"WARNING: the GEMM rate changed by {100 * drift:.0f}% between the start and the end "
+            "of the run -- the machine was not quiet; do not quote these figures"
+        )
     return "\n".join(lines)
 
 

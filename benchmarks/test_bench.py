@@ -3,7 +3,8 @@
 Groups, in run order:
 
 ``gemm``      the machine limit: NumPy's BLAS (and SciPy's, which nncore calls) multiplying
-              (1024x784) @ (784x256), the wide network's first layer at batch 1024
+              (1024x784) @ (784x256), the wide network's first layer at batch 1024; measured
+              first and again last, so a machine that changed speed during the run shows
 ``epoch``     one training epoch, 784-30-10, batch sizes 1, 10, 32, 128, 1024, float64 and float32
 ``wide``      one training epoch, 784-256-256-10, batch sizes 32, 128, 1024, both dtypes
 ``predict``   1 row and all rows, 784-30-10 and 784-256-256-10, both dtypes
@@ -113,13 +114,13 @@ def _bench_epoch(benchmark, case, bench_config, dataset, group):
     _run(benchmark, epoch, bench_config)
 
 
-# -- gemm: the machine limit -----------------------------------------------------------------------
-@_cases(
-    [dict(dtype=d, tag="x".join(map(str, GEMM_SHAPE))) for d in DTYPES],
-    contenders=("numpy", "scipy"),
-)
-@pytest.mark.benchmark(group="gemm")
-def test_gemm(benchmark, case, bench_config):
+# -- gemm: the machine limit, measured at the start and at the end of the run -------------------
+def _gemm_cases(when):
+    settings = [dict(dtype=d, tag=f"gemm-{when}") for d in DTYPES]
+    return _cases(settings, contenders=("numpy", "scipy"))
+
+
+def _bench_gemm(benchmark, case, bench_config, when):
     m, k, n = GEMM_SHAPE
     rng = np.random.default_rng(0)
     A = rng.random((m, k)).astype(case.dtype)
@@ -141,7 +142,7 @@ def test_gemm(benchmark, case, bench_config):
                 xgemm(1.0, B.T, A.T, c=C.T, overwrite_c=True)
 
         gemm()
-        assert np.allclose(C, A @ B, rtol=1e-4), "SciPy gemm call does not compute A @ B"
+        assert np.allclose(C, A @ B, rtol=1e-4), "SciPy gemm call does not compute A @ B in place"
     _record(
         benchmark,
         case,
@@ -149,10 +150,17 @@ def test_gemm(benchmark, case, bench_config):
         n_samples=GEMM_REPS,
         nominal=GEMM_REPS,
         flops_per_sample=2 * m * k * n,
-        setting=f"({m}x{k})@({k}x{n}) {SHORT[case.dtype]}",
+        setting=f"({m}x{k})@({k}x{n}) {SHORT[case.dtype]} {when}",
         gemm_shape=list(GEMM_SHAPE),
+        when=when,
     )
     _run(benchmark, gemm, bench_config, min_rounds=5)
+
+
+@_gemm_cases("start")
+@pytest.mark.benchmark(group="gemm")
+def test_gemm(benchmark, case, bench_config):
+    _bench_gemm(benchmark, case, bench_config, "start")
 
 
 # -- epoch: 784-30-10 ------------------------------------------------------------------------------
@@ -189,10 +197,11 @@ PREDICT = [
 @pytest.mark.benchmark(group="predict")
 def test_predict(benchmark, case, bench_config, dataset):
     X, Y = dataset.get(case.dtype)
+    fit_data = (X[:10], Y[:10])  # scikit-learn must be fitted before it predicts
     one = case.rows == "one"
     if one:
         X = X[:1]
-    predict = make_predict(case.contender, case.sizes, case.dtype, X, fit_data=(X[:10], Y[:10]))
+    predict = make_predict(case.contender, case.sizes, case.dtype, X, fit_data=fit_data)
     n = X.shape[0]
     _record(
         benchmark,
@@ -254,3 +263,10 @@ def test_scaling(benchmark, case, bench_config, dataset):
         hidden=case.sizes[1],
     )
     _run(benchmark, epoch, bench_config)
+
+
+# -- gemm again at the end: a limit that moved during the run means the machine was busy ---------
+@_gemm_cases("end")
+@pytest.mark.benchmark(group="gemm")
+def test_gemm_end(benchmark, case, bench_config):
+    _bench_gemm(benchmark, case, bench_config, "end")

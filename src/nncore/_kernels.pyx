@@ -18,6 +18,21 @@ from libc.stdint cimport uint64_t
 from libc.string cimport memcpy, memset
 from scipy.linalg.cython_blas cimport dgemm, sgemm
 
+cdef extern from "_fastmath.h" nogil:
+    # vectorisable elementwise loops (see the header for why)
+    void nn_sigmoid_d(double* z, Py_ssize_t n) noexcept
+    void nn_sigmoid_f(float* z, Py_ssize_t n) noexcept
+    void nn_sigmoid_prime_mul_d(double* d, const double* a, Py_ssize_t n) noexcept
+    void nn_sigmoid_prime_mul_f(float* d, const float* a, Py_ssize_t n) noexcept
+    void nn_relu_d(double* z, Py_ssize_t n, double slope) noexcept
+    void nn_relu_f(float* z, Py_ssize_t n, float slope) noexcept
+    void nn_relu_prime_mul_d(double* d, const double* a, Py_ssize_t n, double slope) noexcept
+    void nn_relu_prime_mul_f(float* d, const float* a, Py_ssize_t n, float slope) noexcept
+    void nn_tanh_prime_mul_d(double* d, const double* a, Py_ssize_t n) noexcept
+    void nn_tanh_prime_mul_f(float* d, const float* a, Py_ssize_t n) noexcept
+    void nn_colsum_d(const double* D, Py_ssize_t B, Py_ssize_t n, double* s) noexcept
+    void nn_colsum_f(const float* D, Py_ssize_t B, Py_ssize_t n, float* s) noexcept
+
 import numpy as np
 
 # Activation, loss, optimiser and metric ids.  The Python registries in
@@ -79,21 +94,6 @@ cdef inline void _gemm(char ta, char tb, int m, int n, int k, floating alpha,
 
 # ---------------------------------------------------------- activations ---
 
-cdef inline floating _sigmoid(floating z) noexcept nogil:
-    """sigma(z) = 1 / (1 + exp(-z)); branch on the sign so exp never overflows."""
-    cdef floating e
-    if floating is float:
-        if z >= 0:
-            return 1.0 / (1.0 + expf(-z))
-        e = expf(z)
-        return e / (1.0 + e)
-    else:
-        if z >= 0:
-            return 1.0 / (1.0 + exp(-z))
-        e = exp(z)
-        return e / (1.0 + e)
-
-
 cdef inline floating _softplus(floating z) noexcept nogil:
     """log(1 + exp(z)) without overflow: max(z, 0) + log1p(exp(-|z|))."""
     if floating is float:
@@ -108,23 +108,22 @@ cdef void _activate(floating* Z, Py_ssize_t rows, Py_ssize_t cols, int act) noex
     cdef floating m, s, z
     cdef floating* row
     if act == SIGMOID:
-        for i in range(n):
-            Z[i] = _sigmoid(Z[i])
+        if floating is float:
+            nn_sigmoid_f(Z, n)
+        else:
+            nn_sigmoid_d(Z, n)
     elif act == TANH:
         for i in range(n):
             if floating is float:
                 Z[i] = tanhf(Z[i])
             else:
                 Z[i] = tanh(Z[i])
-    elif act == RELU:
-        for i in range(n):
-            if not (Z[i] > 0):
-                Z[i] = 0
-    elif act == LEAKY_RELU:
-        for i in range(n):
-            z = Z[i]
-            if not (z > 0):
-                Z[i] = <floating> (_LEAKY * z)
+    elif act == RELU or act == LEAKY_RELU:
+        m = <floating> (_LEAKY if act == LEAKY_RELU else 0.0)
+        if floating is float:
+            nn_relu_f(Z, n, m)
+        else:
+            nn_relu_d(Z, n, m)
     elif act == SOFTMAX:
         # subtract the row maximum so exp never overflows
         for i in range(rows):
@@ -151,24 +150,23 @@ cdef void _mul_act_prime(floating* D, const floating* A, Py_ssize_t n, int act) 
     sigmoid' = a (1 - a), tanh' = 1 - a^2, relu' = [a > 0],
     leaky_relu' = 1 if a > 0 else slope, identity' = 1.
     """
-    cdef Py_ssize_t i
-    cdef floating a
+    cdef floating slope
     if act == SIGMOID:
-        for i in range(n):
-            a = A[i]
-            D[i] = D[i] * (a * (1 - a))
+        if floating is float:
+            nn_sigmoid_prime_mul_f(D, A, n)
+        else:
+            nn_sigmoid_prime_mul_d(D, A, n)
     elif act == TANH:
-        for i in range(n):
-            a = A[i]
-            D[i] = D[i] * (1 - a * a)
-    elif act == RELU:
-        for i in range(n):
-            if not (A[i] > 0):
-                D[i] = 0
-    elif act == LEAKY_RELU:
-        for i in range(n):
-            if not (A[i] > 0):
-                D[i] = <floating> (D[i] * _LEAKY)
+        if floating is float:
+            nn_tanh_prime_mul_f(D, A, n)
+        else:
+            nn_tanh_prime_mul_d(D, A, n)
+    elif act == RELU or act == LEAKY_RELU:
+        slope = <floating> (_LEAKY if act == LEAKY_RELU else 0.0)
+        if floating is float:
+            nn_relu_prime_mul_f(D, A, n, slope)
+        else:
+            nn_relu_prime_mul_d(D, A, n, slope)
 
 
 # ------------------------------------------------------ loss and delta ---
@@ -278,6 +276,7 @@ cdef struct Net:
     Py_ssize_t zoff           # Z_L (output pre-activation)
     Py_ssize_t d0off          # two delta buffers, bmax * max width each
     Py_ssize_t d1off
+    Py_ssize_t soff           # column sums (bias gradients), max width
     Py_ssize_t xoff           # gathered inputs, targets and weights (training only)
     Py_ssize_t yoff
     Py_ssize_t woff
@@ -301,9 +300,10 @@ cdef void _forward(Net* net, const floating* P, const floating* X0, Py_ssize_t B
         n_out = net.sizes[l + 1]
         blk = P + net.poff[l]
         z = ws + net.zoff if l == net.L - 1 else _A(net, ws, l + 1)
-        for i in range(B):
-            for j in range(n_out):
-                z[i * n_out + j] = blk[j * (n_in + 1)]
+        for j in range(n_out):
+            z[j] = blk[j * (n_in + 1)]
+        for i in range(1, B):
+            memcpy(z + i * n_out, z, n_out * sizeof(floating))
         _gemm(c'T', c'N', <int> n_out, <int> B, <int> n_in, <floating> 1.0,
               blk + 1, <int> (n_in + 1), a_in, <int> n_in, <floating> 1.0, z, <int> n_out)
         if l == net.L - 1:
@@ -332,7 +332,8 @@ cdef void _backward(Net* net, floating* P, const floating* X0, Py_ssize_t B, flo
     cdef const floating* a_in
     cdef floating* blk
     cdef floating* row
-    cdef floating s, dij
+    cdef floating* colsum
+    cdef floating dij
     for l in range(net.L - 1, -1, -1):
         n_in = net.sizes[l]
         n_out = net.sizes[l + 1]
@@ -355,14 +356,16 @@ cdef void _backward(Net* net, floating* P, const floating* X0, Py_ssize_t B, flo
         else:
             _gemm(c'N', c'T', <int> n_in, <int> n_out, <int> B, alpha,
                   a_in, <int> n_in, D, <int> n_out, wbeta, G + net.poff[l] + 1, <int> ld)
+            colsum = ws + net.soff
+            if floating is float:
+                nn_colsum_f(D, B, n_out, colsum)
+            else:
+                nn_colsum_d(D, B, n_out, colsum)
             for j in range(n_out):
-                s = 0
-                for i in range(B):
-                    s = s + D[i * n_out + j]
                 if bbeta == 0:  # the buffer may hold garbage (NaN * 0 is NaN)
-                    G[net.poff[l] + j * ld] = alpha * s
+                    G[net.poff[l] + j * ld] = alpha * colsum[j]
                 else:
-                    G[net.poff[l] + j * ld] = bbeta * G[net.poff[l] + j * ld] + alpha * s
+                    G[net.poff[l] + j * ld] = bbeta * G[net.poff[l] + j * ld] + alpha * colsum[j]
         tmp = D
         D = Dn
         Dn = tmp
@@ -501,6 +504,8 @@ cdef void _layout(Net* net, const Py_ssize_t[::1] sizes, Py_ssize_t[::1] poff,
     pos += bmax * maxw
     net.d1off = pos
     pos += bmax * maxw
+    net.soff = pos
+    pos += maxw
     net.xoff = net.yoff = net.woff = net.goff = pos
     if train:
         net.xoff = pos
@@ -577,12 +582,14 @@ cdef Py_ssize_t _rows_for(const Py_ssize_t[::1] sizes, Py_ssize_t ws_len, bint t
     cdef Py_ssize_t[::1] poff = np.zeros(sizes.shape[0], dtype=np.intp)
     cdef Py_ssize_t[::1] aoff = np.zeros(sizes.shape[0], dtype=np.intp)
     cdef Net net
-    cdef Py_ssize_t fixed, per_row
+    cdef Py_ssize_t fixed, per_row, size1
     _layout(&net, sizes, poff, aoff, 1, train, optimizer)
-    fixed = _n_params(sizes) if (train and optimizer) else 0
-    per_row = net.size - fixed
-    if ws_len < fixed + per_row:
-        raise ValueError(f"workspace has length {ws_len}, needs at least {fixed + per_row}")
+    size1 = net.size
+    _layout(&net, sizes, poff, aoff, 2, train, optimizer)
+    per_row = net.size - size1
+    fixed = size1 - per_row
+    if ws_len < size1:
+        raise ValueError(f"workspace has length {ws_len}, needs at least {size1}")
     return (ws_len - fixed) // per_row
 
 

@@ -1,7 +1,12 @@
 """nncore: small multilayer perceptrons trained by compiled backpropagation kernels."""
 
+from . import explain
 from ._version import __version__
+from .explain import GRADCHECK_THRESHOLD, gradcheck
 from .io import load
 from .network import DivergenceError, Network, StopTraining
 
-__all__ = ["Network", "DivergenceError", "StopTraining", "load", "__version__"]
+__all__ = [
+    "Network", "DivergenceError", "StopTraining", "load", "gradcheck", "GRADCHECK_THRESHOLD",
+    "explain", "__version__",
+]

@@ -68,17 +68,22 @@ def check_array(A, *, name: str, dtype: np.dtype, n_cols: int | None = None,
     """A finite, non-empty, C-contiguous 2-D array of ``dtype``.
 
     Lists, integers and booleans are converted; float16 is widened.  A copy is
-    made only when the dtype or the memory layout requires it; read-only and
-    memory-mapped arrays are used in place.  ``one_col_1d`` accepts a 1-D array
-    as a single column (a target with one output).
+    made only when the dtype or the memory layout requires it: a C-contiguous
+    array of the right dtype is returned as it is (the very same object), and
+    read-only and memory-mapped arrays are used in place.  ``one_col_1d``
+    accepts a 1-D array as a single column (a target with one output).
     """
     if isinstance(A, (str, bytes)):
         raise TypeError(f"{name} must be an array of numbers, got a string")
     if hasattr(A, "toarray") and hasattr(A, "nnz"):
         raise TypeError(f"{name} is a sparse matrix; nncore needs dense arrays (call .toarray())")
+    if np.ma.isMaskedArray(A) and np.ma.getmaskarray(A).any():
+        # np.asarray would silently train on whatever the masked slots hold
+        raise ValueError(f"{name} is a masked array with masked entries; fill them "
+                         f"(A.filled(value)) or drop those rows first")
     try:
         arr = np.asarray(A)
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, OverflowError) as exc:
         raise ValueError(f"{name} cannot be read as a numeric array: {exc}") from None
     kind = arr.dtype.kind
     if kind not in "biuf":
@@ -86,28 +91,66 @@ def check_array(A, *, name: str, dtype: np.dtype, n_cols: int | None = None,
             "O": "object", "c": "complex", "U": "string", "S": "bytes", "M": "datetime",
             "m": "timedelta", "V": "structured",
         }.get(kind, str(arr.dtype))
-        raise TypeError(f"{name} has dtype {arr.dtype} ({what}); nncore needs real numbers")
+        hint = ""
+        if kind == "O":
+            hint = " (a ragged list, None, or integers too large for int64?)"
+        raise TypeError(f"{name} has dtype {arr.dtype} ({what}){hint}; nncore needs real numbers")
     if arr.ndim == 1 and one_col_1d:
         arr = arr.reshape(-1, 1)
     if arr.ndim != 2:
-        hint = " (a single sample x needs reshape(1, -1))" if arr.ndim == 1 else ""
-        raise ValueError(f"{name} must be 2-D (n_samples, n_columns), got {arr.ndim}-D{hint}")
+        hint = ""
+        if arr.ndim == 1:
+            hint = (" (a single sample needs reshape(1, -1))" if n_cols is None or n_cols > 1
+                    else " (one column needs reshape(-1, 1))")
+        raise ValueError(f"{name} must be 2-D (n_samples, n_columns), got {arr.ndim}-D"
+                         f" with shape {arr.shape}{hint}")
     if arr.shape[0] == 0:
         raise ValueError(f"{name} is empty: it has 0 samples")
     if n_cols is not None and arr.shape[1] != n_cols:
         raise ValueError(f"{name} has {arr.shape[1]} columns, the network expects {n_cols}")
     if arr.shape[1] == 0:
         raise ValueError(f"{name} has 0 columns")
-    arr = np.ascontiguousarray(arr, dtype=dtype)
     if kind == "f":
-        finite = np.isfinite(arr)
-        if not finite.all():
-            row = int(np.flatnonzero(~finite.all(axis=1))[0])
-            bad = arr[row][~finite[row]][0]
-            raise ValueError(
-                f"{name} contains {bad} (NaN or infinity) in row {row}; all values must be finite"
-            )
+        # checked in the caller's own precision, so the message shows the value given
+        _check_finite(arr, name)
+    if arr.dtype != dtype or not arr.flags.c_contiguous:
+        with np.errstate(over="ignore"):
+            out = np.ascontiguousarray(arr, dtype=dtype)
+        if kind == "f" and arr.dtype.itemsize > out.dtype.itemsize:
+            _check_finite(out, name, original=arr)
+        arr = out
     return arr
+
+
+def _check_finite(arr: np.ndarray, name: str, original: np.ndarray | None = None) -> None:
+    """Raise naming the first row that holds NaN or +-inf (or, after a narrowing
+    cast, a value too large for the target dtype).
+
+    Fast path without an n_samples x n_features temporary: any NaN or inf makes
+    the sum non-finite, and a finite sum proves every element finite (the same
+    test as scikit-learn's).  Only when the sum is not finite (a bad value, or
+    an overflow of the sum itself) are the rows scanned, a block at a time."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        if np.isfinite(np.sum(arr, dtype=np.float64)):
+            return
+    block = max(1, (1 << 16) // max(1, arr.shape[1]))
+    for start in range(0, arr.shape[0], block):
+        finite = np.isfinite(arr[start:start + block])
+        if not finite.all():
+            break
+    else:
+        return  # only the sum overflowed
+    row = start + int(np.flatnonzero(~finite.all(axis=1))[0])
+    col = int(np.flatnonzero(~finite[row - start])[0])
+    if original is not None:
+        raise ValueError(
+            f"{name} contains {float(original[row, col]):.6g} in row {row}, column {col}, too large "
+            f"for {arr.dtype} (max {np.finfo(arr.dtype).max:.4g}); scale the data"
+        )
+    raise ValueError(
+        f"{name} contains {arr[row, col]} (NaN or infinity) in row {row}, column {col}; "
+        f"all values must be finite"
+    )
 
 
 def check_rows(X: np.ndarray, Y: np.ndarray, names=("X", "Y")) -> None:

@@ -422,6 +422,7 @@ class Network:
                 # Snapshot: a failed or interrupted epoch is rolled back whole.
                 snap = (self.params.copy(), state.copy(), self._counters.copy())
                 t0 = time.perf_counter()
+                n_logged = [len(hist[k]) for k in keys]
                 try:
                     total, wsum, correct, status = _kernels.train_epoch(
                         self.params, self._sizes, self._acts, self._loss_id, X, Y, sw, order,
@@ -429,10 +430,26 @@ class Network:
                         metric_id)
                     if status == _kernels.STATUS_OK and not np.isfinite(self.params).all():
                         status = _kernels.STATUS_NONFINITE
+                    seconds = time.perf_counter() - t0
+                    if status == _kernels.STATUS_OK:
+                        # The epoch counts once its whole record is written: an interrupt
+                        # anywhere before that (a signal lands between bytecodes, e.g.
+                        # in the validation loss) rolls the whole epoch back.
+                        logs = {"loss": total / wsum, "lr": lr, "time": seconds}
+                        if metric:
+                            logs["accuracy"] = correct / n
+                        if Xv is not None:
+                            logs["val_loss"] = self.loss(Xv, Yv)
+                            if metric:
+                                logs["val_accuracy"] = _accuracy(self.predict(Xv), Yv, metric)
+                        for k in keys:
+                            hist[k].append(logs[k])
+                        self._epochs_done += 1
                 except BaseException:
+                    for k, m in zip(keys, n_logged):
+                        del hist[k][m:]
                     self._restore(snap)
                     raise
-                seconds = time.perf_counter() - t0
                 if status != _kernels.STATUS_OK:
                     self._restore(snap)
                     msg = (f"training diverged in epoch {epoch + 1}: the loss became NaN or "
@@ -443,16 +460,6 @@ class Network:
                         raise DivergenceError(msg)
                     warnings.warn(msg, RuntimeWarning, stacklevel=3)
                     break
-                logs = {"loss": total / wsum, "lr": lr, "time": seconds}
-                if metric:
-                    logs["accuracy"] = correct / n
-                if Xv is not None:
-                    logs["val_loss"] = self.loss(Xv, Yv)
-                    if metric:
-                        logs["val_accuracy"] = _accuracy(self.predict(Xv), Yv, metric)
-                for k in keys:
-                    hist[k].append(logs[k])
-                self._epochs_done += 1
                 stop = False
                 if early_stopping:
                     current = logs[monitor]
@@ -503,13 +510,17 @@ class Network:
 
 
 def _metric_for(Y: np.ndarray):
-    """"argmax" for one-hot targets, "binary" for 0/1 targets, None otherwise."""
-    is01 = np.isin(Y, (0, 1)).all()
-    if not is01:
-        return None
-    if Y.shape[1] > 1 and (Y.sum(axis=1) == 1).all():
-        return "argmax"
-    return "binary"
+    """"argmax" for one-hot targets, "binary" for 0/1 targets, None otherwise.
+
+    Looks at a block of rows at a time, so no temporary grows with the data."""
+    one_hot = Y.shape[1] > 1
+    block = max(1, 65536 // Y.shape[1])
+    for start in range(0, Y.shape[0], block):
+        part = Y[start:start + block]
+        if not ((part == 0) | (part == 1)).all():
+            return None
+        one_hot = one_hot and bool((part.sum(axis=1) == 1).all())
+    return "argmax" if one_hot else "binary"
 
 
 def _accuracy(P: np.ndarray, Y: np.ndarray, metric) -> float:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import secrets
 import threading
@@ -17,6 +18,46 @@ from . import _kernels, _validation, activations, losses, optimizers
 CHUNK_ROWS = 512
 
 _MASK64 = (1 << 64) - 1
+
+#: fit(blas_threads="auto") runs BLAS on one thread when batch_size times the
+#: largest n_in * n_out of the network is below this: measured on a 2-core
+#: machine, a second thread costs more in wake-up and synchronisation than it
+#: saves for smaller products (see benchmarks/).
+SINGLE_THREAD_WORK = 2**20
+
+_blas_controller = None
+
+
+def _check_blas_threads(setting):
+    if setting is None or setting == "auto":
+        return setting
+    if isinstance(setting, (int, np.integer)) and not isinstance(setting, bool) and setting >= 1:
+        return int(setting)
+    raise ValueError(f"blas_threads must be 'auto', a positive integer or None, got {setting!r}")
+
+
+def _blas_threads(setting, batch_size, sizes):
+    """A context that limits the BLAS thread pools during fit (threadpoolctl)."""
+    if setting is None:
+        return contextlib.nullcontext()
+    if setting == "auto":
+        work = batch_size * max(a * b for a, b in zip(sizes[:-1], sizes[1:]))
+        if work >= SINGLE_THREAD_WORK:
+            return contextlib.nullcontext()
+        limit = 1
+    else:
+        limit = _check_blas_threads(setting)
+    global _blas_controller
+    if _blas_controller is None:
+        try:
+            from threadpoolctl import ThreadpoolController
+        except ImportError:  # optional: BLAS keeps its own thread count
+            _blas_controller = False
+        else:
+            _blas_controller = ThreadpoolController()
+    if _blas_controller is False:
+        return contextlib.nullcontext()
+    return _blas_controller.limit(limits=limit, user_api="blas")
 
 
 def _shuffle_seed(seed: int) -> int:
@@ -259,7 +300,7 @@ class Network:
             epsilon=1e-8, weight_decay=0.0, lr_schedule="constant", decay_rate=0.5,
             decay_steps=10, sample_weight=None, validation_data=None, validation_split=0.0,
             early_stopping=False, patience=10, min_delta=0.0, callbacks=None, verbose=0,
-            on_divergence="raise") -> Network:
+            on_divergence="raise", blas_threads="auto") -> Network:
         """Train by minibatch gradient descent: ``W := W - r grad C`` per minibatch.
 
         Each epoch is one call into the compiled core: the samples are
@@ -305,6 +346,13 @@ class Network:
             ``on_epoch_end(epoch, logs)`` method work too.
         verbose : {0, 1, 2}
             0 silent, 1 a tqdm progress bar over the epochs, 2 one line per epoch.
+        blas_threads : "auto", int or None
+            Threads for BLAS during this fit (needs threadpoolctl, the optional
+            extra ``nncore[threads]``; without it BLAS keeps its own setting).
+            ``"auto"`` runs BLAS on one thread when a minibatch's largest matrix
+            product is too small for a second thread to pay for its start-up
+            (see :data:`SINGLE_THREAD_WORK`), and leaves it alone otherwise;
+            an integer sets the count; ``None`` leaves BLAS alone.
         on_divergence : {"raise", "warn"}
             When the loss becomes NaN or infinite, training stops, the
             parameters and optimiser state of the last finite epoch are restored
@@ -322,14 +370,14 @@ class Network:
                              momentum, nesterov, beta1, beta2, epsilon, weight_decay,
                              lr_schedule, decay_rate, decay_steps, sample_weight,
                              validation_data, validation_split, early_stopping, patience,
-                             min_delta, callbacks, verbose, on_divergence)
+                             min_delta, callbacks, verbose, on_divergence, blas_threads)
         finally:
             self._lock.release()
 
     def _fit(self, X, Y, epochs, batch_size, learning_rate, shuffle, optimizer, momentum,
              nesterov, beta1, beta2, epsilon, weight_decay, lr_schedule, decay_rate,
              decay_steps, sample_weight, validation_data, validation_split, early_stopping,
-             patience, min_delta, callbacks, verbose, on_divergence):
+             patience, min_delta, callbacks, verbose, on_divergence, blas_threads):
         chk = _validation
         epochs = chk.check_positive(epochs, "epochs", integer=True)
         batch_size = chk.check_positive(batch_size, "batch_size", integer=True)
@@ -354,6 +402,7 @@ class Network:
             raise ValueError(f"verbose must be 0, 1 or 2, got {verbose!r}")
         if on_divergence not in ("raise", "warn"):
             raise ValueError(f"on_divergence must be 'raise' or 'warn', got {on_divergence!r}")
+        _check_blas_threads(blas_threads)
         callbacks = list(callbacks or [])
         for cb in callbacks:
             if not (callable(cb) or hasattr(cb, "on_epoch_end")):
@@ -414,6 +463,8 @@ class Network:
         if verbose == 1:
             from tqdm.auto import tqdm
             bar = tqdm(total=epochs, unit="epoch", leave=True)
+        threads = contextlib.ExitStack()
+        threads.enter_context(_blas_threads(blas_threads, batch_size, self.sizes))
         try:
             for _ in range(epochs):
                 epoch = self._epochs_done
@@ -487,6 +538,7 @@ class Network:
                 if stop:
                     break
         finally:
+            threads.close()
             if bar is not None:
                 bar.close()
         if early_stopping and best_params is not None:

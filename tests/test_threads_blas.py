@@ -1,0 +1,56 @@
+"""fit's control of the BLAS thread pools (issue 3: threads that never hurt)."""
+
+import numpy as np
+import pytest
+
+import nncore
+from nncore import network
+
+threadpoolctl = pytest.importorskip("threadpoolctl")
+
+
+def blas_threads_seen_during_fit(**kw):
+    seen = []
+
+    def cb(epoch, logs):
+        seen.append(max(i["num_threads"] for i in threadpoolctl.threadpool_info()
+                        if i["user_api"] == "blas"))
+
+    rng = np.random.default_rng(0)
+    X, Y = rng.random((64, 784)), rng.random((64, 10))
+    nncore.Network([784, 30, 10], seed=0).fit(X, Y, epochs=1, callbacks=[cb], **kw)
+    return seen[0]
+
+
+def test_small_batches_run_blas_on_one_thread():
+    with threadpoolctl.threadpool_limits(2, user_api="blas"):
+        assert blas_threads_seen_during_fit(batch_size=10) == 1
+        # 64 x 784 x 30 is above SINGLE_THREAD_WORK: BLAS keeps its setting
+        assert 64 * 784 * 30 >= network.SINGLE_THREAD_WORK
+        assert blas_threads_seen_during_fit(batch_size=64) == 2
+        assert blas_threads_seen_during_fit(batch_size=10, blas_threads=None) == 2
+        assert blas_threads_seen_during_fit(batch_size=64, blas_threads=1) == 1
+        # and the setting is restored after fit
+        assert max(i["num_threads"] for i in threadpoolctl.threadpool_info()
+                   if i["user_api"] == "blas") == 2
+
+
+def test_results_do_not_depend_on_the_thread_setting():
+    rng = np.random.default_rng(1)
+    X, Y = rng.random((200, 20)), rng.random((200, 3))
+    a = nncore.Network([20, 8, 3], seed=0).fit(X, Y, epochs=2, batch_size=10, blas_threads=1)
+    b = nncore.Network([20, 8, 3], seed=0).fit(X, Y, epochs=2, batch_size=10, blas_threads=None)
+    np.testing.assert_allclose(a.params, b.params, rtol=1e-12)
+
+
+def test_bad_setting_is_refused():
+    net = nncore.Network([2, 1], seed=0)
+    for bad in (0, -1, "many", 1.5, True):
+        with pytest.raises(ValueError, match="blas_threads"):
+            net.fit([[0.0, 1.0]], [1.0], epochs=1, blas_threads=bad)
+
+
+def test_without_threadpoolctl_fit_still_works(monkeypatch):
+    monkeypatch.setattr(network, "_blas_controller", False)
+    net = nncore.Network([2, 1], seed=0).fit([[0.0, 1.0]], [1.0], epochs=2, batch_size=1)
+    assert len(net.history["loss"]) == 2

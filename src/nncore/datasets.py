@@ -88,3 +88,59 @@ def digits_split(*, test_fraction: float = 0.25, seed: int = 0):
     train_idx = rng.permutation(np.flatnonzero(~test))
     test_idx = np.flatnonzero(test)
     return X[train_idx], X[test_idx], y[train_idx], y[test_idx]
+
+
+#: IDX type codes (the third byte of the magic number) -> big-endian dtypes
+_IDX_TYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+
+
+def is_idx(path) -> bool:
+    """Whether ``path`` starts like an IDX file (plain or gzip-compressed)."""
+    try:
+        with _open_maybe_gzip(path) as fh:
+            head = fh.read(4)
+    except (OSError, EOFError):
+        return False
+    return len(head) == 4 and head[:2] == b"\0\0" and head[2] in _IDX_TYPES and head[3] >= 1
+
+
+def _open_maybe_gzip(path):
+    import gzip
+
+    with open(path, "rb") as fh:
+        gzipped = fh.read(2) == b"\x1f\x8b"
+    return gzip.open(path, "rb") if gzipped else open(path, "rb")
+
+
+def read_idx(path) -> np.ndarray:
+    """Read an IDX file, the format of MNIST and Fashion-MNIST (gzip'd or not).
+
+    ``train-images-idx3-ubyte`` gives a ``(60000, 28, 28)`` uint8 array,
+    ``train-labels-idx1-ubyte`` a ``(60000,)`` one.  The header (two zero
+    bytes, a type code, the number of dimensions, then each dimension as a
+    big-endian int32) is checked against the file's length.
+
+    Raises
+    ------
+    ValueError
+        If the file is not a well-formed IDX file.
+    """
+    import os
+
+    name = os.fspath(path)
+    with _open_maybe_gzip(path) as fh:
+        raw = fh.read()
+    if len(raw) < 4 or raw[:2] != b"\0\0" or raw[2] not in _IDX_TYPES or raw[3] < 1:
+        raise ValueError(f"{name} is not an IDX file (its first bytes are not an IDX magic "
+                         f"number)")
+    ndim = raw[3]
+    if len(raw) < 4 + 4 * ndim:
+        raise ValueError(f"{name} is a truncated IDX file (incomplete header)")
+    shape = tuple(int(d) for d in np.frombuffer(raw, dtype=">u4", count=ndim, offset=4))
+    dtype = np.dtype(_IDX_TYPES[raw[2]])
+    expected = 4 + 4 * ndim + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    if len(raw) != expected:
+        raise ValueError(f"{name} is a malformed IDX file: its header promises shape {shape} "
+                         f"({expected} bytes) but the file has {len(raw)} bytes")
+    data = np.frombuffer(raw, dtype=dtype, offset=4 + 4 * ndim).reshape(shape)
+    return data.astype(dtype.newbyteorder("="))

@@ -4,6 +4,12 @@ The file holds ``params`` (the parameter vector), ``header`` (a JSON document
 stored as a uint8 array) and, optionally, the optimiser state ``opt_state`` and
 the shuffling/step counters.  It is read with ``allow_pickle=False``, so loading
 never executes code, and every field is checked before a network is built.
+
+A network may carry a ``meta`` dict (``net.meta``: class labels, feature names,
+input scaling — whatever the application needs to use the model later).  It is
+stored in the header as JSON, so it must hold only JSON types (dicts with string
+keys, lists, strings, numbers, booleans, None); :func:`load` gives it back as
+``net.meta`` (an empty dict when the file has none).
 """
 
 from __future__ import annotations
@@ -20,7 +26,10 @@ FORMAT = "nncore-network"
 FORMAT_VERSION = 1
 
 
-def save(net, path, *, include_optimizer=True, include_history=True) -> None:
+def save(net, path, *, include_optimizer=True, include_history=True, meta=None) -> None:
+    """Write ``net`` to ``path``; ``meta`` (default: ``net.meta`` if set) is stored as JSON."""
+    if meta is None:
+        meta = getattr(net, "meta", None)
     header = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -41,6 +50,15 @@ def save(net, path, *, include_optimizer=True, include_history=True) -> None:
         arrays["opt_state"] = np.asarray(state)
     if include_history:
         header["history"] = {k: [float(v) for v in vals] for k, vals in net.history.items()}
+    if meta is not None:
+        if not isinstance(meta, dict):
+            raise TypeError(f"meta must be a dict, got {type(meta).__name__}")
+        try:
+            json.dumps(meta)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"meta must hold only JSON types (dict, list, str, number, bool, "
+                            f"None): {exc}") from None
+        header["meta"] = meta
     arrays["header"] = np.frombuffer(json.dumps(header).encode("utf-8"), dtype=np.uint8)
     path = os.fspath(path)
     # write to a temporary file first so a failed save never leaves half a model
@@ -135,4 +153,8 @@ def load(path):
         ):
             _fail(path, "the history is malformed")
         net.history = {str(k): [float(x) for x in v] for k, v in hist.items()}
+    meta = header.get("meta", {})
+    if not isinstance(meta, dict):
+        _fail(path, "its meta field is not a JSON object")
+    net.meta = meta
     return net

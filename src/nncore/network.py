@@ -114,6 +114,9 @@ class Network:
         Per-epoch logs of every ``fit`` so far: ``loss`` (mean per-sample cost
         over the epoch's minibatches, each measured before its update), ``lr``,
         ``time`` and, when they apply, ``accuracy``, ``val_loss``, ``val_accuracy``.
+    meta : dict
+        Free-form, JSON-serialisable metadata saved and loaded with the model
+        (the command line keeps class labels and input scaling there).
 
     Notes
     -----
@@ -143,6 +146,7 @@ class Network:
         self._counters = np.array([_shuffle_seed(self.seed), 0], dtype=np.uint64)
         self._opt = None  # (optimizer key, state array)
         self._epochs_done = 0
+        self.meta = {}  # user metadata saved with the model (JSON-serialisable)
 
     # ------------------------------------------------------------ structure
 

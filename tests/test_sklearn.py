@@ -1,0 +1,317 @@
+"""nncore.sklearn: scikit-learn's own estimator checks and the ecosystem around them."""
+
+import pickle
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+pytest.importorskip("sklearn", minversion="1.6")
+
+from sklearn.base import clone  # noqa: E402
+from sklearn.exceptions import NotFittedError  # noqa: E402
+from sklearn.model_selection import GridSearchCV, cross_val_score  # noqa: E402
+from sklearn.pipeline import make_pipeline  # noqa: E402
+from sklearn.preprocessing import StandardScaler  # noqa: E402
+from sklearn.utils.estimator_checks import (  # noqa: E402
+    check_sample_weight_equivalence_on_dense_data,
+    parametrize_with_checks,
+)
+
+import nncore  # noqa: E402
+from nncore.datasets import digits_split, one_hot  # noqa: E402
+from nncore.sklearn import NNClassifier, NNRegressor  # noqa: E402
+
+#: the lecture's model: sigmoid everywhere, MSE against one-hot targets, SGD
+LECTURE = dict(hidden_layer_sizes=(30,), activation="sigmoid", output="sigmoid", loss="mse",
+               optimizer="sgd", learning_rate=3.0, batch_size=10, epochs=30)
+
+# Every configuration is checked with the defaults users get (epochs included);
+# the check data sets are tiny, so the whole suite takes seconds.
+CHECKED = [
+    NNClassifier(),
+    NNRegressor(),
+    NNClassifier(**LECTURE),
+    NNClassifier(early_stopping=True),
+    NNRegressor(early_stopping=True),
+]
+
+MINIBATCH_WEIGHTS = (
+    "minibatch gradient descent: an integer sample_weight scales a sample's gradient inside "
+    "one minibatch, while repeating the sample puts it into several minibatches, so the two "
+    "runs take different steps. They coincide for full-batch training, which the default "
+    "instances (batch_size=32 >= the check's samples) and test_full_batch_weights_are_repeats "
+    "verify."
+)
+SPLIT_WEIGHTS = (
+    "early_stopping holds out a random share of the *samples*: a repeated sample can land on "
+    "both sides of the split while a weighted one cannot, so the training sets differ."
+)
+
+
+def expected_failures(estimator):
+    if estimator.early_stopping:
+        return {"check_sample_weight_equivalence_on_dense_data": SPLIT_WEIGHTS}
+    if estimator.batch_size < 32:
+        return {"check_sample_weight_equivalence_on_dense_data": MINIBATCH_WEIGHTS}
+    return {}
+
+
+@parametrize_with_checks(CHECKED, expected_failed_checks=expected_failures)
+def test_sklearn_estimator_checks(estimator, check):
+    check(estimator)
+
+
+def test_default_instances_have_no_expected_failures():
+    assert expected_failures(NNClassifier()) == {} == expected_failures(NNRegressor())
+
+
+@pytest.mark.parametrize("est", [NNClassifier(**LECTURE), NNRegressor(batch_size=10)],
+                         ids=["lecture-classifier", "regressor"])
+def test_full_batch_weights_are_repeats(est):
+    # with one minibatch per epoch, weight k is exactly k repetitions
+    check_sample_weight_equivalence_on_dense_data(type(est).__name__,
+                                                  est.set_params(batch_size=10_000))
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return digits_split()
+
+
+def test_lecture_model_on_digits(digits):
+    X_train, X_test, y_train, y_test = digits
+    clf = NNClassifier(random_state=0, **LECTURE).fit(X_train, y_train)
+    assert clf.score(X_test, y_test) > 0.95
+    assert clf.network_.activations == ["sigmoid", "sigmoid"]
+    assert clf.network_.loss_name == "mse"
+    # exactly the network the lecture trains by hand
+    net = nncore.Network([64, 30, 10], seed=0).fit(X_train, one_hot(y_train, 10), epochs=30,
+                                                   batch_size=10, learning_rate=3.0)
+    assert clf.network_.params.tobytes() == net.params.tobytes()
+    assert clf.n_iter_ == 30 and len(clf.loss_curve_) == 30
+    assert clf.validation_loss_curve_ is None
+    proba = clf.predict_proba(X_test[:5])
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+
+
+def test_default_classifier_in_pipeline(digits):
+    X_train, X_test, y_train, y_test = digits
+    clf = make_pipeline(StandardScaler(), NNClassifier(random_state=0)).fit(X_train, y_train)
+    assert clf.score(X_test, y_test) > 0.95
+    net = clf[-1].network_
+    assert net.activations == ["relu", "softmax"] and net.loss_name == "cross_entropy"
+
+
+def test_early_stopping_restores_best_epoch(digits):
+    X_train, _, y_train, _ = digits
+    clf = NNClassifier(early_stopping=True, patience=3, epochs=500, random_state=0)
+    clf.fit(X_train, y_train)
+    assert clf.n_iter_ < 500
+    assert len(clf.validation_loss_curve_) == clf.n_iter_
+
+
+def test_binary_and_string_labels():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(80, 2))
+    y = np.where(X[:, 0] + X[:, 1] > 0, "yes", "no")
+    clf = NNClassifier(hidden_layer_sizes=(8,), random_state=0).fit(X, y)
+    assert list(clf.classes_) == ["no", "yes"]
+    assert clf.network_.sizes == (2, 8, 1)  # one sigmoid output for two classes
+    assert clf.predict_proba(X).shape == (80, 2)
+    assert clf.score(X, y) > 0.9
+    assert set(clf.predict(X)) <= {"no", "yes"}
+    soft = NNClassifier(hidden_layer_sizes=(8,), output="softmax", random_state=0).fit(X, y)
+    assert soft.network_.sizes == (2, 8, 2)
+
+
+def test_multilabel():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(120, 3))
+    Y = np.column_stack([X[:, 0] > 0, X[:, 1] > 0, X[:, 0] + X[:, 2] > 0]).astype(int)
+    clf = NNClassifier(hidden_layer_sizes=(16,), random_state=0).fit(X, Y)
+    assert clf.network_.activations[-1] == "sigmoid"
+    assert clf.predict(X).shape == Y.shape and clf.score(X, Y) > 0.8
+    with pytest.raises(ValueError, match="multilabel"):
+        NNClassifier(output="softmax").fit(X, Y)
+
+
+def test_grid_search_parallel(digits):
+    X_train, _, y_train, _ = digits
+    search = GridSearchCV(
+        NNClassifier(epochs=20, learning_rate=0.01, random_state=0),
+        {"hidden_layer_sizes": [(10,), (20,)]},
+        cv=2,
+        n_jobs=2,
+    )
+    search.fit(X_train[:400], y_train[:400])
+    assert search.best_params_["hidden_layer_sizes"] in [(10,), (20,)]
+    assert search.best_score_ > 0.8
+
+
+def test_cross_val_score_regressor():
+    rng = np.random.default_rng(0)
+    X = rng.uniform(-3, 3, size=(300, 1))
+    y = np.sin(X[:, 0])
+    reg = make_pipeline(StandardScaler(),
+                        NNRegressor(hidden_layer_sizes=(20,), activation="tanh",
+                                    learning_rate=0.01, random_state=0))
+    scores = cross_val_score(reg, X, y, cv=3)
+    assert scores.min() > 0.9
+
+
+def test_multi_output_regression_keeps_2d():
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(100, 3))
+    Y = np.column_stack([X.sum(axis=1), X[:, 0] - X[:, 1]])
+    reg = NNRegressor(hidden_layer_sizes=(10,), random_state=0).fit(X, Y)
+    assert reg.predict(X).shape == (100, 2) and reg.n_outputs_ == 2
+    assert NNRegressor(epochs=2).fit(X, Y[:, 0]).predict(X).shape == (100,)
+
+
+def test_clone_gives_unfitted_copy_with_same_params(digits):
+    X_train, _, y_train, _ = digits
+    clf = NNClassifier(hidden_layer_sizes=(12,), epochs=3, random_state=4).fit(X_train, y_train)
+    twin = clone(clf)
+    assert twin.get_params() == clf.get_params()
+    assert not hasattr(twin, "network_")
+    with pytest.raises(NotFittedError):
+        twin.predict(X_train)
+    twin.fit(X_train, y_train)
+    assert twin.network_.params.tobytes() == clf.network_.params.tobytes()
+
+
+def test_pickle_round_trip_keeps_training_state(digits):
+    X_train, X_test, y_train, _ = digits
+    clf = NNClassifier(hidden_layer_sizes=(12,), epochs=2, random_state=0).fit(X_train, y_train)
+    back = pickle.loads(pickle.dumps(clf))
+    np.testing.assert_array_equal(back.predict_proba(X_test), clf.predict_proba(X_test))
+    # Adam's moments and the shuffling stream survive pickling
+    clf.partial_fit(X_train, y_train)
+    back.partial_fit(X_train, y_train)
+    assert back.network_.params.tobytes() == clf.network_.params.tobytes()
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "momentum", "adam"])
+def test_partial_fit_continues_like_one_fit(digits, optimizer):
+    X_train, _, y_train, _ = digits
+    params = dict(hidden_layer_sizes=(16,), optimizer=optimizer, epochs=3, random_state=2,
+                  learning_rate=0.1 if optimizer != "adam" else None)
+    whole = NNClassifier(**params).fit(X_train, y_train)
+    parts = NNClassifier(**params)
+    for _ in range(3):
+        parts.partial_fit(X_train, y_train, classes=np.arange(10))
+    assert parts.network_.params.tobytes() == whole.network_.params.tobytes()
+    assert parts.n_iter_ == 3 and parts.loss_curve_ == whole.loss_curve_
+
+
+def test_partial_fit_classes():
+    X = np.array([[0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
+    clf = NNClassifier(hidden_layer_sizes=(4,), random_state=0)
+    with pytest.raises(ValueError, match="classes must be passed"):
+        clf.partial_fit(X, [0, 1, 1])
+    clf.partial_fit(X, [0, 1, 1], classes=[0, 1, 2])  # class 2 not seen yet
+    assert list(clf.classes_) == [0, 1, 2] and clf.predict_proba(X).shape == (3, 3)
+    clf.partial_fit(X, [2, 2, 0])
+    with pytest.raises(ValueError, match="not among the classes"):
+        clf.partial_fit(X, [0, 3, 1])
+    with pytest.raises(ValueError, match="differs"):
+        clf.partial_fit(X, [0, 1, 1], classes=[0, 1])
+
+
+def test_partial_fit_regressor():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(64, 2))
+    y = X[:, 0] - 2 * X[:, 1]
+    reg = NNRegressor(hidden_layer_sizes=(8,), random_state=0)
+    losses = []
+    for _ in range(20):
+        reg.partial_fit(X, y)
+        losses.append(reg.loss_curve_[-1])
+    assert reg.n_iter_ == 20 and losses[-1] < losses[0]
+
+
+def test_sample_weight(digits):
+    X_train, X_test, y_train, y_test = digits
+    base = dict(hidden_layer_sizes=(12,), epochs=3, random_state=0)
+    one = NNClassifier(**base).fit(X_train, y_train, sample_weight=np.ones(len(y_train)))
+    two = NNClassifier(**base).fit(X_train, y_train, sample_weight=np.full(len(y_train), 2.0))
+    plain = NNClassifier(**base).fit(X_train, y_train)
+    # the weighted mean is invariant to scaling the weights, exactly
+    assert one.network_.params.tobytes() == two.network_.params.tobytes()
+    np.testing.assert_allclose(one.network_.params, plain.network_.params, rtol=1e-10,
+                               atol=1e-12)
+    # up-weighting one class makes the network predict it more often
+    w = np.where(y_train == 3, 20.0, 1.0)
+    heavy = NNClassifier(**base).fit(X_train, y_train, sample_weight=w)
+    assert (heavy.predict(X_test) == 3).sum() > (plain.predict(X_test) == 3).sum()
+    with pytest.raises(ValueError, match="zero"):
+        NNClassifier(**base).fit(X_train, y_train, sample_weight=np.zeros(len(y_train)))
+
+
+def test_dataframe_feature_names():
+    pd = pytest.importorskip("pandas")
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame(rng.normal(size=(40, 3)), columns=["a", "b", "c"])
+    y = (df["a"] > 0).astype(int)
+    clf = NNClassifier(hidden_layer_sizes=(4,), epochs=5, random_state=0).fit(df, y)
+    assert list(clf.feature_names_in_) == ["a", "b", "c"]
+    with pytest.raises(ValueError, match="feature names"):
+        clf.predict(df[["c", "b", "a"]])
+
+
+def test_float32():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 3))
+    y = (X[:, 0] > 0).astype(int)
+    clf = NNClassifier(hidden_layer_sizes=(5,), dtype="float32", learning_rate=0.01,
+                       random_state=0).fit(X, y)
+    assert clf.network_.params.dtype == np.float32
+    assert clf.predict_proba(X).dtype == np.float32 and clf.score(X, y) > 0.9
+
+
+@pytest.mark.parametrize("params, match", [
+    (dict(output="identity"), "output must be"),
+    (dict(hidden_layer_sizes=(0,)), "positive integers"),
+    (dict(activation="swish"), "unknown hidden activation"),
+    (dict(optimizer="lbfgs"), "unknown optimizer"),
+    (dict(random_state=-1), "random_state"),
+    (dict(early_stopping=True, validation_fraction=1.5), "validation_fraction"),
+    (dict(loss="hinge"), "unknown loss"),
+    (dict(dtype="float16"), "unsupported dtype"),
+])
+def test_bad_hyperparameters_are_reported_in_fit(params, match):
+    clf = NNClassifier(**params)  # constructing never fails: scikit-learn's contract
+    with pytest.raises(ValueError, match=match):
+        clf.fit([[0.0], [1.0]], [0, 1])
+
+
+def test_one_class_is_refused():
+    with pytest.raises(ValueError, match="at least 2 classes"):
+        NNClassifier().fit([[0.0], [1.0]], [1, 1])
+
+
+def test_import_nncore_without_sklearn():
+    code = (
+        "import sys; sys.modules['sklearn'] = None\n"
+        "import nncore\n"
+        "try:\n"
+        "    import nncore.sklearn\n"
+        "except ImportError as exc:\n"
+        "    print('ImportError:', exc)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert "nncore.sklearn needs scikit-learn" in proc.stdout
+    assert "pip install 'nncore[sklearn]'" in proc.stdout
+
+
+def test_docstring_examples():
+    import doctest
+
+    import nncore.sklearn
+
+    result = doctest.testmod(nncore.sklearn)
+    assert result.attempted >= 2 and result.failed == 0

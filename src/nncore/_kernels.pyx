@@ -75,6 +75,10 @@ cdef enum:
 STATUS_OK = _STATUS_OK
 STATUS_NONFINITE = _STATUS_NONFINITE
 
+# Build facts (Cython version, debug build, compiler and flags), passed by setup.py as
+# the compile-time constant NNCORE_BUILD_INFO; nncore.show_versions() prints them.
+BUILD_INFO = dict(NNCORE_BUILD_INFO)
+
 cdef double _LEAKY = 0.01
 
 

@@ -783,6 +783,20 @@ with the model, so `nncore evaluate` and `nncore predict` apply it too.
 """
 
 
+class _VersionAction(argparse.Action):
+    """--version: the full show_versions() report, computed only when asked for."""
+
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS,
+                 help=None):
+        super().__init__(option_strings, dest=dest, default=default, nargs=0, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from ._show_versions import show_versions
+
+        show_versions()
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__, activations, losses, optimizers
 
@@ -792,7 +806,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "command, runs the main job: `nncore train` with its defaults (the "
                     "lecture's 64-30-10 sigmoid network, MSE, SGD on the bundled digits).",
         epilog="Run `nncore COMMAND --help` for the options of each command.")
-    parser.add_argument("--version", action="version", version=f"nncore {__version__}")
+    parser.add_argument("--version", action=_VersionAction,
+                        help="print nncore's version and build facts (Python, NumPy, SciPy, "
+                             "BLAS, Cython, debug build), then exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     train = sub.add_parser(

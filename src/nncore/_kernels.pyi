@@ -1,0 +1,102 @@
+"""Stub of nncore._kernels: the Python entry points of the compiled kernels.
+
+Every floating argument of one call has the same dtype, float32 or float64 (the
+kernels are fused over both), hence the one type variable ``_F`` per signature.
+Arrays must be C-contiguous; inputs may be read-only.  tests/test_stub.py checks
+this file against the compiled module: keep them in step.
+"""
+
+from typing import Any, TypeVar
+
+import numpy as np
+from numpy.typing import NDArray
+
+_F = TypeVar("_F", np.float32, np.float64)
+
+ACTIVATION_IDS: dict[str, int]
+LOSS_IDS: dict[str, int]
+OPTIMIZER_IDS: dict[str, int]
+METRIC_IDS: dict[str | None, int]
+LEAKY_SLOPE: float
+STATUS_OK: int
+STATUS_NONFINITE: int
+# Build facts (Cython version, debug build, ...), set by setup.py at build time.
+BUILD_INFO: dict[str, Any]
+
+# --- the network kernels -------------------------------------------------------
+
+def n_params(sizes: NDArray[np.intp]) -> int: ...
+def workspace_size(
+    sizes: NDArray[np.intp], bmax: int, train: bool = False, optimizer: bool = False
+) -> int: ...
+def forward(
+    params: NDArray[_F],
+    sizes: NDArray[np.intp],
+    acts: NDArray[np.intc],
+    X: NDArray[_F],
+    out: NDArray[_F],
+    workspace: NDArray[_F],
+) -> None: ...
+def loss_gradient(
+    params: NDArray[_F],
+    sizes: NDArray[np.intp],
+    acts: NDArray[np.intc],
+    loss: int,
+    X: NDArray[_F],
+    Y: NDArray[_F],
+    sample_weight: NDArray[_F] | None,
+    grad: NDArray[_F],
+    workspace: NDArray[_F],
+    want_grad: bool = True,
+) -> float: ...
+def per_sample_gradients(
+    params: NDArray[_F],
+    sizes: NDArray[np.intp],
+    acts: NDArray[np.intc],
+    loss: int,
+    X: NDArray[_F],
+    Y: NDArray[_F],
+    out: NDArray[_F],
+    workspace: NDArray[_F],
+) -> float: ...
+def train_epoch(
+    params: NDArray[_F],
+    sizes: NDArray[np.intp],
+    acts: NDArray[np.intc],
+    loss: int,
+    X: NDArray[_F],
+    Y: NDArray[_F],
+    sample_weight: NDArray[_F] | None,
+    order: NDArray[np.intp],
+    shuffle: bool,
+    counters: NDArray[np.uint64],
+    batch_size: int,
+    optimizer: int,
+    hyper: NDArray[np.float64],
+    opt_state: NDArray[_F] | None,
+    workspace: NDArray[_F],
+    metric: int = 0,
+) -> tuple[float, float, int, int]: ...
+
+# --- the small kernels, exposed for the tests and the teaching views -----------
+
+def activate(Z: NDArray[_F], out: NDArray[_F], act: int) -> None: ...
+def sigmoid(Z: NDArray[_F], out: NDArray[_F]) -> None: ...
+def activation_prime(A: NDArray[_F], out: NDArray[_F], act: int) -> None: ...
+def sigmoid_prime(A: NDArray[_F], out: NDArray[_F]) -> None: ...
+def output_delta(
+    Z: NDArray[_F], Y: NDArray[_F], D: NDArray[_F], loss: int, act: int
+) -> float: ...
+def mse(A: NDArray[_F], Y: NDArray[_F]) -> float: ...
+def mse_grad(A: NDArray[_F], Y: NDArray[_F], out: NDArray[_F]) -> None: ...
+def sgd_update(params: NDArray[_F], grad: NDArray[_F], learning_rate: float) -> None: ...
+def optimizer_step(
+    optimizer: int,
+    params: NDArray[_F],
+    grad: NDArray[_F],
+    state: NDArray[_F] | None,
+    hyper: NDArray[np.float64],
+    step: int,
+) -> None: ...
+def shuffle_order(order: NDArray[np.intp], state: NDArray[np.uint64]) -> None: ...
+def uniform(out: NDArray[np.float64], state: NDArray[np.uint64]) -> None: ...

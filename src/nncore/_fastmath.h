@@ -103,6 +103,59 @@ static inline float nn_fabs_f(float v) { return v < 0 ? -v : v; }
 NN_SIGMOID(nn_sigmoid_d, double, nn_exp_d, nn_fabs_d)
 NN_SIGMOID(nn_sigmoid_f, float, nn_exp_f, nn_fabs_f)
 
+/* a := tanh(z) in place, as sign(z) * -m / (2 + m) with m = expm1(-2|z|).
+ * expm1 is taken from exp where exp(y) <= 0.7 (no cancellation in exp(y) - 1)
+ * and from its Taylor series where |y| < ln2 / 2 (degree 13 in double, 8 in
+ * float: truncation below one ulp), so small z keep full relative precision. */
+static inline double nn_expm1_neg_d(double y)
+{
+    double p = 1.0 / 6227020800.0;            /* 1/13! */
+    p = p * y + 1.0 / 479001600.0;
+    p = p * y + 1.0 / 39916800.0;
+    p = p * y + 1.0 / 3628800.0;
+    p = p * y + 1.0 / 362880.0;
+    p = p * y + 1.0 / 40320.0;
+    p = p * y + 1.0 / 5040.0;
+    p = p * y + 1.0 / 720.0;
+    p = p * y + 1.0 / 120.0;
+    p = p * y + 1.0 / 24.0;
+    p = p * y + 1.0 / 6.0;
+    p = p * y + 0.5;
+    p = p * y + 1.0;
+    double small = p * y;
+    double large = nn_exp_d(y) - 1.0;
+    return y > -0.34657359027997264 ? small : large;
+}
+
+static inline float nn_expm1_neg_f(float y)
+{
+    float p = 1.0f / 362880.0f;               /* 1/9! */
+    p = p * y + 1.0f / 40320.0f;
+    p = p * y + 1.0f / 5040.0f;
+    p = p * y + 1.0f / 720.0f;
+    p = p * y + 1.0f / 120.0f;
+    p = p * y + 1.0f / 24.0f;
+    p = p * y + 1.0f / 6.0f;
+    p = p * y + 0.5f;
+    p = p * y + 1.0f;
+    float small = p * y;
+    float large = nn_exp_f(y) - 1.0f;
+    return y > -0.34657359f ? small : large;
+}
+
+#define NN_TANH(NAME, T, EXPM1, ABS)                                         \
+    NN_CLONES static void NAME(T *restrict z, ptrdiff_t n)                   \
+    {                                                                        \
+        for (ptrdiff_t i = 0; i < n; i++) {                                  \
+            T v = z[i];                                                      \
+            T m = EXPM1((T)-2 * ABS(v));                                     \
+            T t = -m / ((T)2 + m);                                           \
+            z[i] = v < 0 ? -t : t;                                           \
+        }                                                                    \
+    }
+NN_TANH(nn_tanh_d, double, nn_expm1_neg_d, nn_fabs_d)
+NN_TANH(nn_tanh_f, float, nn_expm1_neg_f, nn_fabs_f)
+
 /* d := d * a (1 - a): the sigmoid's derivative through its value */
 #define NN_SIGMOID_PRIME(NAME, T)                                            \
     NN_CLONES static void NAME(T *restrict d, const T *restrict a, ptrdiff_t n) \

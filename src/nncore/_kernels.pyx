@@ -13,7 +13,7 @@ pointers, and a ``def`` entry point that checks every shape and buffer length
 """
 
 from cython cimport floating
-from libc.math cimport exp, expf, log, logf, log1p, log1pf, tanh, tanhf, sqrt, sqrtf, fabs, fabsf, isfinite
+from libc.math cimport exp, expf, log, log1p, log1pf, sqrt, fabs, fabsf, isfinite
 from libc.stdint cimport uint64_t
 from libc.string cimport memcpy, memset
 from scipy.linalg.cython_blas cimport dgemm, sgemm
@@ -22,6 +22,8 @@ cdef extern from "_fastmath.h" nogil:
     # vectorisable elementwise loops (see the header for why)
     void nn_sigmoid_d(double* z, Py_ssize_t n) noexcept
     void nn_sigmoid_f(float* z, Py_ssize_t n) noexcept
+    void nn_tanh_d(double* z, Py_ssize_t n) noexcept
+    void nn_tanh_f(float* z, Py_ssize_t n) noexcept
     void nn_sigmoid_prime_mul_d(double* d, const double* a, Py_ssize_t n) noexcept
     void nn_sigmoid_prime_mul_f(float* d, const float* a, Py_ssize_t n) noexcept
     void nn_relu_d(double* z, Py_ssize_t n, double slope) noexcept
@@ -117,11 +119,10 @@ cdef void _activate(floating* Z, Py_ssize_t rows, Py_ssize_t cols, int act) noex
         else:
             nn_sigmoid_d(Z, n)
     elif act == TANH:
-        for i in range(n):
-            if floating is float:
-                Z[i] = tanhf(Z[i])
-            else:
-                Z[i] = tanh(Z[i])
+        if floating is float:
+            nn_tanh_f(Z, n)
+        else:
+            nn_tanh_d(Z, n)
     elif act == RELU or act == LEAKY_RELU:
         m = <floating> (_LEAKY if act == LEAKY_RELU else 0.0)
         if floating is float:

@@ -1,3 +1,5 @@
+import os
+
 import numpy as np
 import pytest
 
@@ -7,7 +9,12 @@ try:
     settings.register_profile("ci", deadline=None, max_examples=60,
                               suppress_health_check=[HealthCheck.too_slow])
     settings.register_profile("dev", deadline=None, max_examples=25)
-    settings.load_profile("ci")
+    # a long fuzzing run: NNCORE_FUZZ_EXAMPLES=5000 pytest tests/test_fuzz.py
+    _fuzz = os.environ.get("NNCORE_FUZZ_EXAMPLES")
+    if _fuzz:
+        settings.register_profile("fuzz", deadline=None, max_examples=int(_fuzz),
+                                  suppress_health_check=list(HealthCheck))
+    settings.load_profile("fuzz" if _fuzz else "ci")
 except ImportError:  # hypothesis is in the test extra; the rest runs without it
     pass
 

@@ -470,6 +470,10 @@ def workspace_size(const Py_ssize_t[::1] sizes, Py_ssize_t bmax, bint train=Fals
     cdef Py_ssize_t[::1] poff = np.zeros(sizes.shape[0], dtype=np.intp)
     cdef Py_ssize_t[::1] aoff = np.zeros(sizes.shape[0], dtype=np.intp)
     cdef Net net
+    _layout(&net, sizes, poff, aoff, 1, train, optimizer)
+    # the length is fixed + bmax * per_row; check that it fits before computing it
+    if bmax > 0 and bmax > (2 ** 62 - net.size) // max(1, net.size):
+        raise ValueError(f"a workspace for {bmax} rows is too large to address")
     _layout(&net, sizes, poff, aoff, bmax, train, optimizer)
     return net.size
 
@@ -481,6 +485,15 @@ cdef void _check_sizes(const Py_ssize_t[::1] sizes) except *:
     for l in range(sizes.shape[0]):
         if sizes[l] < 1 or sizes[l] >= 2 ** 31 - 1:
             raise ValueError(f"layer size {sizes[l]} at position {l} is out of range")
+    # in Python integers: with enough wide layers the C sum would wrap around
+    # to a small positive length, and every later length check would trust it
+    cdef object total = 0, width = 0
+    for l in range(sizes.shape[0]):
+        width += int(sizes[l])
+        if l > 0:
+            total += int(sizes[l]) * (int(sizes[l - 1]) + 1)
+    if total >= 2 ** 62 or width >= 2 ** 40:
+        raise ValueError("the layer sizes give a network too large to address")
 
 
 cdef void _layout(Net* net, const Py_ssize_t[::1] sizes, Py_ssize_t[::1] poff,
@@ -881,6 +894,7 @@ def sgd_update(floating[::1] params, const floating[::1] grad, double learning_r
     if params.shape[0] != grad.shape[0]:
         raise ValueError("params and grad must have the same length")
     h[0] = learning_rate
+    h[1] = h[2] = h[3] = h[4] = 0.0
     if params.shape[0] == 0:
         return
     with nogil:

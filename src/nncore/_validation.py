@@ -144,8 +144,8 @@ def _check_finite(arr: np.ndarray, name: str, original: np.ndarray | None = None
     col = int(np.flatnonzero(~finite[row - start])[0])
     if original is not None:
         raise ValueError(
-            f"{name} contains {float(original[row, col]):.6g} in row {row}, column {col}, too large "
-            f"for {arr.dtype} (max {np.finfo(arr.dtype).max:.4g}); scale the data"
+            f"{name} contains {float(original[row, col]):.6g} in row {row}, column {col}, "
+            f"too large for {arr.dtype} (max {np.finfo(arr.dtype).max:.4g}); scale the data"
         )
     raise ValueError(
         f"{name} contains {arr[row, col]} (NaN or infinity) in row {row}, column {col}; "

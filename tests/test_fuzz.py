@@ -1,0 +1,665 @@
+"""Fuzzing: random shapes, dtypes, strides and values into every kernel entry point
+and every public method.  Nothing may crash the interpreter or touch memory
+outside the buffers it was given; wrong lengths and shapes passed straight to
+the kernels must raise ValueError or TypeError.
+
+Every array handed to a kernel here is a view into a larger buffer whose other
+bytes (guard bands at both ends, and the gaps of strided views) are compared
+before and after the call: an out-of-bounds *write* shows up as a changed byte.
+Out-of-bounds *reads* are caught by running this file under the debug build
+(Cython bounds checks on) and the AddressSanitizer build, ``ci/debug_build.sh``
+and ``ci/asan.sh``.
+
+Example counts follow the hypothesis profile (``ci``: 60 per test); set
+``NNCORE_FUZZ_EXAMPLES=5000`` for a long run, and pass
+``--hypothesis-show-statistics`` to pytest to see how many ran.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import warnings
+
+import numpy as np
+import pytest
+
+hypothesis = pytest.importorskip("hypothesis")
+from hypothesis import assume, given  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+from hypothesis.extra import numpy as hnp  # noqa: E402
+
+import nncore  # noqa: E402
+from nncore import _kernels as K  # noqa: E402
+
+F32, F64 = np.float32, np.float64
+ERRORS = (ValueError, TypeError)
+GUARD = 8  # elements of guard band on each side of every buffer
+
+# ------------------------------------------------------------------ values
+
+SPECIAL = [0.0, -0.0, 1.0, -1.0, 0.5, 5e-324, -5e-324, 1e-310, 2.2250738585072014e-308,
+           1.401298464324817e-45, 1e-40, 1.1754943508222875e-38, 1e-8, 30.0, -30.0, 88.8,
+           -88.8, 104.0, -104.0, 709.9, -709.9, 745.2, 1e4, -1e4, 3.4028234663852886e38,
+           -3.4028234663852886e38, 1e300, -1e300, 1.7976931348623157e308]
+NONFINITE = [np.nan, np.inf, -np.inf]
+REGIMES = ["normal", "huge", "tiny", "denormal", "zeros", "negative-zero", "special",
+           "mixed", "nonfinite"]
+
+
+def fill(rng, shape, dtype, regime):
+    """Values of one regime: ordinary, huge, tiny, denormal, signed zeros, the
+    special list, a mix, or one with NaN and infinities."""
+    n = int(np.prod(shape))
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+        if regime == "normal":
+            v = rng.normal(0, 2, n)
+        elif regime == "huge":
+            v = rng.choice([-1, 1], n) * 10.0 ** rng.uniform(30, 308, n)
+        elif regime == "tiny":
+            v = rng.choice([-1, 1], n) * 10.0 ** rng.uniform(-300, -20, n)
+        elif regime == "denormal":
+            tiny = np.finfo(dtype).smallest_subnormal if dtype in (F32, F64) else 5e-324
+            v = rng.choice([-1, 1], n) * rng.integers(1, 1000, n) * float(tiny)
+        elif regime == "zeros":
+            v = np.zeros(n)
+        elif regime == "negative-zero":
+            v = np.full(n, -0.0)
+        elif regime == "special":
+            v = rng.choice(SPECIAL, n)
+        elif regime == "mixed":
+            v = np.where(rng.uniform(size=n) < 0.5, rng.normal(0, 1, n), rng.choice(SPECIAL, n))
+        else:
+            v = np.where(rng.uniform(size=n) < 0.3, rng.choice(NONFINITE, n), rng.normal(0, 1, n))
+        return v.astype(dtype).reshape(shape)
+
+
+# ------------------------------------------------------------- arguments
+
+@dataclasses.dataclass
+class Arr:
+    """An array argument, built fresh (inside a guarded buffer) for every call."""
+
+    shape: tuple
+    dtype: type
+    const: bool  # the kernel only reads it
+    data: np.ndarray | None = None  # exact contents (ids, sizes, counters ...)
+    layout: str = "C"  # C | strided | fortran
+    readonly: bool = False
+    none: bool = False
+    as_list: bool = False
+
+
+def materialize(arg, rng, regime):
+    """(the argument, a checker that the bytes around its view are untouched)."""
+    if not isinstance(arg, Arr):
+        return arg, lambda: True
+    if arg.none:
+        return None, lambda: True
+    shape, dtype = tuple(arg.shape), arg.dtype
+    if arg.data is not None:
+        values = np.asarray(arg.data).astype(dtype, copy=False).reshape(shape)
+    elif arg.const:
+        values = fill(rng, shape, dtype, regime)
+    else:  # an output or a workspace: garbage, as np.empty would give
+        values = fill(rng, shape, dtype, "mixed") if np.dtype(dtype).kind == "f" else \
+            np.zeros(shape, dtype)
+    if arg.as_list:
+        return values.tolist(), lambda: True
+    n = int(np.prod(shape))
+    per = 2 if arg.layout == "strided" else 1
+    base = np.empty(n * per + 2 * GUARD, dtype=dtype)
+    base_bytes = base.view(np.uint8)
+    base_bytes[:] = rng.integers(0, 256, base_bytes.size, dtype=np.uint8)
+
+    def index(buf):
+        body = buf[GUARD:GUARD + n * per]
+        if len(shape) == 1:
+            return body[::per]
+        r, c = shape
+        if arg.layout == "strided":
+            return body.reshape(r, 2 * c)[:, ::2]
+        if arg.layout == "fortran":
+            return body.reshape(c, r).T
+        return body.reshape(r, c)
+
+    view = index(base)
+    view[...] = values
+    mask = np.ones(base.shape, dtype=bool)
+    index(mask)[...] = False  # True outside the view
+    outside = base[mask].tobytes()
+    if arg.readonly:
+        view.flags.writeable = False
+    return view, lambda: base[mask].tobytes() == outside
+
+
+# ------------------------------------------------------------- networks
+
+@st.composite
+def net_config(draw, max_layers=3, max_width=6):
+    L = draw(st.integers(1, max_layers))
+    sizes = draw(st.lists(st.integers(1, max_width), min_size=L + 1, max_size=L + 1))
+    hidden = draw(st.lists(st.sampled_from([0, 1, 2, 3, 4]), min_size=L - 1, max_size=L - 1))
+    out = draw(st.sampled_from([0, 4, 5]))  # sigmoid, identity, softmax
+    loss = draw(st.sampled_from([0, 1])) if out in (0, 5) else 0
+    dtype = draw(st.sampled_from([F32, F64]))
+    return np.array(sizes, dtype=np.intp), np.array(hidden + [out], dtype=np.intc), loss, dtype
+
+
+def n_par(sizes):
+    return int(sum(int(b) * (int(a) + 1) for a, b in zip(sizes[:-1], sizes[1:], strict=True)))
+
+
+def ws_len(sizes, rows, train=False, opt=False):
+    return K.workspace_size(np.asarray(sizes, dtype=np.intp), rows, train, opt)
+
+
+# ------------------------------------------------------- kernel call specs
+# Each builder returns (kernel, {name: argument}) for a *valid* call, and the
+# rules saying which single mutations must be refused.
+
+N_STATE = {0: 0, 1: 1, 2: 1, 3: 2}
+
+
+def build(draw, name):
+    sizes, acts, loss, F = draw(net_config())
+    n = draw(st.integers(1, 9))
+    P = n_par(sizes)
+    n0, nL = int(sizes[0]), int(sizes[-1])
+    if name == "n_params":
+        return {"sizes": Arr((len(sizes),), np.intp, True, sizes)}
+    if name == "workspace_size":
+        return {"sizes": Arr((len(sizes),), np.intp, True, sizes),
+                "bmax": draw(st.integers(1, 2**20)), "train": draw(st.booleans()),
+                "optimizer": draw(st.booleans())}
+    common = {"params": Arr((P,), F, True), "sizes": Arr((len(sizes),), np.intp, True, sizes),
+              "acts": Arr((len(acts),), np.intc, True, acts)}
+    if name == "forward":
+        chunk = draw(st.integers(1, n))
+        return {**common, "X": Arr((n, n0), F, True), "out": Arr((n, nL), F, False),
+                "workspace": Arr((ws_len(sizes, chunk),), F, False)}
+    if name in ("loss_gradient", "per_sample_gradients"):
+        chunk = draw(st.integers(1, n))
+        args = {**common, "loss": loss, "X": Arr((n, n0), F, True), "Y": Arr((n, nL), F, True)}
+        if name == "loss_gradient":
+            args["sample_weight"] = Arr((n,), F, True, none=draw(st.booleans()))
+            args["grad"] = Arr((P,), F, False)
+        else:
+            args["out"] = Arr((n, P), F, False)
+        args["workspace"] = Arr((ws_len(sizes, chunk),), F, False)
+        if name == "loss_gradient":
+            args["want_grad"] = draw(st.booleans())
+        return args
+    if name == "train_epoch":
+        opt = draw(st.integers(0, 3))
+        bs = draw(st.integers(1, n + 2))
+        hyper = np.array([draw(st.sampled_from([1e-3, 0.1, 3.0, 1e6])),
+                          draw(st.sampled_from([0.0, 1e-4, 0.5])), 0.9, 0.999, 1e-8])
+        return {"params": Arr((P,), F, False), "sizes": common["sizes"], "acts": common["acts"],
+                "loss": loss, "X": Arr((n, n0), F, True), "Y": Arr((n, nL), F, True),
+                "sample_weight": Arr((n,), F, True, none=draw(st.booleans())),
+                "order": Arr((n,), np.intp, False, np.zeros(n, np.intp)),
+                "shuffle": draw(st.booleans()),
+                "counters": Arr((2,), np.uint64, False,
+                                np.array([draw(st.integers(0, 2**64 - 1)), 0], np.uint64)),
+                "batch_size": bs, "optimizer": opt, "hyper": Arr((5,), F64, True, hyper),
+                "opt_state": Arr((N_STATE[opt] * P,), F, False, none=opt == 0),
+                "workspace": Arr((ws_len(sizes, min(bs, n), True, opt != 0),), F, False),
+                "metric": draw(st.integers(0, 2))}
+    r, c = draw(st.integers(0, 7)), draw(st.integers(0, 7))
+    if name in ("activate", "sigmoid"):
+        args = {"Z": Arr((r, c), F, True), "out": Arr((r, c), F, False)}
+        if name == "activate":
+            args["act"] = draw(st.integers(0, 5))
+        return args
+    if name in ("activation_prime", "sigmoid_prime"):
+        args = {"A": Arr((r, c), F, True), "out": Arr((r, c), F, False)}
+        if name == "activation_prime":
+            args["act"] = draw(st.integers(0, 4))
+        return args
+    if name == "output_delta":
+        act = draw(st.integers(0, 5))
+        loss = draw(st.sampled_from([0, 1])) if act in (0, 5) else 0
+        return {"Z": Arr((r, c), F, True), "Y": Arr((r, c), F, True), "D": Arr((r, c), F, False),
+                "loss": loss, "act": act}
+    if name == "mse":
+        return {"A": Arr((r, c), F, True), "Y": Arr((r, c), F, True)}
+    if name == "mse_grad":
+        return {"A": Arr((r, c), F, True), "Y": Arr((r, c), F, True),
+                "out": Arr((r, c), F, False)}
+    m = draw(st.integers(0, 40))
+    if name == "sgd_update":
+        return {"params": Arr((m,), F, False), "grad": Arr((m,), F, True),
+                "learning_rate": draw(st.sampled_from([0.0, 1e-3, 1.0, -1.0, 1e308, np.nan]))}
+    if name == "optimizer_step":
+        opt = draw(st.integers(0, 3))
+        return {"optimizer": opt, "params": Arr((m,), F, False), "grad": Arr((m,), F, False),
+                "state": Arr((N_STATE[opt] * m,), F, False, none=opt == 0 and draw(st.booleans())),
+                "hyper": Arr((5,), F64, True, np.array([0.1, 0.0, 0.9, 0.999, 1e-8])),
+                "step": draw(st.integers(1, 10**6))}
+    if name == "shuffle_order":
+        k = draw(st.integers(1, 3))
+        return {"order": Arr((m,), np.intp, False, np.zeros(m, np.intp)),
+                "state": Arr((k,), np.uint64, False,
+                             np.full(k, draw(st.integers(0, 2**64 - 1)), np.uint64))}
+    if name == "uniform":
+        k = draw(st.integers(1, 3))
+        return {"out": Arr((m,), F64, False),
+                "state": Arr((k,), np.uint64, False,
+                             np.full(k, draw(st.integers(0, 2**64 - 1)), np.uint64))}
+    raise AssertionError(name)
+
+
+KERNELS = ["n_params", "workspace_size", "forward", "loss_gradient", "per_sample_gradients",
+           "train_epoch", "activate", "sigmoid", "activation_prime", "sigmoid_prime",
+           "output_delta", "mse", "mse_grad", "sgd_update", "optimizer_step", "shuffle_order",
+           "uniform"]
+FLOATING = {"float32": F32, "float64": F64}
+
+
+def call(name, args, rng, regime):
+    built = {k: materialize(v, rng, regime) for k, v in args.items()}
+    values = {k: v[0] for k, v in built.items()}
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")
+        try:
+            result = getattr(K, name)(**values)
+            error = None
+        except ERRORS as exc:
+            result, error = None, exc
+    for k, (_, untouched) in built.items():
+        assert untouched(), f"{name} wrote outside argument {k!r}"
+    return result, error, values
+
+
+def workspace_rows_needed(name, args):
+    """The smallest valid workspace length of a call (one row, or the batch)."""
+    sizes = args["sizes"].data
+    if name == "train_epoch":
+        return args["workspace"].shape[0]
+    return ws_len(sizes, 1)
+
+
+# ------------------------------------------------------- valid calls
+
+@pytest.mark.parametrize("name", KERNELS)
+@given(data=st.data())
+def test_valid_kernel_calls_stay_inside_their_buffers(name, data):
+    args = build(data.draw, name)
+    regime = data.draw(st.sampled_from(REGIMES), label="regime")
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1), label="seed"))
+    # read-only inputs are part of the contract: flip some on
+    for a in args.values():
+        if isinstance(a, Arr) and a.const and not a.none and data.draw(st.booleans()):
+            a.readonly = True
+    result, error, values = call(name, args, rng, regime)
+    assert error is None, f"valid call refused: {error!r}"
+    if name == "n_params":
+        assert result == n_par(args["sizes"].data)
+    if name == "workspace_size":
+        assert result >= args["bmax"] * int(args["sizes"].data[-1])
+    if name == "shuffle_order":
+        assert sorted(values["order"].tolist()) == list(range(args["order"].shape[0]))
+    if name == "uniform":
+        assert ((values["out"] >= 0) & (values["out"] < 1)).all()
+    if name == "train_epoch":
+        total, wsum, correct, status = result
+        assert status in (K.STATUS_OK, K.STATUS_NONFINITE)
+        assert 0 <= correct <= args["X"].shape[0]
+        order = values["order"]
+        assert sorted(order.tolist()) == list(range(len(order)))
+
+
+# ------------------------------------------------------- wrong calls
+
+def mutations(name, args):
+    """Every single-argument mutation: (description, new args, must it be refused?)."""
+    out = []
+    for key, a in args.items():
+        if not isinstance(a, Arr):
+            out += scalar_mutations(name, key, a, args)
+            continue
+        if a.none:
+            continue
+
+        def mod(key=key, a=a, **changes):
+            return {**args, key: dataclasses.replace(a, **changes)}
+
+        def resized(shape, a=a, mod=mod):
+            data = None
+            if a.data is not None:
+                flat = np.resize(a.data.ravel(), int(np.prod(shape))) if np.prod(shape) else \
+                    a.data.ravel()[:0]
+                data = flat.reshape(shape)
+            return mod(shape=tuple(shape), data=data)
+
+        # shorter along each axis: refused, except where the kernel allows any length
+        for axis in range(len(a.shape)):
+            for k in (1, 2, a.shape[axis]):
+                if 1 <= k <= a.shape[axis]:
+                    shape = list(a.shape)
+                    shape[axis] -= k
+                    out.append((f"{key} axis {axis} shorter by {k}", resized(shape),
+                                must_refuse_shorter(name, key, a, shape, args)))
+            shape = list(a.shape)
+            shape[axis] += 3
+            out.append((f"{key} axis {axis} longer", resized(shape), None))
+        # wrong element type
+        kind = np.dtype(a.dtype).kind
+        if kind == "f":
+            other = F32 if a.dtype is F64 else F64
+            out.append((f"{key} as {np.dtype(other).name}", mod(dtype=other), True))
+            out.append((f"{key} as int64", mod(dtype=np.int64), True))
+            out.append((f"{key} as complex", mod(dtype=np.complex128), True))
+        else:
+            wrong = np.int32 if a.dtype is not np.int32 else np.int64
+            if a.dtype is np.uint64:
+                wrong = np.int64
+            out.append((f"{key} as {np.dtype(wrong).name}", mod(dtype=wrong), True))
+            out.append((f"{key} as float64", mod(dtype=F64), True))
+        # memory layout
+        if a.shape[-1] >= 2:  # (numpy calls every empty array contiguous)
+            out.append((f"{key} strided", mod(layout="strided"),
+                        True if np.prod(a.shape) > 0 else None))
+        if len(a.shape) == 2 and a.shape[0] >= 2 and a.shape[1] >= 2:
+            out.append((f"{key} Fortran-ordered", mod(layout="fortran"), True))
+        # dimensions
+        if len(a.shape) == 1:
+            out.append((f"{key} as a column", mod(shape=(a.shape[0], 1),
+                                                  data=None if a.data is None
+                                                  else a.data.reshape(-1, 1)), True))
+        else:
+            out.append((f"{key} raveled", mod(shape=(a.shape[0] * a.shape[1],)), True))
+        # read-only where the kernel writes
+        out.append((f"{key} read-only", mod(readonly=True), False if a.const else True))
+        out.append((f"{key} None", mod(none=True), None))
+        out.append((f"{key} as a list", mod(as_list=True), True))
+    if "sizes" in args and name not in ("n_params",):
+        out += sizes_mutations(name, args)
+    if "acts" in args:
+        out += acts_mutations(args)
+    return out
+
+
+def must_refuse_shorter(name, key, a, shape, args):
+    new_len = int(np.prod(shape))
+    if name in ("uniform", "shuffle_order") and key in ("out", "order"):
+        return False  # any length is a valid request
+    if key == "state" and name in ("uniform", "shuffle_order"):
+        return new_len < 1
+    if key == "workspace" and name != "train_epoch":
+        return new_len < workspace_rows_needed(name, args)
+    if key == "sizes":
+        return None  # n_params of fewer layers: handled by sizes_mutations
+    if key == "state" and name == "optimizer_step":
+        return args["optimizer"] != 0
+    if key == "opt_state":
+        return args["optimizer"] != 0
+    if name in ("activate", "sigmoid", "activation_prime", "sigmoid_prime", "output_delta",
+                "mse", "mse_grad", "sgd_update", "optimizer_step"):
+        return True  # every operand must have the same shape
+    if key == "grad" and name == "loss_gradient" and not args.get("want_grad", True):
+        return False
+    return True
+
+
+def scalar_mutations(name, key, value, args):
+    flags = {"want_grad", "shuffle", "train"} | ({"optimizer"} if name == "workspace_size"
+                                                 else set())
+    if key in flags:  # bint: any object has a truth value
+        return [(f"{key}={v!r}", {**args, key: v}, None) for v in (not value, "1", None)]
+    bad = {
+        "loss": [-1, 2, 1000, -(2**31)],
+        "act": [-1, 6 if name != "activation_prime" else 5, 2**31 - 1],
+        "optimizer": [-1, 4, 99],
+        "batch_size": [0, -1, -(2**62)],
+        "step": [0, -5],
+        "bmax": [0, -1],
+    }.get(key, [])
+    out = [(f"{key}={v}", {**args, key: v}, True) for v in bad]
+    either = {
+        "batch_size": [2**40],
+        "metric": [3, -1, 99],
+        "learning_rate": [np.inf, -np.inf],
+    }.get(key, [])
+    out += [(f"{key}={v}", {**args, key: v}, None) for v in either]
+    out.append((f"{key} as a string", {**args, key: "1"}, True))
+    return out
+
+
+def sizes_mutations(name, args):
+    sizes = args["sizes"].data
+    has_params = "params" in args
+    out = []
+
+    def with_sizes(new):
+        new = np.asarray(new, dtype=np.intp)
+        return {**args, "sizes": Arr((len(new),), np.intp, True, new)}
+
+    for i in range(len(sizes)):
+        for delta in (1, -1):
+            new = sizes.copy()
+            new[i] += delta
+            refuse = True if new[i] < 1 else (True if has_params else None)
+            out.append((f"sizes[{i}] {delta:+d}", with_sizes(new), refuse))
+        for v in (0, -1, -(2**62), 2**31, 2**62):
+            new = sizes.copy()
+            new[i] = v
+            out.append((f"sizes[{i}]={v}", with_sizes(new), True))
+    out.append(("sizes of one layer", with_sizes(sizes[:1]), True))
+    out.append(("sizes empty", with_sizes(sizes[:0]), True))
+    out.append(("one more layer", with_sizes(np.r_[sizes, 2]), True if has_params else None))
+    return out
+
+
+def acts_mutations(args):
+    acts = args["acts"].data
+    out = []
+
+    def with_acts(new):
+        new = np.asarray(new, dtype=np.intc)
+        return {**args, "acts": Arr((len(new),), np.intc, True, new)}
+
+    out.append(("acts one short", with_acts(acts[:-1]), True))
+    out.append(("acts one extra", with_acts(np.r_[acts, 0]), True))
+    for i in range(len(acts)):
+        for v in (-1, 6, 2**31 - 1):
+            new = acts.copy()
+            new[i] = v
+            out.append((f"acts[{i}]={v}", with_acts(new), True))
+    if len(acts) >= 2:
+        new = acts.copy()
+        new[0] = 5
+        out.append(("softmax in a hidden layer", with_acts(new), True))
+    return out
+
+
+@pytest.mark.parametrize("name", KERNELS)
+@given(data=st.data())
+def test_wrong_kernel_calls_are_refused(name, data):
+    args = build(data.draw, name)
+    candidates = mutations(name, args)
+    assume(candidates)
+    what, bad_args, refuse = data.draw(st.sampled_from(candidates), label="mutation")
+    regime = data.draw(st.sampled_from(REGIMES), label="regime")
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1), label="seed"))
+    result, error, _ = call(name, bad_args, rng, regime)
+    if refuse is True:
+        assert error is not None, f"{name}: {what} was accepted"
+    elif refuse is False:
+        assert error is None, f"{name}: {what} was refused: {error!r}"
+
+
+def test_every_kernel_entry_point_is_fuzzed():
+    public = {n for n in dir(K) if callable(getattr(K, n)) and not n.startswith("_")
+              and getattr(getattr(K, n), "__module__", "nncore._kernels") == "nncore._kernels"
+              and n not in {"np"}}
+    assert public <= set(KERNELS), public - set(KERNELS)
+
+
+def test_workspace_size_never_wraps_around():
+    sizes = np.array([3, 4, 2], dtype=np.intp)
+    for bmax in (2**61, 2**62, 2**63 - 1):
+        try:
+            n = K.workspace_size(sizes, bmax)
+        except (ValueError, OverflowError):
+            continue
+        assert n >= bmax
+
+
+def test_layer_sizes_whose_parameter_count_overflows_are_refused():
+    # five products of ~2**62 each: the C sum wraps around
+    sizes = np.array([1] + [2**31 - 2] * 6 + [1], dtype=np.intp)
+    assert n_par(sizes) >= 2**63
+    with pytest.raises(ValueError):
+        K.workspace_size(sizes, 1)
+
+
+# ------------------------------------------------------- public methods
+
+LAYOUTS = ["C", "fortran", "strided", "negative", "readonly", "list"]
+INPUT_DTYPES = [F64, F32, np.float16, np.int64, np.int8, np.bool_]
+
+
+def relayout(A, layout):
+    if layout == "fortran":
+        return np.asfortranarray(A)
+    if layout == "strided":
+        wide = np.zeros((A.shape[0] * 2, A.shape[1] * 3), dtype=A.dtype)
+        wide[::2, ::3] = A
+        return wide[::2, ::3]
+    if layout == "negative":
+        return np.ascontiguousarray(A[::-1, ::-1])[::-1, ::-1]
+    if layout == "readonly":
+        B = A.copy()
+        B.flags.writeable = False
+        return B
+    if layout == "list":
+        return A.tolist()
+    return A
+
+
+@st.composite
+def public_case(draw, finite=True):
+    sizes_, acts, loss, F = draw(net_config(max_width=5))
+    names = ["sigmoid", "tanh", "relu", "leaky_relu", "identity", "softmax"]
+    sizes = [int(s) for s in sizes_]
+    if acts[-1] == 5 and sizes[-1] < 2:
+        sizes[-1] = 2
+    net = nncore.Network(sizes, activation=[names[a] for a in acts[:-1]],
+                         output=names[acts[-1]], loss=["mse", "cross_entropy"][loss],
+                         dtype=np.dtype(F).name, seed=draw(st.integers(0, 2**64 - 1)))
+    n = draw(st.integers(1, 12))
+    in_dtype = draw(st.sampled_from(INPUT_DTYPES))
+    wide = in_dtype in (F64, F32, np.float16)
+    elements = st.floats(allow_nan=not finite, allow_infinity=not finite,
+                         width={F64: 64, F32: 32, np.float16: 16}.get(in_dtype, 64)) \
+        if wide else st.integers(-100, 100) if in_dtype is not np.bool_ else st.booleans()
+    specials = st.sampled_from([v for v in SPECIAL if not wide or in_dtype is F64
+                                or abs(v) < float(np.finfo(in_dtype).max)]) if wide else elements
+    elements = st.one_of(elements, specials) if wide else elements
+    X = draw(hnp.arrays(in_dtype, (n, sizes[0]), elements=elements))
+    Y = draw(hnp.arrays(in_dtype, (n, sizes[-1]), elements=elements))
+    layout = draw(st.sampled_from(LAYOUTS))
+    return net, X, Y, layout
+
+
+def _canonical(A, dtype):
+    with np.errstate(over="ignore"):
+        return np.ascontiguousarray(A, dtype=dtype)
+
+
+def _outcome(fn):
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")
+        try:
+            out = fn()
+        except nncore.DivergenceError:
+            return "diverged"
+        except ERRORS as exc:
+            return type(exc)
+    if isinstance(out, nncore.Network):
+        return out.params.tobytes()
+    return np.asarray(out).tobytes()
+
+
+@given(case=public_case())
+def test_public_methods_any_layout_any_dtype(case):
+    net, X, Y, layout = case
+    Xc, Yc = _canonical(X, net.dtype), _canonical(Y, net.dtype)
+    convertible = np.isfinite(Xc).all() and np.isfinite(Yc).all()
+    Xl, Yl = relayout(X, layout), relayout(Y, layout)
+
+    def twin():
+        return nncore.Network(net.sizes, activation=net.activations[:-1],
+                              output=net.activations[-1], loss=net.loss_name,
+                              dtype=net.dtype, seed=net.seed)
+
+    calls = {
+        "predict": (lambda A, B: net.predict(A)),
+        "loss": (lambda A, B: net.loss(A, B)),
+        "gradient": (lambda A, B: net.gradient(A, B)),
+        "per_sample_gradients": (lambda A, B: net.per_sample_gradients(A, B)),
+        "fit": (lambda A, B: twin().fit(A, B, epochs=1, batch_size=3, learning_rate=0.1)),
+    }
+    for meth, fn in calls.items():
+        got = _outcome(lambda fn=fn: fn(Xl, Yl))
+        if not (np.isfinite(Xc).all() if meth == "predict" else convertible):
+            # a value the network's dtype cannot hold (float64 1e300 -> float32)
+            assert got is ValueError, meth
+            continue
+        want = _outcome(lambda fn=fn: fn(Xc, Yc))
+        assert got == want, f"{meth} with {layout} {X.dtype} differs from the contiguous array"
+        assert got not in ERRORS, f"{meth} refused a valid input"
+    if np.isfinite(Xc).all():
+        out = net.predict(Xl)
+        assert out.shape == (X.shape[0], net.sizes[-1]) and out.dtype == net.dtype
+        if net.activations[-1] in ("sigmoid", "softmax"):
+            # inputs near the float maximum may overflow a hidden layer to inf and
+            # then inf - inf = NaN: a numerical result, not a crash; the rest is in [0, 1]
+            ok = out[~np.isnan(out)]
+            assert ((ok >= 0) & (ok <= 1)).all()
+
+
+@given(case=public_case(finite=False), data=st.data())
+def test_public_methods_name_the_first_nonfinite_row(case, data):
+    net, X, Y, _ = case
+    assume(X.dtype.kind == "f")
+    row = data.draw(st.integers(0, X.shape[0] - 1))
+    col = data.draw(st.integers(0, X.shape[1] - 1))
+    X = X.copy()
+    X[row, col] = data.draw(st.sampled_from(NONFINITE))
+    first = int(np.flatnonzero(~np.isfinite(X).all(axis=1))[0])
+    for fn in (lambda: net.predict(X), lambda: net.loss(X, Y), lambda: net.gradient(X, Y),
+               lambda: net.per_sample_gradients(X, Y), lambda: net.fit(X, Y, epochs=1)):
+        with pytest.raises(ValueError, match=rf"X contains .* in row {first}\b"):
+            fn()
+
+
+@given(data=st.data())
+def test_public_methods_refuse_wrong_shapes_and_types(data):
+    sizes_, acts, loss, F = data.draw(net_config(max_width=5))
+    sizes = [int(s) for s in sizes_]
+    net = nncore.Network(sizes, activation="tanh", output="identity", dtype=np.dtype(F).name,
+                         seed=0)
+    n_in, n_out = sizes[0], sizes[-1]
+    n = data.draw(st.integers(0, 6))
+    shape = data.draw(st.sampled_from([
+        (n, n_in + 1), (n, max(n_in - 1, 0)), (n,), (n, n_in, 1), (), (0, n_in), (n, 0)]))
+    dtype = data.draw(st.sampled_from([F64, F32, np.complex128, object, "U3", "datetime64[s]"]))
+    assume(not (shape == (n, n_in) and n > 0 and np.dtype(dtype).kind in "f"))
+    X = np.zeros(shape, dtype=dtype) if np.dtype(dtype).kind != "O" else \
+        np.empty(shape, dtype=object)
+    Y = np.zeros((max(n, 1), n_out))
+    for fn in (lambda: net.predict(X), lambda: net.loss(X, Y), lambda: net.gradient(X, Y),
+               lambda: net.per_sample_gradients(X, Y), lambda: net.fit(X, Y, epochs=1)):
+        with pytest.raises(ERRORS):
+            fn()
+    # wrong targets with right inputs
+    Xok = np.zeros((max(n, 1), n_in))
+    bad_Y = data.draw(st.sampled_from([
+        np.zeros((max(n, 1) + 1, n_out)), np.zeros((max(n, 1), n_out + 1)),
+        np.zeros((max(n, 1), n_out, 1)), np.zeros((max(n, 1), n_out), complex)]))
+    for fn in (lambda: net.loss(Xok, bad_Y), lambda: net.gradient(Xok, bad_Y),
+               lambda: net.per_sample_gradients(Xok, bad_Y), lambda: net.fit(Xok, bad_Y)):
+        with pytest.raises(ERRORS):
+            fn()

@@ -17,7 +17,7 @@ def blas_threads_seen_during_fit(**kw):
                         if i["user_api"] == "blas"))
 
     rng = np.random.default_rng(0)
-    X, Y = rng.random((64, 784)), rng.random((64, 10))
+    X, Y = rng.random((128, 784)), rng.random((128, 10))
     nncore.Network([784, 30, 10], seed=0).fit(X, Y, epochs=1, callbacks=[cb], **kw)
     return seen[0]
 
@@ -25,11 +25,11 @@ def blas_threads_seen_during_fit(**kw):
 def test_small_batches_run_blas_on_one_thread():
     with threadpoolctl.threadpool_limits(2, user_api="blas"):
         assert blas_threads_seen_during_fit(batch_size=10) == 1
-        # 64 x 784 x 30 is above SINGLE_THREAD_WORK: BLAS keeps its setting
-        assert 64 * 784 * 30 >= network.SINGLE_THREAD_WORK
-        assert blas_threads_seen_during_fit(batch_size=64) == 2
+        # 128 x 784 x 30 is above SINGLE_THREAD_WORK: BLAS keeps its setting
+        assert 128 * 784 * 30 >= network.SINGLE_THREAD_WORK
+        assert blas_threads_seen_during_fit(batch_size=128) == 2
         assert blas_threads_seen_during_fit(batch_size=10, blas_threads=None) == 2
-        assert blas_threads_seen_during_fit(batch_size=64, blas_threads=1) == 1
+        assert blas_threads_seen_during_fit(batch_size=128, blas_threads=1) == 1
         # and the setting is restored after fit
         assert max(i["num_threads"] for i in threadpoolctl.threadpool_info()
                    if i["user_api"] == "blas") == 2

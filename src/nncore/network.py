@@ -20,10 +20,12 @@ CHUNK_ROWS = 512
 _MASK64 = (1 << 64) - 1
 
 #: fit(blas_threads="auto") runs BLAS on one thread when batch_size times the
-#: largest n_in * n_out of the network is below this: measured on a 2-core
-#: machine, a second thread costs more in wake-up and synchronisation than it
-#: saves for smaller products (see benchmarks/).
-SINGLE_THREAD_WORK = 2**20
+#: largest n_in * n_out of the network is below this.  Measured on a quiet
+#: 2-core machine (one 2-epoch fit per setting, medians of 5): a second thread
+#: lost or broke even up to about 1.5 Mi multiply-adds per product (784-30-10 at
+#: batch 32: 0.98x; 784-256-256-10 at batch 8: 0.94x) and gained from about
+#: 3 Mi (1.11-1.13x).
+SINGLE_THREAD_WORK = 2**21
 
 _blas_controller = None
 

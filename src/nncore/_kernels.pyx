@@ -111,7 +111,7 @@ cdef inline floating _softplus(floating z) noexcept nogil:
 cdef void _activate(floating* Z, Py_ssize_t rows, Py_ssize_t cols, int act) noexcept nogil:
     """A := act(Z), in place, row by row (softmax needs whole rows)."""
     cdef Py_ssize_t i, j, n = rows * cols
-    cdef floating m, s, z
+    cdef floating m, s
     cdef floating* row
     if act == SIGMOID:
         if floating is float:
@@ -581,8 +581,8 @@ def forward(const floating[::1] params, const Py_ssize_t[::1] sizes, const int[:
     if out.shape[0] != n:
         raise ValueError(f"out has {out.shape[0]} rows, X has {n}")
     bmax = _rows_for(sizes, workspace.shape[0], False, False)
-    keep = _setup(&net, sizes, acts, params.shape[0], X.shape[1], out.shape[1],
-                  workspace.shape[0], bmax, False, False)
+    _keep = _setup(&net, sizes, acts, params.shape[0], X.shape[1], out.shape[1],
+                   workspace.shape[0], bmax, False, False)
     if n == 0:
         return
     with nogil:
@@ -635,8 +635,8 @@ def loss_gradient(const floating[::1] params, const Py_ssize_t[::1] sizes, const
     if want_grad and grad.shape[0] != _n_params(sizes):
         raise ValueError(f"grad has length {grad.shape[0]}, the network needs {_n_params(sizes)}")
     bmax = _rows_for(sizes, workspace.shape[0], False, False)
-    keep = _setup(&net, sizes, acts, params.shape[0], X.shape[1], Y.shape[1],
-                  workspace.shape[0], bmax, False, False)
+    _keep = _setup(&net, sizes, acts, params.shape[0], X.shape[1], Y.shape[1],
+                   workspace.shape[0], bmax, False, False)
     if want_grad:
         G = &grad[0]
         memset(G, 0, grad.shape[0] * sizeof(floating))
@@ -675,8 +675,8 @@ def per_sample_gradients(const floating[::1] params, const Py_ssize_t[::1] sizes
     if out.shape[1] != _n_params(sizes):
         raise ValueError(f"out has {out.shape[1]} columns, the network has {_n_params(sizes)} parameters")
     bmax = _rows_for(sizes, workspace.shape[0], False, False)
-    keep = _setup(&net, sizes, acts, params.shape[0], X.shape[1], Y.shape[1],
-                  workspace.shape[0], bmax, False, False)
+    _keep = _setup(&net, sizes, acts, params.shape[0], X.shape[1], Y.shape[1],
+                   workspace.shape[0], bmax, False, False)
     if n == 0:
         return 0.0
     with nogil:
@@ -712,7 +712,7 @@ def train_epoch(floating[::1] params, const Py_ssize_t[::1] sizes, const int[::1
     the epoch stopped there (the caller restores its snapshot).
     """
     cdef Net net
-    cdef Py_ssize_t n = X.shape[0], start, b, i, k, r, L = sizes.shape[0] - 1
+    cdef Py_ssize_t n = X.shape[0], start, b, i, r, L = sizes.shape[0] - 1
     cdef Py_ssize_t nf = X.shape[1], no = Y.shape[1], npar = params.shape[0]
     cdef Py_ssize_t correct = 0, need_state
     cdef double total = 0.0, wsum = 0.0, bl, bw, lr, wd
@@ -748,7 +748,7 @@ def train_epoch(floating[::1] params, const Py_ssize_t[::1] sizes, const int[::1
     # Plain SGD needs no gradient buffer: the GEMMs write -r/B * grad straight
     # into the parameters (beta = 1 - r wd applies the weight decay).
     direct = optimizer == OPT_SGD
-    keep = _setup(&net, sizes, acts, npar, nf, no, workspace.shape[0], b, True, not direct)
+    _keep = _setup(&net, sizes, acts, npar, nf, no, workspace.shape[0], b, True, not direct)
     if n == 0:
         return 0.0, 0.0, 0, STATUS_OK
     ws = &workspace[0]

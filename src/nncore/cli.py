@@ -798,7 +798,7 @@ class _VersionAction(argparse.Action):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import __version__, activations, losses, optimizers
+    from . import activations, losses, optimizers
 
     parser = _Parser(
         prog="nncore",

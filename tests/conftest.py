@@ -14,7 +14,7 @@ try:
     if _fuzz:
         settings.register_profile("fuzz", deadline=None, max_examples=int(_fuzz),
                                   suppress_health_check=list(HealthCheck))
-    settings.load_profile("fuzz" if _fuzz else "ci")
+    settings.load_profile("fuzz" if _fuzz else os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 except ImportError:  # hypothesis is in the test extra; the rest runs without it
     pass
 

@@ -92,3 +92,31 @@ def test_gradient_in_chunks_equals_one_pass(monkeypatch):
     chunked = net.gradient(X, Y), net.predict(X), net.loss(X, Y)
     for a, b in zip(whole, chunked):
         assert_close(a, b, np.float64)
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "momentum", "adam"])
+@pytest.mark.parametrize("block_rows", [1, 3])
+def test_minibatches_in_cache_blocks_take_the_same_steps(monkeypatch, block_rows, optimizer,
+                                                          dtype):
+    """fit may split a minibatch into blocks whose gradients add up before the
+    update: the reference, which never does, must agree step for step."""
+    from nncore import network
+
+    monkeypatch.setattr(network, "BLOCK_ROWS", block_rows)
+    net, ref, X, Y = random_case(5, 23, dtype)
+    sw = np.random.default_rng(0).uniform(0.5, 2.0, 23)
+    kw = dict(epochs=2, batch_size=7, learning_rate=0.3, optimizer=optimizer,
+              weight_decay=0.01, sample_weight=sw)
+    net.fit(X, Y, **kw)
+    ref.fit(X.astype(float).tolist(), Y.astype(float).tolist(), **kw)
+    assert_close(net.params, ref.params, dtype)
+    assert_close(net.history["loss"], ref.history["loss"], dtype)
+
+
+def test_narrow_networks_train_in_cache_blocks():
+    from nncore import network
+
+    assert network._block_rows((784, 30, 10), np.dtype(np.float64), 1024) == 32
+    assert network._block_rows((784, 30, 10), np.dtype(np.float32), 1024) == 32
+    assert network._block_rows((784, 30, 10), np.dtype(np.float64), 32) == 0
+    assert network._block_rows((784, 256, 256, 10), np.dtype(np.float64), 1024) == 0

@@ -171,6 +171,11 @@ def build(draw, name):
         return {"sizes": Arr((len(sizes),), np.intp, True, sizes),
                 "bmax": draw(st.integers(1, 2**20)), "train": draw(st.booleans()),
                 "optimizer": draw(st.booleans())}
+    if name == "train_workspace_size":
+        return {"sizes": Arr((len(sizes),), np.intp, True, sizes),
+                "n_samples": draw(st.integers(0, 2**20)),
+                "batch_size": draw(st.integers(1, 2**20)),
+                "optimizer": draw(st.integers(0, 3)), "block_rows": draw(st.integers(0, 2**10))}
     common = {"params": Arr((P,), F, True), "sizes": Arr((len(sizes),), np.intp, True, sizes),
               "acts": Arr((len(acts),), np.intc, True, acts)}
     if name == "forward":
@@ -192,6 +197,7 @@ def build(draw, name):
     if name == "train_epoch":
         opt = draw(st.integers(0, 3))
         bs = draw(st.integers(1, n + 2))
+        block = draw(st.integers(0, n + 2))
         hyper = np.array([draw(st.sampled_from([1e-3, 0.1, 3.0, 1e6])),
                           draw(st.sampled_from([0.0, 1e-4, 0.5])), 0.9, 0.999, 1e-8])
         return {"params": Arr((P,), F, False), "sizes": common["sizes"], "acts": common["acts"],
@@ -203,8 +209,8 @@ def build(draw, name):
                                 np.array([draw(st.integers(0, 2**64 - 1)), 0], np.uint64)),
                 "batch_size": bs, "optimizer": opt, "hyper": Arr((5,), F64, True, hyper),
                 "opt_state": Arr((N_STATE[opt] * P,), F, False, none=opt == 0),
-                "workspace": Arr((ws_len(sizes, min(bs, n), True, opt != 0),), F, False),
-                "metric": draw(st.integers(0, 2))}
+                "workspace": Arr((K.train_workspace_size(sizes, n, bs, opt, block),), F, False),
+                "metric": draw(st.integers(0, 2)), "block_rows": block}
     r, c = draw(st.integers(0, 7)), draw(st.integers(0, 7))
     if name in ("activate", "sigmoid"):
         args = {"Z": Arr((r, c), F, True), "out": Arr((r, c), F, False)}
@@ -249,7 +255,7 @@ def build(draw, name):
     raise AssertionError(name)
 
 
-KERNELS = ["n_params", "workspace_size", "forward", "loss_gradient", "per_sample_gradients",
+KERNELS = ["n_params", "workspace_size", "train_workspace_size", "forward", "loss_gradient", "per_sample_gradients",
            "train_epoch", "activate", "sigmoid", "activation_prime", "sigmoid_prime",
            "output_delta", "mse", "mse_grad", "sgd_update", "optimizer_step", "shuffle_order",
            "uniform"]
@@ -414,6 +420,8 @@ def scalar_mutations(name, key, value, args):
         "batch_size": [0, -1, -(2**62)],
         "step": [0, -5],
         "bmax": [0, -1],
+        "n_samples": [-1],
+        "block_rows": [-1, -(2**40)],
     }.get(key, [])
     out = [(f"{key}={v}", {**args, key: v}, True) for v in bad]
     either = {

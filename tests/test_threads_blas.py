@@ -18,15 +18,19 @@ def blas_threads_seen_during_fit(**kw):
 
     rng = np.random.default_rng(0)
     X, Y = rng.random((128, 784)), rng.random((128, 10))
-    nncore.Network([784, 30, 10], seed=0).fit(X, Y, epochs=1, callbacks=[cb], **kw)
+    # wide enough that fit runs whole minibatches (no cache blocks)
+    net = nncore.Network([784, 256, 10], seed=0)
+    assert network._block_rows(net.sizes, net.dtype, 128) == 0
+    net.fit(X, Y, epochs=1, callbacks=[cb], **kw)
     return seen[0]
 
 
 def test_small_batches_run_blas_on_one_thread():
     with threadpoolctl.threadpool_limits(2, user_api="blas"):
+        assert 10 * 784 * 256 < network.SINGLE_THREAD_WORK
         assert blas_threads_seen_during_fit(batch_size=10) == 1
-        # 128 x 784 x 30 is above SINGLE_THREAD_WORK: BLAS keeps its setting
-        assert 128 * 784 * 30 >= network.SINGLE_THREAD_WORK
+        # 128 x 784 x 256 is above SINGLE_THREAD_WORK: BLAS keeps its setting
+        assert 128 * 784 * 256 >= network.SINGLE_THREAD_WORK
         assert blas_threads_seen_during_fit(batch_size=128) == 2
         assert blas_threads_seen_during_fit(batch_size=10, blas_threads=None) == 2
         assert blas_threads_seen_during_fit(batch_size=128, blas_threads=1) == 1

@@ -76,7 +76,12 @@ def train_epoch(
     opt_state: NDArray[_F] | None,
     workspace: NDArray[_F],
     metric: int = 0,
+    block_rows: int = 0,
 ) -> tuple[float, float, int, int]: ...
+def train_workspace_size(
+    sizes: NDArray[np.intp], n_samples: int, batch_size: int, optimizer: int,
+    block_rows: int = 0,
+) -> int: ...
 
 # --- the small kernels, exposed for the tests and the teaching views -----------
 

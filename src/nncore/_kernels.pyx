@@ -693,12 +693,32 @@ def per_sample_gradients(const floating[::1] params, const Py_ssize_t[::1] sizes
     return total
 
 
+cdef Py_ssize_t _train_rows(Py_ssize_t n, Py_ssize_t batch_size, Py_ssize_t block_rows) noexcept:
+    """Rows the training workspace holds: a minibatch, or a block of one."""
+    cdef Py_ssize_t rows = min(batch_size, n) if n > 0 else 1
+    if 0 < block_rows < rows:
+        rows = block_rows
+    return max(rows, 1)
+
+
+def train_workspace_size(const Py_ssize_t[::1] sizes, Py_ssize_t n_samples, Py_ssize_t batch_size,
+                         int optimizer, Py_ssize_t block_rows=0):
+    """Workspace length train_epoch needs for these settings."""
+    if batch_size < 1 or n_samples < 0 or block_rows < 0:
+        raise ValueError("batch_size must be >= 1, n_samples and block_rows >= 0")
+    if optimizer < OPT_SGD or optimizer > OPT_ADAM:
+        raise ValueError(f"invalid optimizer id {optimizer}")
+    cdef Py_ssize_t rows = _train_rows(n_samples, batch_size, block_rows)
+    return workspace_size(sizes, rows, True,
+                          optimizer != OPT_SGD or rows < min(batch_size, n_samples))
+
+
 def train_epoch(floating[::1] params, const Py_ssize_t[::1] sizes, const int[::1] acts,
                 int loss, const floating[:, ::1] X, const floating[:, ::1] Y,
                 const floating[::1] sample_weight, Py_ssize_t[::1] order, bint shuffle,
                 uint64_t[::1] counters, Py_ssize_t batch_size, int optimizer,
                 const double[::1] hyper, floating[::1] opt_state, floating[::1] workspace,
-                int metric=METRIC_NONE):
+                int metric=METRIC_NONE, Py_ssize_t block_rows=0):
     """One epoch of minibatch training, entirely without the GIL.
 
     order is shuffled (Fisher-Yates, SplitMix64 state counters[0]) when shuffle
@@ -707,6 +727,12 @@ def train_epoch(floating[::1] params, const Py_ssize_t[::1] sizes, const int[::1
     optimiser applied.  counters[1] is the optimiser's step count.
     hyper = [learning_rate, weight_decay, momentum or beta1, beta2, eps].
 
+    block_rows > 0 splits each larger minibatch into blocks of that many rows
+    whose gradients add up in the workspace before the minibatch's one update:
+    the same step, but each block's gathered inputs stay in cache from its
+    forward pass to its weight gradient.  The workspace length comes from
+    train_workspace_size.
+
     Returns (weighted loss sum, weight sum, correct count, status); status is
     STATUS_NONFINITE when a minibatch's loss was NaN or infinite, in which case
     the epoch stopped there (the caller restores its snapshot).
@@ -714,16 +740,17 @@ def train_epoch(floating[::1] params, const Py_ssize_t[::1] sizes, const int[::1
     cdef Net net
     cdef Py_ssize_t n = X.shape[0], start, b, i, r, L = sizes.shape[0] - 1
     cdef Py_ssize_t nf = X.shape[1], no = Y.shape[1], npar = params.shape[0]
-    cdef Py_ssize_t correct = 0, need_state
+    cdef Py_ssize_t correct = 0, need_state, rows, s0, sb
     cdef double total = 0.0, wsum = 0.0, bl, bw, lr, wd
     cdef int status = _STATUS_OK
-    cdef bint direct, has_w = sample_weight is not None
+    cdef bint direct, blocked, has_w = sample_weight is not None
     cdef floating* ws
     cdef floating* P
     cdef floating* G
     cdef floating* xb
     cdef floating* yb
     cdef floating* wb
+    cdef floating beta
     cdef uint64_t* ctr
     _check_sizes(sizes)
     _check_loss(loss, acts[acts.shape[0] - 1] if acts.shape[0] > 0 else -1)
@@ -735,6 +762,8 @@ def train_epoch(floating[::1] params, const Py_ssize_t[::1] sizes, const int[::1
         raise ValueError("counters must hold [rng state, step]")
     if batch_size < 1:
         raise ValueError("batch_size must be at least 1")
+    if block_rows < 0:
+        raise ValueError("block_rows must be >= 0")
     if Y.shape[0] != n or order.shape[0] != n:
         raise ValueError(f"X has {n} rows, Y has {Y.shape[0]}, order has {order.shape[0]}")
     if has_w and sample_weight.shape[0] != n:
@@ -742,13 +771,14 @@ def train_epoch(floating[::1] params, const Py_ssize_t[::1] sizes, const int[::1
     need_state = {OPT_SGD: 0, OPT_MOMENTUM: 1, OPT_NESTEROV: 1, OPT_ADAM: 2}[optimizer] * npar
     if opt_state is None and need_state > 0 or opt_state is not None and opt_state.shape[0] < need_state:
         raise ValueError(f"optimizer state must have length {need_state}")
-    b = min(batch_size, n) if n > 0 else 1
+    rows = _train_rows(n, batch_size, block_rows)
+    blocked = n > 0 and rows < min(batch_size, n)
     lr = hyper[0]
     wd = hyper[1]
-    # Plain SGD needs no gradient buffer: the GEMMs write -r/B * grad straight
-    # into the parameters (beta = 1 - r wd applies the weight decay).
-    direct = optimizer == OPT_SGD
-    _keep = _setup(&net, sizes, acts, npar, nf, no, workspace.shape[0], b, True, not direct)
+    # Plain SGD on whole minibatches needs no gradient buffer: the GEMMs write
+    # -r/B * grad straight into the parameters (beta = 1 - r wd is the decay).
+    direct = optimizer == OPT_SGD and not blocked
+    _keep = _setup(&net, sizes, acts, npar, nf, no, workspace.shape[0], rows, True, not direct)
     if n == 0:
         return 0.0, 0.0, 0, STATUS_OK
     ws = &workspace[0]
@@ -765,36 +795,46 @@ def train_epoch(floating[::1] params, const Py_ssize_t[::1] sizes, const int[::1
             for i in range(n):
                 order[i] = i
         start = 0
-        while start < n:
+        while start < n and status == _STATUS_OK:
             b = min(batch_size, n - start)
-            bw = 0.0
-            for i in range(b):
-                r = order[start + i]
-                memcpy(xb + i * nf, &X[r, 0], nf * sizeof(floating))
-                memcpy(yb + i * no, &Y[r, 0], no * sizeof(floating))
-                if has_w:
-                    wb[i] = sample_weight[r]
-                    bw += sample_weight[r]
-            if not has_w:
-                bw = b
-            _forward(&net, P, xb, b, ws)
-            bl = _output_delta(loss, net.acts[L - 1], ws + net.zoff, _A(&net, ws, L), yb,
-                               wb if has_w else NULL, b, no, ws + net.d0off)
-            if not isfinite(bl):
-                status = _STATUS_NONFINITE
+            bw = b
+            if has_w:
+                bw = 0.0
+                for i in range(b):
+                    bw += sample_weight[order[start + i]]
+            s0 = 0
+            while s0 < b:
+                sb = min(rows, b - s0)
+                for i in range(sb):
+                    r = order[start + s0 + i]
+                    memcpy(xb + i * nf, &X[r, 0], nf * sizeof(floating))
+                    memcpy(yb + i * no, &Y[r, 0], no * sizeof(floating))
+                    if has_w:
+                        wb[i] = sample_weight[r]
+                _forward(&net, P, xb, sb, ws)
+                bl = _output_delta(loss, net.acts[L - 1], ws + net.zoff, _A(&net, ws, L), yb,
+                                   wb if has_w else NULL, sb, no, ws + net.d0off)
+                if not isfinite(bl):
+                    status = _STATUS_NONFINITE
+                    break
+                total += bl
+                if metric != METRIC_NONE:
+                    correct += _count_correct(_A(&net, ws, L), yb, sb, no, metric)
+                if bw > 0:
+                    if direct:
+                        _backward(&net, P, xb, sb, ws, P, <floating> (-lr / bw),
+                                  <floating> (1.0 - lr * wd), <floating> 1.0, NULL, 0)
+                    else:
+                        beta = 0.0 if s0 == 0 else 1.0
+                        _backward(&net, P, xb, sb, ws, G, <floating> (1.0 / bw), beta, beta,
+                                  NULL, 0)
+                s0 += sb
+            if status != _STATUS_OK:
                 break
-            total += bl
             wsum += bw
-            if metric != METRIC_NONE:
-                correct += _count_correct(_A(&net, ws, L), yb, b, no, metric)
             if bw > 0:
                 ctr[1] += 1
-                if direct:
-                    _backward(&net, P, xb, b, ws, P, <floating> (-lr / bw),
-                              <floating> (1.0 - lr * wd), <floating> 1.0, NULL, 0)
-                else:
-                    _backward(&net, P, xb, b, ws, G, <floating> (1.0 / bw),
-                              <floating> 0.0, <floating> 0.0, NULL, 0)
+                if not direct:
                     if wd != 0.0:
                         _decay_weights(&net, P, G, wd)
                     _optimizer_step(optimizer, P, G, &opt_state[0] if need_state > 0 else NULL,

@@ -256,9 +256,9 @@ def build(draw, name):
 
 
 KERNELS = ["n_params", "workspace_size", "train_workspace_size", "forward", "loss_gradient",
-           "per_sample_gradients", "train_epoch", "activate", "sigmoid", "activation_prime", "sigmoid_prime",
-           "output_delta", "mse", "mse_grad", "sgd_update", "optimizer_step", "shuffle_order",
-           "uniform"]
+           "per_sample_gradients", "train_epoch", "activate", "sigmoid", "activation_prime",
+           "sigmoid_prime", "output_delta", "mse", "mse_grad", "sgd_update", "optimizer_step",
+           "shuffle_order", "uniform"]
 FLOATING = {"float32": F32, "float64": F64}
 
 

@@ -186,7 +186,7 @@ TAMPERED = [
 ]
 
 # tampering that a lenient reader would coerce instead of refusing
-TAMPERED_NEEDS_FIX = [
+TAMPERED += [
     ("sizes-float", _set("sizes", [3, 4.7, 2]), r"sizes"),
     ("sizes-str-items", _set("sizes", [3, "4", 2]), r"sizes"),
     ("sizes-a-string", _set("sizes", "342"), r"sizes"),
@@ -216,18 +216,6 @@ def test_tampered_file_is_refused(model, tmp_path, mod, regex):
     assert exc.match(regex)
 
 
-@pytest.mark.parametrize("mod, regex", [r[1:] for r in TAMPERED_NEEDS_FIX],
-                         ids=[r[0] for r in TAMPERED_NEEDS_FIX])
-def test_tampered_file_is_refused_needs_fix(model, tmp_path, mod, regex):
-    _, path = model
-    header, arrays = _arrays(path)
-    mod(header, arrays)
-    bad = _write(tmp_path / "t.npz", header, arrays)
-    with pytest.raises(ValueError, match=INVALID) as exc:
-        nncore.load(bad)
-    assert exc.match(regex)
-
-
 def _raw_header(data: bytes):
     def mod(header, arrays):
         arrays["header"] = np.frombuffer(data, dtype=np.uint8)
@@ -244,7 +232,7 @@ BAD_HEADERS = [
      r"not a JSON byte string"),
     ("missing", lambda h, a: a.pop("header"), r"no nncore header"),
 ]
-BAD_HEADERS_NEEDS_FIX = [
+BAD_HEADERS += [
     ("deeply-nested", _raw_header(b"[" * 100_000 + b"]" * 100_000), r"header"),
     ("huge-integer", _raw_header(b'{"format": 1' + b"0" * 5000 + b"}"), r"header"),
 ]
@@ -253,18 +241,6 @@ BAD_HEADERS_NEEDS_FIX = [
 @pytest.mark.parametrize("mod, regex", [r[1:] for r in BAD_HEADERS],
                          ids=[r[0] for r in BAD_HEADERS])
 def test_bad_header_is_refused(model, tmp_path, mod, regex):
-    _, path = model
-    _, arrays = _arrays(path)
-    mod(None, arrays)
-    bad = _write(tmp_path / "h.npz", None, arrays)
-    with pytest.raises(ValueError, match=INVALID) as exc:
-        nncore.load(bad)
-    assert exc.match(regex)
-
-
-@pytest.mark.parametrize("mod, regex", [r[1:] for r in BAD_HEADERS_NEEDS_FIX],
-                         ids=[r[0] for r in BAD_HEADERS_NEEDS_FIX])
-def test_bad_header_is_refused_needs_fix(model, tmp_path, mod, regex):
     _, path = model
     _, arrays = _arrays(path)
     mod(None, arrays)

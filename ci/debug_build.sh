@@ -17,17 +17,9 @@ PYTHON="${PYTHON:-python3}"
 mkdir -p "$WORK"
 echo "debug build in $WORK"
 
-# the tracked and new files of the work tree, never build products (.so, .c, build/)
-rm -rf "$WORK/src"
-mkdir -p "$WORK/src"
-if git -C "$ROOT" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
-    git -C "$ROOT" ls-files -z --cached --others --exclude-standard \
-        | (cd "$ROOT" && xargs -0 tar -cf - --ignore-failed-read 2>/dev/null) \
-        | tar -xf - -C "$WORK/src"
-else
-    (cd "$ROOT" && tar -cf - --exclude='*.so' --exclude='_kernels.c' --exclude=build \
-        --exclude='.venv*' --exclude='.git' .) | tar -xf - -C "$WORK/src"
-fi
+# shellcheck source=ci/copy_source.sh
+source "$ROOT/ci/copy_source.sh"
+copy_source "$ROOT" "$WORK/src"
 
 rm -rf "$WORK/venv"
 "$PYTHON" -m venv "$WORK/venv"

@@ -205,17 +205,6 @@ TAMPERED += [
 ]
 
 
-@pytest.mark.parametrize("mod, regex", [r[1:] for r in TAMPERED], ids=[r[0] for r in TAMPERED])
-def test_tampered_file_is_refused(model, tmp_path, mod, regex):
-    _, path = model
-    header, arrays = _arrays(path)
-    mod(header, arrays)
-    bad = _write(tmp_path / "t.npz", header, arrays)
-    with pytest.raises(ValueError, match=INVALID) as exc:
-        nncore.load(bad)
-    assert exc.match(regex)
-
-
 def _raw_header(data: bytes):
     def mod(header, arrays):
         arrays["header"] = np.frombuffer(data, dtype=np.uint8)
@@ -238,13 +227,17 @@ BAD_HEADERS += [
 ]
 
 
-@pytest.mark.parametrize("mod, regex", [r[1:] for r in BAD_HEADERS],
-                         ids=[r[0] for r in BAD_HEADERS])
-def test_bad_header_is_refused(model, tmp_path, mod, regex):
+# (id, change, message, whether the change edits the JSON header or the raw arrays)
+DAMAGED = [(*r, True) for r in TAMPERED] + [(*r, False) for r in BAD_HEADERS]
+
+
+@pytest.mark.parametrize("mod, regex, edits_json", [r[1:] for r in DAMAGED],
+                         ids=[r[0] for r in DAMAGED])
+def test_tampered_file_is_refused(model, tmp_path, mod, regex, edits_json):
     _, path = model
-    _, arrays = _arrays(path)
-    mod(None, arrays)
-    bad = _write(tmp_path / "h.npz", None, arrays)
+    header, arrays = _arrays(path)
+    mod(header, arrays)
+    bad = _write(tmp_path / "t.npz", header if edits_json else None, arrays)
     with pytest.raises(ValueError, match=INVALID) as exc:
         nncore.load(bad)
     assert exc.match(regex)

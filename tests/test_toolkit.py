@@ -100,8 +100,6 @@ def test_optimisers_against_the_reference(optimizer, options, dtype):
     net.fit(X, Y, epochs=3, batch_size=5, learning_rate=lr, optimizer=optimizer, **options)
     ref.fit(X.astype(float).tolist(), Y.astype(float).tolist(), epochs=3, batch_size=5,
             learning_rate=lr, optimizer=optimizer, **options)
-    # Adam divides by sqrt(v): in float32 its relative error is larger near
-    # v ~ 0, so its parameters are compared at the scale of the updates
     assert_close(net.params, ref.params, dtype)
 
 
@@ -168,8 +166,8 @@ def test_two_fits_of_five_equal_one_of_ten(optimizer, dtype):
     a.fit(X[:400], Y[:400], epochs=5, **kw).fit(X[:400], Y[:400], epochs=5, **kw)
     b.fit(X[:400], Y[:400], epochs=10, **kw)
     assert a.params.tobytes() == b.params.tobytes()
-    assert a.history == {k: v for k, v in b.history.items() if k != "time"} | {
-        "time": a.history["time"]}
+    del a.history["time"], b.history["time"]  # wall-clock seconds differ run to run
+    assert a.history == b.history
 
 
 def test_validation_history_and_accuracy():

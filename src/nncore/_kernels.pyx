@@ -611,6 +611,29 @@ cdef Py_ssize_t _rows_for(const Py_ssize_t[::1] sizes, Py_ssize_t ws_len, bint t
     return (ws_len - fixed) // per_row
 
 
+cdef double _data_pass(Net* net, const floating* P, const floating* X, const floating* Y,
+                       const floating* sw, Py_ssize_t n, int loss, floating* ws, floating* G,
+                       floating* PSG, Py_ssize_t psg_ld) noexcept nogil:
+    """Chunk by chunk of the workspace's rows: forward, the (weighted)
+    per-sample costs, summed and returned, and, when G or PSG is given,
+    backpropagation into the gradient sum G or into row i of the per-sample
+    table PSG for sample i."""
+    cdef Py_ssize_t start = 0, b, L = net.L, nf = net.sizes[0], no = net.sizes[L]
+    cdef double total = 0.0
+    cdef bint back = G != NULL or PSG != NULL
+    while start < n:
+        b = min(net.bmax, n - start)
+        _forward(net, P, X + start * nf, b, ws)
+        total += _output_delta(loss, net.acts[L - 1], ws + net.zoff, _A(net, ws, L),
+                               Y + start * no, sw + start if sw != NULL else NULL, b, no,
+                               ws + net.d0off if back else NULL)
+        if back:
+            _backward(net, <floating*> P, X + start * nf, b, ws, G, 1.0, 1.0, 1.0,
+                      PSG + start * psg_ld if PSG != NULL else NULL, psg_ld)
+        start += b
+    return total
+
+
 def loss_gradient(const floating[::1] params, const Py_ssize_t[::1] sizes, const int[::1] acts,
                   int loss, const floating[:, ::1] X, const floating[:, ::1] Y,
                   const floating[::1] sample_weight, floating[::1] grad,
@@ -622,8 +645,8 @@ def loss_gradient(const floating[::1] params, const Py_ssize_t[::1] sizes, const
     Returns the loss sum (double).
     """
     cdef Net net
-    cdef Py_ssize_t n = X.shape[0], bmax, start, b, L = sizes.shape[0] - 1
-    cdef double total = 0.0
+    cdef Py_ssize_t n = X.shape[0], bmax
+    cdef double total
     cdef const floating* swp = NULL
     cdef floating* G = NULL
     _check_sizes(sizes)
@@ -642,20 +665,11 @@ def loss_gradient(const floating[::1] params, const Py_ssize_t[::1] sizes, const
         memset(G, 0, grad.shape[0] * sizeof(floating))
     if n == 0:
         return 0.0
+    if sample_weight is not None:
+        swp = &sample_weight[0]
     with nogil:
-        start = 0
-        while start < n:
-            b = min(bmax, n - start)
-            if sample_weight is not None:
-                swp = &sample_weight[start]
-            _forward(&net, &params[0], &X[start, 0], b, &workspace[0])
-            total += _output_delta(loss, net.acts[L - 1], &workspace[net.zoff],
-                                   &workspace[net.aoff[L]], &Y[start, 0], swp, b, sizes[L],
-                                   &workspace[net.d0off] if want_grad else NULL)
-            if want_grad:
-                _backward(&net, <floating*> &params[0], &X[start, 0], b, &workspace[0],
-                          G, 1.0, 1.0, 1.0, NULL, 0)
-            start += b
+        total = _data_pass(&net, &params[0], &X[0, 0], &Y[0, 0], swp, n, loss, &workspace[0],
+                           G, NULL, 0)
     return total
 
 
@@ -666,8 +680,8 @@ def per_sample_gradients(const floating[::1] params, const Py_ssize_t[::1] sizes
     """out[i] := dC_i/dW for every row i: the table of per-example gradients,
     one row per sample in the layout of params.  Returns the loss sum."""
     cdef Net net
-    cdef Py_ssize_t n = X.shape[0], bmax, start, b, L = sizes.shape[0] - 1
-    cdef double total = 0.0
+    cdef Py_ssize_t n = X.shape[0], bmax
+    cdef double total
     _check_sizes(sizes)
     _check_loss(loss, acts[acts.shape[0] - 1] if acts.shape[0] > 0 else -1)
     if Y.shape[0] != n or out.shape[0] != n:
@@ -680,16 +694,8 @@ def per_sample_gradients(const floating[::1] params, const Py_ssize_t[::1] sizes
     if n == 0:
         return 0.0
     with nogil:
-        start = 0
-        while start < n:
-            b = min(bmax, n - start)
-            _forward(&net, &params[0], &X[start, 0], b, &workspace[0])
-            total += _output_delta(loss, net.acts[L - 1], &workspace[net.zoff],
-                                   &workspace[net.aoff[L]], &Y[start, 0], <const floating*> NULL,
-                                   b, sizes[L], &workspace[net.d0off])
-            _backward(&net, <floating*> &params[0], &X[start, 0], b, &workspace[0],
-                      NULL, 0.0, 0.0, 0.0, &out[start, 0], out.shape[1])
-            start += b
+        total = _data_pass(&net, &params[0], &X[0, 0], &Y[0, 0], <const floating*> NULL, n, loss,
+                           &workspace[0], <floating*> NULL, &out[0, 0], out.shape[1])
     return total
 
 

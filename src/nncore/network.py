@@ -19,8 +19,9 @@ CHUNK_ROWS = 512
 
 _MASK64 = (1 << 64) - 1
 
-#: fit(blas_threads="auto") runs BLAS on one thread when batch_size times the
-#: largest n_in * n_out of the network is below this.  Measured on a quiet
+#: fit(blas_threads="auto") runs BLAS on one thread when the rows of each
+#: product (a minibatch, or a cache block of one) times the largest
+#: n_in * n_out of the network is below this.  Measured on a quiet
 #: 2-core machine (one 2-epoch fit per setting, medians of 5): a second thread
 #: lost or broke even up to about 1.5 Mi multiply-adds per product (784-30-10 at
 #: batch 32: 0.98x; 784-256-256-10 at batch 8: 0.94x) and gained from about
@@ -72,7 +73,7 @@ def _blas_threads(setting, rows, sizes):
             return contextlib.nullcontext()
         limit = 1
     else:
-        limit = _check_blas_threads(setting)
+        limit = setting  # checked by _check_blas_threads before training starts
     global _blas_controller
     if _blas_controller is None:
         try:

@@ -7,6 +7,12 @@ NNCORE_DEBUG=1
     with -O0 -g (MSVC: /Od /Zi), for hunting a crash.
 NNCORE_SANITIZE=address (or any -fsanitize= value)
     adds -fsanitize=<value> -fno-omit-frame-pointer to compile and link (GCC/Clang).
+NNCORE_OPENMP=0
+    builds without OpenMP even where the compiler has it.  By default OpenMP is
+    used when a test program compiles and links with it (GCC, MSVC, LLVM clang;
+    Apple's clang has no OpenMP unless libomp is installed and it is told so),
+    and the build goes on without it otherwise: training then runs on one thread,
+    with the same results.
 
 Flags are chosen by compiler type (GCC/Clang and MSVC spell them differently), in
 a build_ext subclass that cythonizes at build time, so that an sdist needs no
@@ -15,6 +21,7 @@ generated C.  Never -march=native: a wheel must run on every CPU of its tag.
 
 import glob
 import os
+import tempfile
 
 import numpy as np
 from setuptools import Extension, setup
@@ -22,6 +29,7 @@ from setuptools.command.build_ext import build_ext
 
 DEBUG = os.environ.get("NNCORE_DEBUG", "") not in ("", "0")
 SANITIZE = os.environ.get("NNCORE_SANITIZE", "")
+OPENMP = os.environ.get("NNCORE_OPENMP", "") not in ("0", "false", "no")
 
 DIRECTIVES = {
     "language_level": 3,
@@ -39,6 +47,40 @@ OPT_FLAGS = {
     "cygwin": (["-O3"], ["-O0", "-g"]),
     "msvc": (["/O2"], ["/Od", "/Zi"]),
 }
+
+# compiler_type -> (compile flags, link flags) for OpenMP
+OPENMP_FLAGS = {
+    "unix": (["-fopenmp"], ["-fopenmp"]),
+    "mingw32": (["-fopenmp"], ["-fopenmp"]),
+    "cygwin": (["-fopenmp"], ["-fopenmp"]),
+    "msvc": (["/openmp"], []),
+}
+
+OPENMP_TEST = r"""
+#include <omp.h>
+int main(void) {
+    int n = 0;
+    #pragma omp parallel reduction(+:n)
+    n += 1;
+    return n > 0 && omp_get_max_threads() > 0 ? 0 : 1;
+}
+"""
+
+
+def openmp_flags(compiler):
+    """(compile, link) flags for OpenMP if a test program builds with them, else None."""
+    cflags, lflags = OPENMP_FLAGS[compiler.compiler_type]
+    with tempfile.TemporaryDirectory() as tmp:
+        src = os.path.join(tmp, "omp_test.c")
+        with open(src, "w") as f:
+            f.write(OPENMP_TEST)
+        try:
+            objs = compiler.compile([src], output_dir=tmp, extra_postargs=cflags)
+            compiler.link_executable(objs, "omp_test", output_dir=tmp, extra_postargs=lflags)
+        except Exception as exc:  # CompileError, LinkError: either way, no OpenMP here
+            print(f"nncore: building without OpenMP ({type(exc).__name__})")
+            return None
+    return cflags, lflags
 
 
 class BuildExt(build_ext):
@@ -63,6 +105,10 @@ class BuildExt(build_ext):
                 raise RuntimeError("NNCORE_SANITIZE is supported with GCC/Clang only")
             compile_args += [f"-fsanitize={SANITIZE}", "-fno-omit-frame-pointer"]
             link_args += [f"-fsanitize={SANITIZE}"]
+        omp = openmp_flags(self.compiler) if OPENMP else None
+        if omp:
+            compile_args += omp[0]
+            link_args += omp[1]
 
         # Build facts, readable at run time as nncore._kernels.BUILD_INFO (the .pyx
         # turns this compile-time constant into a dict; see _show_versions.py).
@@ -70,6 +116,7 @@ class BuildExt(build_ext):
             ("cython", cython_version),
             ("debug", DEBUG),
             ("sanitize", SANITIZE),
+            ("openmp", bool(omp)),
             ("compiler", ctype),
             ("cflags", " ".join(compile_args)),
         )
@@ -78,6 +125,7 @@ class BuildExt(build_ext):
         # debug build never reuses release C (or the reverse).  Under build/, so the
         # generated C is never in git, the sdist or the wheel.
         config = f"cython-{cython_version}-{ctype}-{'debug' if DEBUG else 'release'}"
+        config += "-openmp" if omp else ""
         if SANITIZE:
             config += f"-{SANITIZE}"
         generated = cythonize(

@@ -22,6 +22,9 @@ STATUS_OK: int
 STATUS_NONFINITE: int
 # Build facts (Cython version, debug build, ...), set by setup.py at build time.
 BUILD_INFO: dict[str, Any]
+# Whether the build has OpenMP, and the most threads train_epoch takes.
+OPENMP: bool
+MAX_THREADS: int
 
 # --- the network kernels -------------------------------------------------------
 
@@ -77,10 +80,11 @@ def train_epoch(
     workspace: NDArray[_F],
     metric: int = 0,
     block_rows: int = 0,
+    n_threads: int = 1,
 ) -> tuple[float, float, int, int]: ...
 def train_workspace_size(
     sizes: NDArray[np.intp], n_samples: int, batch_size: int, optimizer: int,
-    block_rows: int = 0,
+    block_rows: int = 0, n_threads: int = 1,
 ) -> int: ...
 
 # --- the small kernels, exposed for the tests and the teaching views -----------

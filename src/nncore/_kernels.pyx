@@ -17,6 +17,10 @@ from libc.math cimport exp, expf, log, log1p, log1pf, sqrt, fabs, fabsf, isfinit
 from libc.stdint cimport uint64_t
 from libc.string cimport memcpy, memset
 from scipy.linalg.cython_blas cimport dgemm, sgemm
+from cython.parallel cimport prange
+
+cdef extern from "_parallel.h":
+    int NN_OPENMP
 
 cdef extern from "_fastmath.h" nogil:
     # vectorisable elementwise loops (see the header for why)
@@ -80,6 +84,33 @@ STATUS_NONFINITE = _STATUS_NONFINITE
 # Build facts (Cython version, debug build, compiler and flags), passed by setup.py as
 # the compile-time constant NNCORE_BUILD_INFO; nncore.show_versions() prints them.
 BUILD_INFO = dict(NNCORE_BUILD_INFO)
+
+#: True when the kernels were compiled with OpenMP (train_epoch's n_threads > 1
+#: runs its parts in parallel; without OpenMP they run one after another).
+OPENMP = bool(NN_OPENMP)
+
+# GNU OpenMP cannot run parallel regions in a child forked after the parent ran
+# one (the child waits forever for the parent's threads).  In such a child the
+# parts of a minibatch run one after another: the same parts, the same sums.
+cdef bint _omp_used = False
+cdef bint _omp_serial = False
+
+
+def _after_fork_in_child():
+    global _omp_serial
+    _omp_serial = _omp_serial or _omp_used
+
+
+import os as _os  # noqa: E402  (beside the only code that needs it)
+if hasattr(_os, "register_at_fork"):
+    _os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def _threads_usable():
+    """False in a forked child whose parent already ran train_epoch's threads
+    (there train_epoch runs its parts one after another)."""
+    return OPENMP and not _omp_serial
+
 
 cdef double _LEAKY = 0.01
 
@@ -376,21 +407,27 @@ cdef void _backward(Net* net, floating* P, const floating* X0, Py_ssize_t B, flo
         Dn = tmp
 
 
-cdef void _decay_weights(Net* net, const floating* P, floating* G, double wd) noexcept nogil:
-    """G_W := G_W + wd W (L2 weight decay; biases are not decayed)."""
-    cdef Py_ssize_t l, j, k, n_in, n_out, base
+cdef void _decay_weights(Net* net, const floating* P, floating* G, double wd,
+                         Py_ssize_t lo, Py_ssize_t hi) noexcept nogil:
+    """G_W := G_W + wd W over the elements lo..hi-1 of the vector (L2 weight decay;
+    biases are not decayed)."""
+    cdef Py_ssize_t l, j, k, n_in, n_out, base, a, e
     for l in range(net.L):
         n_in = net.sizes[l]
         n_out = net.sizes[l + 1]
         for j in range(n_out):
             base = net.poff[l] + j * (n_in + 1) + 1
-            for k in range(n_in):
-                G[base + k] = <floating> (G[base + k] + wd * P[base + k])
+            a = max(base, lo)
+            e = min(base + n_in, hi)
+            for k in range(a, e):
+                G[k] = <floating> (G[k] + wd * P[k])
 
 
 cdef void _optimizer_step(int opt, floating* P, const floating* G, floating* S,
-                          Py_ssize_t n, const double* h, double t) noexcept nogil:
-    """One update of the flat parameter vector, state S in the same layout.
+                          Py_ssize_t n, const double* h, double t,
+                          Py_ssize_t lo, Py_ssize_t hi) noexcept nogil:
+    """One update of the elements lo..hi-1 of the flat parameter vector (length n),
+    state S in the same layout (Adam: first moments S[0:n], second S[n:2n]).
 
     sgd:       W := W - r g
     momentum:  v := mu v + g;  W := W - r v              (nesterov: W := W - r (g + mu v))
@@ -403,10 +440,10 @@ cdef void _optimizer_step(int opt, floating* P, const floating* G, floating* S,
     cdef double v, m, c1, c2
     cdef floating* S2
     if opt == OPT_SGD:
-        for i in range(n):
+        for i in range(lo, hi):
             P[i] = <floating> (P[i] - r * G[i])
     elif opt == OPT_MOMENTUM or opt == OPT_NESTEROV:
-        for i in range(n):
+        for i in range(lo, hi):
             v = mu * S[i] + G[i]
             S[i] = <floating> v
             if opt == OPT_NESTEROV:
@@ -416,7 +453,7 @@ cdef void _optimizer_step(int opt, floating* P, const floating* G, floating* S,
         S2 = S + n
         c1 = 1.0 - b1 ** t
         c2 = 1.0 - b2 ** t
-        for i in range(n):
+        for i in range(lo, hi):
             m = b1 * S[i] + (1.0 - b1) * G[i]
             v = b2 * S2[i] + (1.0 - b2) * (<double> G[i] * G[i])
             S[i] = <floating> m
@@ -699,24 +736,99 @@ def per_sample_gradients(const floating[::1] params, const Py_ssize_t[::1] sizes
     return total
 
 
-cdef Py_ssize_t _train_rows(Py_ssize_t n, Py_ssize_t batch_size, Py_ssize_t block_rows) noexcept:
-    """Rows the training workspace holds: a minibatch, or a block of one."""
+cdef Py_ssize_t _train_rows(Py_ssize_t n, Py_ssize_t batch_size, Py_ssize_t block_rows,
+                            Py_ssize_t n_threads=1) noexcept:
+    """Rows each thread's workspace holds: its part of a minibatch, or a block of it."""
     cdef Py_ssize_t rows = min(batch_size, n) if n > 0 else 1
+    if n_threads > 1:
+        rows = (rows + n_threads - 1) // n_threads
     if 0 < block_rows < rows:
         rows = block_rows
     return max(rows, 1)
 
 
+cdef Py_ssize_t _thread_stride(Py_ssize_t size) noexcept:
+    """One thread's workspace length, padded to whole 64-byte lines for float32 and float64
+    (so that no two threads ever write into one cache line)."""
+    return (size + 15) // 16 * 16
+
+
 def train_workspace_size(const Py_ssize_t[::1] sizes, Py_ssize_t n_samples, Py_ssize_t batch_size,
-                         int optimizer, Py_ssize_t block_rows=0):
+                         int optimizer, Py_ssize_t block_rows=0, Py_ssize_t n_threads=1):
     """Workspace length train_epoch needs for these settings."""
     if batch_size < 1 or n_samples < 0 or block_rows < 0:
         raise ValueError("batch_size must be >= 1, n_samples and block_rows >= 0")
     if optimizer < OPT_SGD or optimizer > OPT_ADAM:
         raise ValueError(f"invalid optimizer id {optimizer}")
-    cdef Py_ssize_t rows = _train_rows(n_samples, batch_size, block_rows)
-    return workspace_size(sizes, rows, True,
-                          optimizer != OPT_SGD or rows < min(batch_size, n_samples))
+    if n_threads < 1 or n_threads > MAX_THREADS:
+        raise ValueError(f"n_threads must be between 1 and {MAX_THREADS}, got {n_threads}")
+    cdef Py_ssize_t rows = _train_rows(n_samples, batch_size, block_rows, n_threads)
+    if n_threads == 1:
+        return workspace_size(sizes, rows, True,
+                              optimizer != OPT_SGD or rows < min(batch_size, n_samples))
+    return n_threads * _thread_stride(workspace_size(sizes, rows, True, True))
+
+
+#: the most threads train_epoch splits a minibatch across
+MAX_THREADS = 256
+
+
+cdef void _train_part(Net* net, const floating* P, const floating* X, const floating* Y,
+                      const floating* SW, const Py_ssize_t* idx, Py_ssize_t count,
+                      Py_ssize_t rows, int loss, int metric, floating* ws, floating alpha,
+                      bint update, double* out) noexcept nogil:
+    """One thread's share of a minibatch: the rows idx[0:count], in blocks of up to
+    rows rows, forward and backward; the gradient (scaled by alpha, the inverse of the
+    whole minibatch's weight) goes to this thread's own buffer.
+    out := [loss sum, correct count, status]."""
+    cdef Py_ssize_t nf = net.sizes[0], no = net.sizes[net.L], s0 = 0, sb, i, r
+    cdef floating* xb = ws + net.xoff
+    cdef floating* yb = ws + net.yoff
+    cdef floating* wb = ws + net.woff
+    cdef floating beta
+    cdef double bl, total = 0.0
+    cdef Py_ssize_t correct = 0
+    out[2] = _STATUS_OK
+    while s0 < count:
+        sb = min(rows, count - s0)
+        for i in range(sb):
+            r = idx[s0 + i]
+            memcpy(xb + i * nf, X + r * nf, nf * sizeof(floating))
+            memcpy(yb + i * no, Y + r * no, no * sizeof(floating))
+            if SW != NULL:
+                wb[i] = SW[r]
+        _forward(net, P, xb, sb, ws)
+        bl = _output_delta(loss, net.acts[net.L - 1], ws + net.zoff, _A(net, ws, net.L), yb,
+                           wb if SW != NULL else NULL, sb, no, ws + net.d0off)
+        if not isfinite(bl):
+            out[2] = _STATUS_NONFINITE
+            break
+        total += bl
+        if metric != METRIC_NONE:
+            correct += _count_correct(_A(net, ws, net.L), yb, sb, no, metric)
+        if update:
+            beta = 0.0 if s0 == 0 else 1.0
+            _backward(net, <floating*> P, xb, sb, ws, ws + net.goff, alpha, beta, beta, NULL, 0)
+        s0 += sb
+    out[0] = total
+    out[1] = <double> correct
+
+
+cdef void _update_slice(Net* net, floating* P, floating* ws, Py_ssize_t stride,
+                        Py_ssize_t parts, int opt, floating* S, Py_ssize_t n, const double* h,
+                        double step, Py_ssize_t lo, Py_ssize_t hi) noexcept nogil:
+    """Elements lo..hi-1: thread 0's gradient += every other part's, in part order
+    (deterministic), then weight decay and the optimiser step."""
+    cdef Py_ssize_t t, k
+    cdef floating* g0 = ws + net.goff
+    cdef floating* gt
+    for t in range(1, parts):
+        gt = ws + t * stride + net.goff
+        for k in range(lo, hi):
+            g0[k] += gt[k]
+    if h[1] != 0.0:
+        _decay_weights(net, P, g0, h[1], lo, hi)
+    _optimizer_step(opt, P, g0, S, n, h, step, lo, hi)
 
 
 def train_epoch(floating[::1] params, const Py_ssize_t[::1] sizes, const int[::1] acts,
@@ -724,7 +836,7 @@ def train_epoch(floating[::1] params, const Py_ssize_t[::1] sizes, const int[::1
                 const floating[::1] sample_weight, Py_ssize_t[::1] order, bint shuffle,
                 uint64_t[::1] counters, Py_ssize_t batch_size, int optimizer,
                 const double[::1] hyper, floating[::1] opt_state, floating[::1] workspace,
-                int metric=METRIC_NONE, Py_ssize_t block_rows=0):
+                int metric=METRIC_NONE, Py_ssize_t block_rows=0, Py_ssize_t n_threads=1):
     """One epoch of minibatch training, entirely without the GIL.
 
     order is shuffled (Fisher-Yates, SplitMix64 state counters[0]) when shuffle
@@ -738,6 +850,12 @@ def train_epoch(floating[::1] params, const Py_ssize_t[::1] sizes, const int[::1
     the same step, but each block's gathered inputs stay in cache from its
     forward pass to its weight gradient.  The workspace length comes from
     train_workspace_size.
+
+    n_threads > 1 splits every minibatch into that many consecutive parts, one
+    per thread (OpenMP), each in its own slice of the workspace with its own
+    gradient buffer; the parts' gradients are added in a fixed order before the
+    one update, so results do not depend on scheduling.  The workspace comes
+    from train_workspace_size with the same n_threads.
 
     Returns (weighted loss sum, weight sum, correct count, status); status is
     STATUS_NONFINITE when a minibatch's loss was NaN or infinite, in which case
@@ -770,6 +888,8 @@ def train_epoch(floating[::1] params, const Py_ssize_t[::1] sizes, const int[::1
         raise ValueError("batch_size must be at least 1")
     if block_rows < 0:
         raise ValueError("block_rows must be >= 0")
+    if n_threads < 1 or n_threads > MAX_THREADS:
+        raise ValueError(f"n_threads must be between 1 and {MAX_THREADS}, got {n_threads}")
     if Y.shape[0] != n or order.shape[0] != n:
         raise ValueError(f"X has {n} rows, Y has {Y.shape[0]}, order has {order.shape[0]}")
     if has_w and sample_weight.shape[0] != n:
@@ -777,8 +897,12 @@ def train_epoch(floating[::1] params, const Py_ssize_t[::1] sizes, const int[::1
     need_state = {OPT_SGD: 0, OPT_MOMENTUM: 1, OPT_NESTEROV: 1, OPT_ADAM: 2}[optimizer] * npar
     if opt_state is None and need_state > 0 or opt_state is not None and opt_state.shape[0] < need_state:
         raise ValueError(f"optimizer state must have length {need_state}")
-    rows = _train_rows(n, batch_size, block_rows)
+    rows = _train_rows(n, batch_size, block_rows, n_threads)
     blocked = n > 0 and rows < min(batch_size, n)
+    if n_threads > 1:
+        return _train_epoch_threads(params, sizes, acts, loss, X, Y, sample_weight, order, shuffle,
+                                    counters, batch_size, optimizer, hyper, opt_state, workspace,
+                                    metric, rows, n_threads, need_state)
     lr = hyper[0]
     wd = hyper[1]
     # Plain SGD on whole minibatches needs no gradient buffer: the GEMMs write
@@ -842,9 +966,99 @@ def train_epoch(floating[::1] params, const Py_ssize_t[::1] sizes, const int[::1
                 ctr[1] += 1
                 if not direct:
                     if wd != 0.0:
-                        _decay_weights(&net, P, G, wd)
+                        _decay_weights(&net, P, G, wd, 0, npar)
                     _optimizer_step(optimizer, P, G, &opt_state[0] if need_state > 0 else NULL,
-                                    npar, &hyper[0], <double> ctr[1])
+                                    npar, &hyper[0], <double> ctr[1], 0, npar)
+            start += b
+    return total, wsum, correct, status
+
+
+cdef _train_epoch_threads(floating[::1] params, const Py_ssize_t[::1] sizes, const int[::1] acts,
+                          int loss, const floating[:, ::1] X, const floating[:, ::1] Y,
+                          const floating[::1] sample_weight, Py_ssize_t[::1] order, bint shuffle,
+                          uint64_t[::1] counters, Py_ssize_t batch_size, int optimizer,
+                          const double[::1] hyper, floating[::1] opt_state,
+                          floating[::1] workspace, int metric, Py_ssize_t rows,
+                          Py_ssize_t nt, Py_ssize_t need_state):
+    """train_epoch with every minibatch split across nt threads (arguments checked there)."""
+    cdef Net net
+    cdef Py_ssize_t n = X.shape[0], start, b, i, t, parts, base, extra
+    cdef Py_ssize_t npar = params.shape[0], stride, correct = 0
+    cdef double total = 0.0, wsum = 0.0, bw
+    cdef int status = _STATUS_OK
+    cdef bint has_w = sample_weight is not None
+    cdef floating* ws
+    cdef floating* P
+    cdef uint64_t* ctr
+    cdef double[::1] outs = np.zeros(3 * nt)
+    cdef double* out = &outs[0]
+    _keep = _setup(&net, sizes, acts, npar, X.shape[1], Y.shape[1], workspace.shape[0], rows,
+                   True, True)
+    stride = _thread_stride(net.size)
+    if workspace.shape[0] < nt * stride:
+        raise ValueError(f"workspace has length {workspace.shape[0]}, needs {nt * stride}")
+    if n == 0:
+        return 0.0, 0.0, 0, STATUS_OK
+    ws = &workspace[0]
+    P = &params[0]
+    ctr = &counters[0]
+    cdef const floating* Xp = &X[0, 0]
+    cdef const floating* Yp = &Y[0, 0]
+    cdef const floating* SWp = &sample_weight[0] if has_w else NULL
+    cdef Py_ssize_t* idx = &order[0]
+    cdef floating* S = &opt_state[0] if need_state > 0 else NULL
+    cdef floating alpha
+    cdef bint serial = _omp_serial or not NN_OPENMP
+    global _omp_used
+    _omp_used = _omp_used or not serial
+    with nogil:
+        if shuffle:
+            _shuffle(idx, n, ctr)
+        else:
+            for i in range(n):
+                idx[i] = i
+        start = 0
+        while start < n:
+            b = min(batch_size, n - start)
+            bw = b
+            if has_w:
+                bw = 0.0
+                for i in range(b):
+                    bw += SWp[idx[start + i]]
+            # the first b % nt parts take one row more; with b < nt the last parts are empty
+            base = b // nt
+            extra = b % nt
+            parts = min(nt, b)
+            alpha = <floating> (1.0 / bw) if bw > 0 else <floating> 0.0
+            if serial:
+                for t in range(nt):
+                    _train_part(&net, P, Xp, Yp, SWp,
+                                idx + start + t * base + min(t, extra), base + (t < extra),
+                                rows, loss, metric, ws + t * stride, alpha, bw > 0, out + 3 * t)
+            else:
+                for t in prange(nt, num_threads=nt, schedule='static', chunksize=1):
+                    _train_part(&net, P, Xp, Yp, SWp,
+                                idx + start + t * base + min(t, extra), base + (t < extra),
+                                rows, loss, metric, ws + t * stride, alpha, bw > 0, out + 3 * t)
+            for t in range(parts):
+                if out[3 * t + 2] != _STATUS_OK:
+                    status = _STATUS_NONFINITE
+            if status != _STATUS_OK:
+                break
+            for t in range(parts):
+                total += out[3 * t]
+                correct += <Py_ssize_t> out[3 * t + 1]
+            wsum += bw
+            if bw > 0:
+                ctr[1] += 1
+                # each thread adds up, decays and updates its own slice of the vector
+                if serial:
+                    _update_slice(&net, P, ws, stride, parts, optimizer, S, npar, &hyper[0],
+                                  <double> ctr[1], 0, npar)
+                else:
+                    for t in prange(nt, num_threads=nt, schedule='static', chunksize=1):
+                        _update_slice(&net, P, ws, stride, parts, optimizer, S, npar, &hyper[0],
+                                      <double> ctr[1], t * npar // nt, (t + 1) * npar // nt)
             start += b
     return total, wsum, correct, status
 
@@ -944,7 +1158,8 @@ def sgd_update(floating[::1] params, const floating[::1] grad, double learning_r
     if params.shape[0] == 0:
         return
     with nogil:
-        _optimizer_step(OPT_SGD, &params[0], &grad[0], <floating*> NULL, params.shape[0], h, 1.0)
+        _optimizer_step(OPT_SGD, &params[0], &grad[0], <floating*> NULL, params.shape[0], h, 1.0,
+                        0, params.shape[0])
 
 
 def optimizer_step(int optimizer, floating[::1] params, floating[::1] grad,
@@ -965,7 +1180,7 @@ def optimizer_step(int optimizer, floating[::1] params, floating[::1] grad,
         return
     with nogil:
         _optimizer_step(optimizer, &params[0], &grad[0], &state[0] if need else NULL,
-                        n, &hyper[0], <double> step)
+                        n, &hyper[0], <double> step, 0, n)
 
 
 def shuffle_order(Py_ssize_t[::1] order, uint64_t[::1] state):

@@ -1,0 +1,190 @@
+"""fit(n_threads=...): every minibatch split across threads, each with its own
+part of the rows and its own gradient buffer, the parts added before the update."""
+
+import multiprocessing
+import os
+import sys
+
+import numpy as np
+import pytest
+from conftest import assert_close
+from test_against_reference import random_case
+
+import nncore
+from nncore import _kernels, network
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "momentum", "adam"])
+@pytest.mark.parametrize("n_threads,batch_size,block_rows", [
+    (2, 7, 0),    # parts of 4 and 3 rows; the last minibatch (23 % 7 = 2) one row each
+    (3, 2, 0),    # a minibatch of 2 rows: the third thread's part is empty
+    (5, 23, 0),   # full batch, parts of 5, 5, 5, 4, 4
+    (2, 9, 2),    # parts cut further into cache blocks of 2 rows
+])
+def test_threads_take_the_reference_steps(optimizer, n_threads, batch_size, block_rows,
+                                          monkeypatch, dtype):
+    monkeypatch.setattr(network, "BLOCK_ROWS", block_rows)
+    net, ref, X, Y = random_case(11, 23, dtype)
+    sw = np.random.default_rng(3).uniform(0.5, 2.0, 23)
+    kw = dict(epochs=3, batch_size=batch_size, learning_rate=0.3, optimizer=optimizer,
+              weight_decay=0.01, sample_weight=sw)
+    net.fit(X, Y, n_threads=n_threads, **kw)
+    ref.fit(X.astype(float).tolist(), Y.astype(float).tolist(), **kw)
+    assert_close(net.params, ref.params, dtype)
+    assert_close(net.history["loss"], ref.history["loss"], dtype)
+
+
+def digits_like(n=600, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.random((n, 64))
+    Y = np.eye(10)[rng.integers(0, 10, n)]
+    return X, Y
+
+
+@pytest.mark.parametrize("n_threads", [2, 3])
+def test_same_thread_count_same_bits_and_continued_training(n_threads):
+    X, Y = digits_like()
+    kw = dict(batch_size=64, learning_rate=0.5, n_threads=n_threads)
+    a = nncore.Network([64, 32, 10], seed=4).fit(X, Y, epochs=4, **kw)
+    b = nncore.Network([64, 32, 10], seed=4).fit(X, Y, epochs=4, **kw)
+    c = nncore.Network([64, 32, 10], seed=4).fit(X, Y, epochs=2, **kw).fit(X, Y, epochs=2, **kw)
+    np.testing.assert_array_equal(a.params, b.params)
+    np.testing.assert_array_equal(a.params, c.params)
+    assert a.history["loss"] == b.history["loss"] == c.history["loss"]
+
+
+def test_threads_agree_with_one_thread_to_rounding(dtype):
+    """Same minibatches, same steps: only the order of the gradient sums differs.
+    Accuracy counts are integers and must match exactly."""
+    X, Y = digits_like(seed=1)
+    X, Y = X.astype(dtype), Y.astype(dtype)
+    runs = [nncore.Network([64, 32, 10], seed=2, dtype=dtype).fit(
+        X, Y, epochs=2, batch_size=100, learning_rate=0.5, n_threads=nt) for nt in (1, 2, 4)]
+    for other in runs[1:]:
+        assert_close(other.params, runs[0].params, dtype)
+        assert_close(other.history["loss"], runs[0].history["loss"], dtype)
+        assert other.history["accuracy"] == runs[0].history["accuracy"]
+
+
+def test_divergence_with_threads_restores_the_last_finite_epoch():
+    X, Y = digits_like(seed=2)
+    net = nncore.Network([64, 32, 10], activation="relu", output="identity", seed=0)
+    net.fit(X, Y, epochs=1, batch_size=100, learning_rate=1e-3, n_threads=2)
+    good = net.params.copy()
+    with pytest.raises(nncore.DivergenceError):
+        net.fit(X * 1e150, Y, epochs=3, batch_size=100, learning_rate=1e10, n_threads=2)
+    np.testing.assert_array_equal(net.params, good)
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, "2", True, None, _kernels.MAX_THREADS + 1])
+def test_bad_n_threads_is_refused_before_training(bad):
+    net = nncore.Network([2, 3, 1], seed=0)
+    before = net.params.copy()
+    with pytest.raises(ValueError, match="n_threads"):
+        net.fit([[0.0, 1.0], [1.0, 0.0]], [1.0, 0.0], epochs=1, n_threads=bad)
+    np.testing.assert_array_equal(net.params, before)
+
+
+def test_kernel_refuses_a_workspace_too_small_for_its_threads():
+    sizes = np.array([5, 4, 2], np.intp)
+    acts = np.array([0, 0], np.intc)
+    params = np.zeros(_kernels.n_params(sizes))
+    X, Y = np.ones((8, 5)), np.ones((8, 2))
+    order = np.empty(8, np.intp)
+    ctr = np.zeros(2, np.uint64)
+    hyper = np.array([0.1, 0.0, 0.9, 0.999, 1e-8])
+    one = _kernels.train_workspace_size(sizes, 8, 8, 0, 0, 1)
+    two = _kernels.train_workspace_size(sizes, 8, 8, 0, 0, 2)
+    for nt, ws_len in [(2, one), (2, two - 1), (3, two)]:
+        with pytest.raises(ValueError, match="workspace"):
+            _kernels.train_epoch(params, sizes, acts, 0, X, Y, None, order, True, ctr, 8, 0,
+                                 hyper, None, np.empty(ws_len), 0, 0, nt)
+    for nt in (0, -2, _kernels.MAX_THREADS + 1):
+        with pytest.raises(ValueError, match="n_threads"):
+            _kernels.train_epoch(params, sizes, acts, 0, X, Y, None, order, True, ctr, 8, 0,
+                                 hyper, None, np.empty(10 * two), 0, 0, nt)
+        with pytest.raises(ValueError, match="n_threads"):
+            _kernels.train_workspace_size(sizes, 8, 8, 0, 0, nt)
+    np.testing.assert_array_equal(params, 0.0)  # nothing ran
+
+
+def test_auto_splits_only_large_minibatches_of_narrow_networks(monkeypatch):
+    monkeypatch.setattr(network, "available_cpus", lambda: 2)
+    monkeypatch.setattr(_kernels, "_threads_usable", lambda: True)
+    f64, f32 = np.dtype(np.float64), np.dtype(np.float32)
+    pick = network._n_threads
+    assert pick("auto", [784, 30, 10], f64, 10) == 1
+    assert pick("auto", [784, 30, 10], f64, 32) == 1  # 16 rows a thread: below THREAD_ROWS
+    assert pick("auto", [784, 30, 10], f64, 64) == 2
+    assert pick("auto", [784, 30, 10], f32, 1024) == 2
+    # wide: BLAS's threads split the weights instead
+    assert pick("auto", [784, 256, 256, 10], f64, 1024) == 1
+    # tiny: too little work per thread even in large minibatches
+    assert pick("auto", [2, 3, 1], f64, 4096) == 1
+    assert pick("auto", [64, 32, 10], f64, 64) == 1
+    assert pick("auto", [64, 32, 10], f64, 128) == 2
+    # an explicit count is taken as given
+    assert pick(3, [2, 3, 1], f64, 4) == 3
+    monkeypatch.setattr(network, "available_cpus", lambda: 1)
+    assert pick("auto", [784, 30, 10], f64, 1024) == 1
+    monkeypatch.setattr(network, "available_cpus", lambda: 8)
+    assert pick("auto", [784, 30, 10], f64, 128) == 4  # at most THREAD_ROWS rows apart
+    monkeypatch.setattr(_kernels, "_threads_usable", lambda: False)
+    assert pick("auto", [784, 30, 10], f64, 1024) == 1
+
+
+def test_available_cpus_honours_omp_num_threads(monkeypatch):
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    n = network.available_cpus()
+    assert n >= 1
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    assert network.available_cpus() == 1
+    monkeypatch.setenv("OMP_NUM_THREADS", "not a number")
+    assert network.available_cpus() == n
+
+
+def test_blas_runs_on_one_thread_while_nncore_splits_the_minibatch():
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    seen = []
+
+    def cb(epoch, logs):
+        seen.append(max(i["num_threads"] for i in threadpoolctl.threadpool_info()
+                        if i["user_api"] == "blas"))
+
+    X, Y = digits_like()
+    with threadpoolctl.threadpool_limits(2, user_api="blas"):
+        nncore.Network([64, 32, 10], seed=0).fit(X, Y, epochs=1, batch_size=600,
+                                                  n_threads=2, callbacks=[cb])
+        nncore.Network([64, 32, 10], seed=0).fit(X, Y, epochs=1, batch_size=600,
+                                                  n_threads=2, blas_threads=None, callbacks=[cb])
+    assert seen == [1, 2]
+
+
+def _fit_in_child(queue):
+    X, Y = digits_like()
+    net = nncore.Network([64, 32, 10], seed=9).fit(X, Y, epochs=2, batch_size=128,
+                                                   learning_rate=0.5, n_threads=2)
+    queue.put((net.params.tobytes(), _kernels._threads_usable()))
+
+
+@pytest.mark.skipif(not hasattr(os, "fork") or sys.platform == "darwin",
+                    reason="needs the fork start method")
+def test_a_forked_child_trains_after_the_parent_ran_threads():
+    """GNU OpenMP hangs in a child forked after the parent ran a parallel region;
+    there nncore runs the same parts one after another: no hang, same bits."""
+    X, Y = digits_like()
+    parent = nncore.Network([64, 32, 10], seed=9).fit(X, Y, epochs=2, batch_size=128,
+                                                      learning_rate=0.5, n_threads=2)
+    ctx = multiprocessing.get_context("fork")
+    queue = ctx.Queue()
+    child = ctx.Process(target=_fit_in_child, args=(queue,))
+    child.start()
+    try:
+        params, usable = queue.get(timeout=60)
+    finally:
+        child.join(timeout=10)
+        if child.is_alive():
+            child.kill()
+    assert child.exitcode == 0
+    assert usable is False or not _kernels.OPENMP
+    np.testing.assert_array_equal(np.frombuffer(params), parent.params)

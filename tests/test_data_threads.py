@@ -188,3 +188,20 @@ def test_a_forked_child_trains_after_the_parent_ran_threads():
     assert child.exitcode == 0
     assert usable is False or not _kernels.OPENMP
     np.testing.assert_array_equal(np.frombuffer(params), parent.params)
+
+
+@pytest.mark.parametrize("dtype_", [np.float64, np.float32])
+@pytest.mark.parametrize("bad_rows", [[2500, 2900], [10, 2900], [2999]])
+def test_large_inputs_are_scanned_by_threads_and_the_first_bad_row_named(bad_rows, dtype_):
+    from nncore import _parallel
+
+    X = np.random.default_rng(0).random((3000, 784)).astype(dtype_)
+    assert X.nbytes >= _parallel.SCAN_BYTES  # the threaded scan
+    for r in bad_rows:
+        X[r, 7] = np.nan if r % 2 else np.inf
+    net = nncore.Network([784, 30, 10], seed=0, dtype=dtype_)
+    with pytest.raises(ValueError, match=f"row {bad_rows[0]}, column 7"):
+        net.fit(X, np.zeros((3000, 10)), epochs=1)
+    for nt in (1, 2, 3, 7):
+        assert _kernels.first_nonfinite_row(X, nt) == bad_rows[0]
+        assert _kernels.first_nonfinite_row(np.ones_like(X), nt) == -1

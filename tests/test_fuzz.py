@@ -175,7 +175,8 @@ def build(draw, name):
         return {"sizes": Arr((len(sizes),), np.intp, True, sizes),
                 "n_samples": draw(st.integers(0, 2**20)),
                 "batch_size": draw(st.integers(1, 2**20)),
-                "optimizer": draw(st.integers(0, 3)), "block_rows": draw(st.integers(0, 2**10))}
+                "optimizer": draw(st.integers(0, 3)), "block_rows": draw(st.integers(0, 2**10)),
+                "n_threads": draw(st.integers(1, 4))}
     common = {"params": Arr((P,), F, True), "sizes": Arr((len(sizes),), np.intp, True, sizes),
               "acts": Arr((len(acts),), np.intc, True, acts)}
     if name == "forward":
@@ -198,6 +199,7 @@ def build(draw, name):
         opt = draw(st.integers(0, 3))
         bs = draw(st.integers(1, n + 2))
         block = draw(st.integers(0, n + 2))
+        nt = draw(st.integers(1, 4))
         hyper = np.array([draw(st.sampled_from([1e-3, 0.1, 3.0, 1e6])),
                           draw(st.sampled_from([0.0, 1e-4, 0.5])), 0.9, 0.999, 1e-8])
         return {"params": Arr((P,), F, False), "sizes": common["sizes"], "acts": common["acts"],
@@ -209,9 +211,12 @@ def build(draw, name):
                                 np.array([draw(st.integers(0, 2**64 - 1)), 0], np.uint64)),
                 "batch_size": bs, "optimizer": opt, "hyper": Arr((5,), F64, True, hyper),
                 "opt_state": Arr((N_STATE[opt] * P,), F, False, none=opt == 0),
-                "workspace": Arr((K.train_workspace_size(sizes, n, bs, opt, block),), F, False),
-                "metric": draw(st.integers(0, 2)), "block_rows": block}
+                "workspace": Arr((K.train_workspace_size(sizes, n, bs, opt, block, nt),), F,
+                                 False),
+                "metric": draw(st.integers(0, 2)), "block_rows": block, "n_threads": nt}
     r, c = draw(st.integers(0, 7)), draw(st.integers(0, 7))
+    if name == "first_nonfinite_row":
+        return {"A": Arr((r, c), F, True), "n_threads": draw(st.integers(1, 9))}
     if name in ("activate", "sigmoid"):
         args = {"Z": Arr((r, c), F, True), "out": Arr((r, c), F, False)}
         if name == "activate":
@@ -258,7 +263,7 @@ def build(draw, name):
 KERNELS = ["n_params", "workspace_size", "train_workspace_size", "forward", "loss_gradient",
            "per_sample_gradients", "train_epoch", "activate", "sigmoid", "activation_prime",
            "sigmoid_prime", "output_delta", "mse", "mse_grad", "sgd_update", "optimizer_step",
-           "shuffle_order", "uniform"]
+           "shuffle_order", "uniform", "first_nonfinite_row"]
 FLOATING = {"float32": F32, "float64": F64}
 
 
@@ -307,6 +312,10 @@ def test_valid_kernel_calls_stay_inside_their_buffers(name, data):
         assert sorted(values["order"].tolist()) == list(range(args["order"].shape[0]))
     if name == "uniform":
         assert ((values["out"] >= 0) & (values["out"] < 1)).all()
+    if name == "first_nonfinite_row":
+        finite_rows = np.isfinite(values["A"]).all(axis=1)
+        first = int(np.argmin(finite_rows)) if not finite_rows.all() else -1
+        assert result == first
     if name == "train_epoch":
         total, wsum, correct, status = result
         assert status in (K.STATUS_OK, K.STATUS_NONFINITE)
@@ -353,7 +362,9 @@ def mutations(name, args):
         kind = np.dtype(a.dtype).kind
         if kind == "f":
             other = F32 if a.dtype is F64 else F64
-            out.append((f"{key} as {np.dtype(other).name}", mod(dtype=other), True))
+            # (a kernel of one floating argument takes either precision)
+            out.append((f"{key} as {np.dtype(other).name}", mod(dtype=other),
+                        name != "first_nonfinite_row"))
             out.append((f"{key} as int64", mod(dtype=np.int64), True))
             out.append((f"{key} as complex", mod(dtype=np.complex128), True))
         else:
@@ -390,6 +401,8 @@ def must_refuse_shorter(name, key, a, shape, args):
     new_len = int(np.prod(shape))
     if name in ("uniform", "shuffle_order") and key in ("out", "order"):
         return False  # any length is a valid request
+    if name == "first_nonfinite_row":
+        return False  # any shape is a valid request
     if key == "state" and name in ("uniform", "shuffle_order"):
         return new_len < 1
     if key == "workspace" and name != "train_epoch":
@@ -422,6 +435,7 @@ def scalar_mutations(name, key, value, args):
         "bmax": [0, -1],
         "n_samples": [-1],
         "block_rows": [-1, -(2**40)],
+        "n_threads": [0, -1, K.MAX_THREADS + 1, 2**40],
     }.get(key, [])
     out = [(f"{key}={v}", {**args, key: v}, True) for v in bad]
     either = {

@@ -212,4 +212,21 @@ NN_TANH_PRIME(nn_tanh_prime_mul_f, float)
 NN_COLSUM(nn_colsum_d, double)
 NN_COLSUM(nn_colsum_f, float)
 
+/* 1 if any of x[0:n] is NaN or +-inf (all exponent bits set), else 0.  On the
+ * bits, so that it vectorises (a float comparison reduction would need
+ * -ffast-math, which would also let the compiler assume no NaN exists). */
+#define NN_ANY_NONFINITE(NAME, T, U, EXP)                                    \
+    NN_CLONES static int NAME(const T *restrict x, ptrdiff_t n)              \
+    {                                                                        \
+        U bad = 0;                                                           \
+        for (ptrdiff_t i = 0; i < n; i++) {                                  \
+            U b;                                                             \
+            memcpy(&b, x + i, sizeof b);                                     \
+            bad |= (U)((b & EXP) == EXP);                                    \
+        }                                                                    \
+        return bad != 0;                                                     \
+    }
+NN_ANY_NONFINITE(nn_any_nonfinite_d, double, uint64_t, 0x7FF0000000000000ULL)
+NN_ANY_NONFINITE(nn_any_nonfinite_f, float, uint32_t, 0x7F800000U)
+
 #endif

@@ -38,6 +38,8 @@ cdef extern from "_fastmath.h" nogil:
     void nn_tanh_prime_mul_f(float* d, const float* a, Py_ssize_t n) noexcept
     void nn_colsum_d(const double* D, Py_ssize_t B, Py_ssize_t n, double* s) noexcept
     void nn_colsum_f(const float* D, Py_ssize_t B, Py_ssize_t n, float* s) noexcept
+    int nn_any_nonfinite_d(const double* x, Py_ssize_t n) noexcept
+    int nn_any_nonfinite_f(const float* x, Py_ssize_t n) noexcept
 
 import numpy as np
 
@@ -1061,6 +1063,59 @@ cdef _train_epoch_threads(floating[::1] params, const Py_ssize_t[::1] sizes, con
                                       <double> ctr[1], t * npar // nt, (t + 1) * npar // nt)
             start += b
     return total, wsum, correct, status
+
+
+cdef Py_ssize_t _first_nonfinite(const floating* A, Py_ssize_t cols, Py_ssize_t lo,
+                                 Py_ssize_t hi) noexcept nogil:
+    """The first of rows lo..hi-1 holding NaN or +-inf, or -1; a block of rows
+    (about 64 kB) at a time, row by row only inside a block that has one."""
+    cdef Py_ssize_t blk = max(1, 8192 // cols), r = lo, e, i
+    cdef int bad
+    while r < hi:
+        e = min(hi, r + blk)
+        if floating is float:
+            bad = nn_any_nonfinite_f(A + r * cols, (e - r) * cols)
+        else:
+            bad = nn_any_nonfinite_d(A + r * cols, (e - r) * cols)
+        if bad:
+            for i in range(r, e):
+                if floating is float:
+                    bad = nn_any_nonfinite_f(A + i * cols, cols)
+                else:
+                    bad = nn_any_nonfinite_d(A + i * cols, cols)
+                if bad:
+                    return i
+        r = e
+    return -1
+
+
+def first_nonfinite_row(const floating[:, ::1] A, Py_ssize_t n_threads=1):
+    """Index of the first row of A holding NaN or +-inf, or -1 when every value is
+    finite.  n_threads > 1 scans that many consecutive slices of the rows at once
+    (reading memory from several cores); the answer does not depend on it."""
+    if n_threads < 1 or n_threads > MAX_THREADS:
+        raise ValueError(f"n_threads must be between 1 and {MAX_THREADS}, got {n_threads}")
+    cdef Py_ssize_t n = A.shape[0], cols = A.shape[1], t, best = -1
+    if n == 0 or cols == 0:
+        return -1
+    n_threads = min(n_threads, n)
+    cdef Py_ssize_t[::1] found = np.empty(n_threads * 8, dtype=np.intp)  # a line apart
+    cdef const floating* p = &A[0, 0]
+    cdef bint serial = _omp_serial or not NN_OPENMP or n_threads == 1
+    global _omp_used
+    _omp_used = _omp_used or not serial
+    with nogil:
+        if serial:
+            best = _first_nonfinite(p, cols, 0, n)
+        else:
+            for t in prange(n_threads, num_threads=n_threads, schedule='static', chunksize=1):
+                found[8 * t] = _first_nonfinite(p, cols, t * n // n_threads,
+                                                (t + 1) * n // n_threads)
+            for t in range(n_threads):
+                if found[8 * t] >= 0:
+                    best = found[8 * t]
+                    break
+    return best
 
 
 # ------------------------------------------------ small kernels, exposed ---

@@ -7,6 +7,8 @@ import numbers
 
 import numpy as np
 
+from . import _kernels, _parallel
+
 DTYPES = {"float64": np.float64, "float32": np.float32}
 
 
@@ -129,7 +131,14 @@ def _check_finite(arr: np.ndarray, name: str, original: np.ndarray | None = None
     Fast path without an n_samples x n_features temporary: any NaN or inf makes
     the sum non-finite, and a finite sum proves every element finite (the same
     test as scikit-learn's).  Only when the sum is not finite (a bad value, or
-    an overflow of the sum itself) are the rows scanned, a block at a time."""
+    an overflow of the sum itself) are the rows scanned, a block at a time.
+    C-contiguous float32/float64 arrays go to the compiled scan instead, which
+    tests the bits and reads a large array from every core."""
+    if arr.dtype in (np.float32, np.float64) and arr.flags.c_contiguous:
+        row = _kernels.first_nonfinite_row(arr, _parallel.scan_threads(arr.nbytes))
+        if row < 0:
+            return
+        _raise_nonfinite(arr, name, original, row, int(np.flatnonzero(~np.isfinite(arr[row]))[0]))
     with np.errstate(over="ignore", invalid="ignore"):
         if np.isfinite(np.sum(arr, dtype=np.float64)):
             return
@@ -141,7 +150,10 @@ def _check_finite(arr: np.ndarray, name: str, original: np.ndarray | None = None
     else:
         return  # only the sum overflowed
     row = start + int(np.flatnonzero(~finite.all(axis=1))[0])
-    col = int(np.flatnonzero(~finite[row - start])[0])
+    _raise_nonfinite(arr, name, original, row, int(np.flatnonzero(~finite[row - start])[0]))
+
+
+def _raise_nonfinite(arr, name, original, row, col):
     if original is not None:
         raise ValueError(
             f"{name} contains {float(original[row, col]):.6g} in row {row}, column {col}, "

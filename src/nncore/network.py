@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import os
 import secrets
 import threading
 import time
@@ -13,6 +12,7 @@ import warnings
 import numpy as np
 
 from . import _kernels, _validation, activations, losses, optimizers
+from ._parallel import available_cpus
 
 #: rows per chunk for predict/loss/gradient: large enough for BLAS to run near
 #: its peak, small enough that the workspace stays a few MB.
@@ -91,20 +91,6 @@ def _check_n_threads(setting):
         return int(setting)
     raise ValueError(f"n_threads must be 'auto' or an integer from 1 to {_kernels.MAX_THREADS}, "
                      f"got {setting!r}")
-
-
-def available_cpus() -> int:
-    """CPUs this process may run on (its affinity mask where the OS has one),
-    capped by OMP_NUM_THREADS when that is set to a positive integer."""
-    try:
-        n = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        n = os.cpu_count() or 1
-    try:
-        n = min(n, int(os.environ.get("OMP_NUM_THREADS", "").split(",")[0]))
-    except ValueError:
-        pass
-    return max(1, n)
 
 
 def _n_threads(setting, sizes, dtype, batch_size):

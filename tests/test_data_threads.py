@@ -11,7 +11,7 @@ from conftest import assert_close
 from test_against_reference import random_case
 
 import nncore
-from nncore import _kernels, network
+from nncore import _kernels, _parallel, network
 
 
 @pytest.mark.parametrize("optimizer", ["sgd", "momentum", "adam"])
@@ -111,6 +111,7 @@ def test_kernel_refuses_a_workspace_too_small_for_its_threads():
 def test_auto_splits_only_large_minibatches_of_narrow_networks(monkeypatch):
     monkeypatch.setattr(network, "available_cpus", lambda: 2)
     monkeypatch.setattr(_kernels, "_threads_usable", lambda: True)
+    monkeypatch.setattr(_parallel, "blas_pinnable", lambda: True)
     f64, f32 = np.dtype(np.float64), np.dtype(np.float32)
     pick = network._n_threads
     assert pick("auto", [784, 30, 10], f64, 10) == 1
@@ -131,6 +132,14 @@ def test_auto_splits_only_large_minibatches_of_narrow_networks(monkeypatch):
     assert pick("auto", [784, 30, 10], f64, 128) == 4  # at most THREAD_ROWS rows apart
     monkeypatch.setattr(_kernels, "_threads_usable", lambda: False)
     assert pick("auto", [784, 30, 10], f64, 1024) == 1
+    monkeypatch.setattr(_kernels, "_threads_usable", lambda: True)
+    # BLAS left free (or not pinnable): its threads and nncore's would oversubscribe
+    assert pick("auto", [784, 30, 10], f64, 1024, blas_setting=None) == 1
+    assert pick("auto", [784, 30, 10], f64, 1024, blas_setting=2) == 1
+    assert pick("auto", [784, 30, 10], f64, 1024, blas_setting=1) == 8
+    monkeypatch.setattr(_parallel, "blas_pinnable", lambda: False)
+    assert pick("auto", [784, 30, 10], f64, 1024) == 1
+    assert pick("auto", [784, 30, 10], f64, 1024, blas_setting=1) == 8
 
 
 def test_available_cpus_honours_omp_num_threads(monkeypatch):
@@ -155,8 +164,9 @@ def test_blas_runs_on_one_thread_while_nncore_splits_the_minibatch():
     with threadpoolctl.threadpool_limits(2, user_api="blas"):
         nncore.Network([64, 32, 10], seed=0).fit(X, Y, epochs=1, batch_size=600,
                                                   n_threads=2, callbacks=[cb])
-        nncore.Network([64, 32, 10], seed=0).fit(X, Y, epochs=1, batch_size=600,
-                                                  n_threads=2, blas_threads=None, callbacks=[cb])
+        with pytest.warns(RuntimeWarning, match="oversubscribes"):
+            nncore.Network([64, 32, 10], seed=0).fit(X, Y, epochs=1, batch_size=600, n_threads=2,
+                                                      blas_threads=None, callbacks=[cb])
     assert seen == [1, 2]
 
 

@@ -55,6 +55,13 @@ def test_bad_setting_is_refused():
 
 
 def test_without_threadpoolctl_fit_still_works(monkeypatch):
-    monkeypatch.setattr(network, "_blas_controller", False)
+    from nncore import _parallel
+
+    monkeypatch.setattr(_parallel, "_blas_controller", False)
     net = nncore.Network([2, 1], seed=0).fit([[0.0, 1.0]], [1.0], epochs=2, batch_size=1)
     assert len(net.history["loss"]) == 2
+    # BLAS cannot be held to one thread: "auto" never starts nncore's own threads ...
+    assert network._n_threads("auto", [784, 30, 10], np.dtype(np.float64), 1024) == 1
+    # ... unless BLAS is left alone knowingly, and an explicit count warns
+    with pytest.warns(RuntimeWarning, match="oversubscribes"):
+        assert network._n_threads(2, [784, 30, 10], np.dtype(np.float64), 1024) == 2

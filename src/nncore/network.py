@@ -11,7 +11,7 @@ import warnings
 
 import numpy as np
 
-from . import _kernels, _validation, activations, losses, optimizers
+from . import _kernels, _parallel, _validation, activations, losses, optimizers
 from ._parallel import available_cpus
 
 #: rows per chunk for predict/loss/gradient: large enough for BLAS to run near
@@ -43,8 +43,6 @@ THREAD_ROWS = 32
 #: 64-32-10 float64 gained 1.42x at 64 rows per thread (151,552 multiply-adds),
 #: 1.82x at 512; 2-3-1 lost (0.28x-0.46x) at every batch size up to 1024.
 THREAD_WORK = 2**17
-
-_blas_controller = None
 
 #: rows per cache block in fit (None: chosen by _block_rows)
 BLOCK_ROWS = None
@@ -93,11 +91,18 @@ def _check_n_threads(setting):
                      f"got {setting!r}")
 
 
-def _n_threads(setting, sizes, dtype, batch_size):
+def _n_threads(setting, sizes, dtype, batch_size, blas_setting="auto"):
     """Threads fit splits each minibatch across."""
+    pinned = blas_setting == 1 or blas_setting == "auto" and _parallel.blas_pinnable()
     if setting != "auto":
+        if setting > 1 and not pinned:
+            warnings.warn(
+                f"n_threads={setting} with BLAS free to start its own threads inside each of "
+                f"nncore's: that oversubscribes the cores and can be many times slower; keep "
+                f"blas_threads='auto' with threadpoolctl installed (pip install nncore[threads])"
+                f" or start Python with OPENBLAS_NUM_THREADS=1", RuntimeWarning, stacklevel=4)
         return setting
-    if not _kernels._threads_usable() or not _narrow(sizes, dtype):
+    if not pinned or not _kernels._threads_usable() or not _narrow(sizes, dtype):
         # Wide networks: BLAS's own threads split the weights instead, and win
         # (784-256-256-10 float64: 2 data threads 0.65x at batch 32, 0.93x at 128).
         return 1
@@ -121,17 +126,7 @@ def _blas_threads(setting, rows, sizes, n_threads=1):
         limit = 1
     else:
         limit = setting  # checked by _check_blas_threads before training starts
-    global _blas_controller
-    if _blas_controller is None:
-        try:
-            from threadpoolctl import ThreadpoolController
-        except ImportError:  # optional: BLAS keeps its own thread count
-            _blas_controller = False
-        else:
-            _blas_controller = ThreadpoolController()
-    if _blas_controller is False:
-        return contextlib.nullcontext()
-    return _blas_controller.limit(limits=limit, user_api="blas")
+    return _parallel.blas_limit(limit)
 
 
 def _shuffle_seed(seed: int) -> int:
@@ -446,6 +441,10 @@ class Network:
             such as 784-30-10), each with at least :data:`THREAD_ROWS` rows and
             :data:`THREAD_WORK` multiply-adds of a minibatch; wide networks and
             small minibatches keep one thread (and BLAS its own threads).
+            nncore's threads need BLAS held to one thread inside them, which
+            takes threadpoolctl (``nncore[threads]``) and ``blas_threads`` "auto"
+            or 1; otherwise "auto" means one thread, and an explicit count
+            warns.
             Without OpenMP in the build, or in a process forked after nncore
             ran threads (GNU OpenMP cannot run there), the parts run one after
             another with the same results.
@@ -542,7 +541,8 @@ class Network:
                           beta2, epsilon], dtype=np.float64)
         n = X.shape[0]
         block = _block_rows(self.sizes, self.dtype, batch_size)
-        nt = _n_threads(n_threads, self.sizes, self.dtype, min(batch_size, max(n, 1)))
+        nt = _n_threads(n_threads, self.sizes, self.dtype, min(batch_size, max(n, 1)),
+                        blas_threads)
         ws = np.empty(_kernels.train_workspace_size(self._sizes, n, batch_size, opt_id, block, nt),
                       dtype=self.dtype)
         order = np.empty(n, dtype=np.intp)

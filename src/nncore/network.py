@@ -599,6 +599,7 @@ class Network:
                 except BaseException:
                     for k, m in zip(keys, n_logged):
                         del hist[k][m:]
+                    self._epochs_done = epoch  # in case the interrupt followed the count
                     self._restore(snap)
                     raise
                 if status != _kernels.STATUS_OK:

@@ -215,3 +215,62 @@ def test_large_inputs_are_scanned_by_threads_and_the_first_bad_row_named(bad_row
     for nt in (1, 2, 3, 7):
         assert _kernels.first_nonfinite_row(X, nt) == bad_rows[0]
         assert _kernels.first_nonfinite_row(np.ones_like(X), nt) == -1
+
+
+@pytest.mark.parametrize("n_threads", [2, 3, 4])
+def test_threaded_passes_match_the_reference(monkeypatch, n_threads, dtype):
+    """predict, loss and gradient with the rows in small chunks spread over threads."""
+    monkeypatch.setattr(network, "PASS_WORK", 0)
+    monkeypatch.setattr(network, "CHUNK_ROWS", 7)
+    monkeypatch.setattr(network, "available_cpus", lambda: n_threads)
+    monkeypatch.setattr(_parallel, "blas_pinnable", lambda: True)
+    net, ref, X, Y = random_case(21, 257, dtype)
+    assert net._pass_threads(257)[0] == n_threads
+    sw = np.random.default_rng(1).uniform(0.5, 2.0, 257)
+    Xl, Yl = X.astype(float).tolist(), Y.astype(float).tolist()
+    assert_close(net.predict(X), ref.predict(Xl), dtype)
+    assert_close(net.loss(X, Y), ref.loss(Xl, Yl), dtype)
+    assert_close(net.gradient(X, Y), ref.gradient(Xl, Yl), dtype)
+    assert_close(net.gradient(X, Y, sample_weight=sw),
+                 ref.gradient(Xl, Yl, sample_weight=sw.tolist()), dtype)
+
+
+@pytest.mark.parametrize("n", [1, 5, 64, 300])
+def test_forward_kernel_rows_do_not_depend_on_the_thread_count(n):
+    rng = np.random.default_rng(n)
+    sizes = np.array([9, 7, 3], np.intp)
+    acts = np.array([0, 0], np.intc)
+    params = rng.normal(size=_kernels.n_params(sizes))
+    X = rng.normal(size=(n, 9))
+    outs = []
+    for nt in (1, 2, 3, 5):
+        out = np.full((n, 3), np.nan)
+        ws = np.empty(_kernels.pass_workspace_size(sizes, 16, nt))
+        _kernels.forward(params, sizes, acts, X, out, ws, nt)
+        outs.append(out)
+    for out in outs[1:]:
+        np.testing.assert_array_equal(out, outs[0])  # the same chunks, computed alike
+    grads = []
+    for nt in (1, 2, 3, 5):
+        g = np.empty(_kernels.n_params(sizes))
+        ws = np.empty(_kernels.pass_workspace_size(sizes, 16, nt, True))
+        loss = _kernels.loss_gradient(params, sizes, acts, 0, X, X[:, :3] * 0.1, None, g, ws,
+                                      True, nt)
+        grads.append((loss, g))
+    for loss, g in grads[1:]:
+        assert_close(loss, grads[0][0], np.float64)
+        assert_close(g, grads[0][1], np.float64)
+
+
+def test_pass_workspace_too_small_for_its_threads_is_refused():
+    sizes = np.array([9, 7, 3], np.intp)
+    acts = np.array([0, 0], np.intc)
+    params = np.zeros(_kernels.n_params(sizes))
+    X, out, g = np.ones((10, 9)), np.empty((10, 3)), np.empty(_kernels.n_params(sizes))
+    for nt in (2, 3):
+        short = np.empty(_kernels.pass_workspace_size(sizes, 1, nt) - 1)
+        with pytest.raises(ValueError, match="workspace"):
+            _kernels.forward(params, sizes, acts, X, out, short, nt)
+        short = np.empty(_kernels.pass_workspace_size(sizes, 1, nt, True) - 1)
+        with pytest.raises(ValueError, match="workspace"):
+            _kernels.loss_gradient(params, sizes, acts, 0, X, out, None, g, short, True, nt)

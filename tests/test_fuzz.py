@@ -179,21 +179,30 @@ def build(draw, name):
                 "n_threads": draw(st.integers(1, 4))}
     common = {"params": Arr((P,), F, True), "sizes": Arr((len(sizes),), np.intp, True, sizes),
               "acts": Arr((len(acts),), np.intc, True, acts)}
+    if name == "pass_workspace_size":
+        return {"sizes": Arr((len(sizes),), np.intp, True, sizes),
+                "rows": draw(st.integers(1, 2**20)), "n_threads": draw(st.integers(1, 4)),
+                "gradient": draw(st.booleans())}
     if name == "forward":
         chunk = draw(st.integers(1, n))
+        nt = draw(st.integers(1, 4))
         return {**common, "X": Arr((n, n0), F, True), "out": Arr((n, nL), F, False),
-                "workspace": Arr((ws_len(sizes, chunk),), F, False)}
+                "workspace": Arr((K.pass_workspace_size(sizes, chunk, nt),), F, False),
+                "n_threads": nt}
     if name in ("loss_gradient", "per_sample_gradients"):
         chunk = draw(st.integers(1, n))
         args = {**common, "loss": loss, "X": Arr((n, n0), F, True), "Y": Arr((n, nL), F, True)}
         if name == "loss_gradient":
             args["sample_weight"] = Arr((n,), F, True, none=draw(st.booleans()))
             args["grad"] = Arr((P,), F, False)
+            args["want_grad"] = draw(st.booleans())
+            nt = draw(st.integers(1, 4))
+            args["workspace"] = Arr((K.pass_workspace_size(sizes, chunk, nt,
+                                                           args["want_grad"]),), F, False)
+            args["n_threads"] = nt
         else:
             args["out"] = Arr((n, P), F, False)
-        args["workspace"] = Arr((ws_len(sizes, chunk),), F, False)
-        if name == "loss_gradient":
-            args["want_grad"] = draw(st.booleans())
+            args["workspace"] = Arr((ws_len(sizes, chunk),), F, False)
         return args
     if name == "train_epoch":
         opt = draw(st.integers(0, 3))
@@ -263,7 +272,7 @@ def build(draw, name):
 KERNELS = ["n_params", "workspace_size", "train_workspace_size", "forward", "loss_gradient",
            "per_sample_gradients", "train_epoch", "activate", "sigmoid", "activation_prime",
            "sigmoid_prime", "output_delta", "mse", "mse_grad", "sgd_update", "optimizer_step",
-           "shuffle_order", "uniform", "first_nonfinite_row"]
+           "shuffle_order", "uniform", "first_nonfinite_row", "pass_workspace_size"]
 FLOATING = {"float32": F32, "float64": F64}
 
 
@@ -287,6 +296,9 @@ def workspace_rows_needed(name, args):
     sizes = args["sizes"].data
     if name == "train_epoch":
         return args["workspace"].shape[0]
+    if name in ("forward", "loss_gradient"):
+        return K.pass_workspace_size(sizes, 1, args["n_threads"],
+                                     name == "loss_gradient" and args["want_grad"])
     return ws_len(sizes, 1)
 
 
@@ -422,8 +434,9 @@ def must_refuse_shorter(name, key, a, shape, args):
 
 
 def scalar_mutations(name, key, value, args):
-    flags = {"want_grad", "shuffle", "train"} | ({"optimizer"} if name == "workspace_size"
-                                                 else set())
+    flags = {"want_grad", "shuffle", "train", "gradient"}
+    if name == "workspace_size":
+        flags.add("optimizer")
     if key in flags:  # bint: any object has a truth value
         return [(f"{key}={v!r}", {**args, key: v}, None) for v in (not value, "1", None)]
     bad = {
@@ -433,6 +446,7 @@ def scalar_mutations(name, key, value, args):
         "batch_size": [0, -1, -(2**62)],
         "step": [0, -5],
         "bmax": [0, -1],
+        "rows": [0, -1],
         "n_samples": [-1],
         "block_rows": [-1, -(2**40)],
         "n_threads": [0, -1, K.MAX_THREADS + 1, 2**40],

@@ -39,7 +39,11 @@ def forward(
     X: NDArray[_F],
     out: NDArray[_F],
     workspace: NDArray[_F],
+    n_threads: int = 1,
 ) -> None: ...
+def pass_workspace_size(
+    sizes: NDArray[np.intp], rows: int, n_threads: int = 1, gradient: bool = False
+) -> int: ...
 def loss_gradient(
     params: NDArray[_F],
     sizes: NDArray[np.intp],
@@ -51,6 +55,7 @@ def loss_gradient(
     grad: NDArray[_F],
     workspace: NDArray[_F],
     want_grad: bool = True,
+    n_threads: int = 1,
 ) -> float: ...
 def per_sample_gradients(
     params: NDArray[_F],

@@ -611,26 +611,85 @@ def _check_loss(int loss, int out_act):
 
 
 def forward(const floating[::1] params, const Py_ssize_t[::1] sizes, const int[::1] acts,
-            const floating[:, ::1] X, floating[:, ::1] out, floating[::1] workspace):
+            const floating[:, ::1] X, floating[:, ::1] out, floating[::1] workspace,
+            Py_ssize_t n_threads=1):
     """out := a_L(X): the network's output for every row of X, in chunks of the
-    workspace's row count (workspace laid out by workspace_size(sizes, chunk))."""
+    workspace's row count (workspace laid out by pass_workspace_size(sizes, chunk,
+    n_threads)).  With n_threads > 1 thread t computes chunks t, t + n_threads, ...
+    in its own slice of the workspace; every row comes out the same either way."""
     cdef Net net
-    cdef Py_ssize_t n = X.shape[0], bmax, start, b, L = sizes.shape[0] - 1
+    cdef Py_ssize_t n = X.shape[0], bmax, t, stride
     _check_sizes(sizes)
+    _check_threads(n_threads)
     if out.shape[0] != n:
         raise ValueError(f"out has {out.shape[0]} rows, X has {n}")
-    bmax = _rows_for(sizes, workspace.shape[0], False, False)
+    stride = _pass_stride(workspace.shape[0], n_threads, 0)
+    bmax = _rows_for(sizes, stride, False, False)
     _keep = _setup(&net, sizes, acts, params.shape[0], X.shape[1], out.shape[1],
-                   workspace.shape[0], bmax, False, False)
+                   stride, bmax, False, False)
     if n == 0:
         return
+    cdef const floating* P = &params[0]
+    cdef const floating* Xp = &X[0, 0]
+    cdef floating* O = &out[0, 0]
+    cdef floating* ws = &workspace[0]
+    n_threads = min(n_threads, (n + bmax - 1) // bmax)
+    cdef bint serial = _serial(n_threads)
     with nogil:
-        start = 0
-        while start < n:
-            b = min(bmax, n - start)
-            _forward(&net, &params[0], &X[start, 0], b, &workspace[0])
-            memcpy(&out[start, 0], &workspace[net.aoff[L]], b * sizes[L] * sizeof(floating))
-            start += b
+        if serial:
+            for t in range(n_threads):
+                _forward_chunks(&net, P, Xp, O, n, t, n_threads, ws + t * stride)
+        else:
+            for t in prange(n_threads, num_threads=n_threads, schedule='static', chunksize=1):
+                _forward_chunks(&net, P, Xp, O, n, t, n_threads, ws + t * stride)
+
+
+cdef void _forward_chunks(Net* net, const floating* P, const floating* X, floating* out,
+                          Py_ssize_t n, Py_ssize_t first, Py_ssize_t step,
+                          floating* ws) noexcept nogil:
+    """Chunks first, first + step, ... of the rows (of net.bmax rows each) through
+    the network into out."""
+    cdef Py_ssize_t start = first * net.bmax, b, nf = net.sizes[0], no = net.sizes[net.L]
+    while start < n:
+        b = min(net.bmax, n - start)
+        _forward(net, P, X + start * nf, b, ws)
+        memcpy(out + start * no, ws + net.aoff[net.L], b * no * sizeof(floating))
+        start += step * net.bmax
+
+
+cdef void _check_threads(Py_ssize_t n_threads) except *:
+    if n_threads < 1 or n_threads > MAX_THREADS:
+        raise ValueError(f"n_threads must be between 1 and {MAX_THREADS}, got {n_threads}")
+
+
+cdef bint _serial(Py_ssize_t n_threads) noexcept:
+    """Whether n_threads parts must run one after another (and note when they will not)."""
+    global _omp_used
+    if n_threads <= 1 or _omp_serial or not NN_OPENMP:
+        return True
+    _omp_used = True
+    return False
+
+
+cdef Py_ssize_t _pass_stride(Py_ssize_t ws_len, Py_ssize_t n_threads, Py_ssize_t grad_len):
+    """Each thread's slice of a predict/loss/gradient workspace of ws_len: the whole
+    of it for one thread, else whole 64-byte lines; grad_len of it (padded) is the
+    thread's own gradient sum, at its end."""
+    if n_threads == 1:
+        return ws_len
+    return ws_len // n_threads // 16 * 16 - _thread_stride(grad_len)
+
+
+def pass_workspace_size(const Py_ssize_t[::1] sizes, Py_ssize_t rows, Py_ssize_t n_threads=1,
+                        bint gradient=False):
+    """Workspace length for forward / loss_gradient over chunks of rows rows on
+    n_threads threads (gradient: loss_gradient with want_grad)."""
+    _check_threads(n_threads)
+    cdef Py_ssize_t size = workspace_size(sizes, rows)
+    if n_threads == 1:
+        return size
+    return n_threads * (_thread_stride(size) + (_thread_stride(_n_params(sizes)) if gradient
+                                                else 0))
 
 
 cdef Py_ssize_t _rows_for(const Py_ssize_t[::1] sizes, Py_ssize_t ws_len, bint train,
@@ -676,19 +735,22 @@ cdef double _data_pass(Net* net, const floating* P, const floating* X, const flo
 def loss_gradient(const floating[::1] params, const Py_ssize_t[::1] sizes, const int[::1] acts,
                   int loss, const floating[:, ::1] X, const floating[:, ::1] Y,
                   const floating[::1] sample_weight, floating[::1] grad,
-                  floating[::1] workspace, bint want_grad=True):
+                  floating[::1] workspace, bint want_grad=True, Py_ssize_t n_threads=1):
     """Sum over the rows of the (weighted) per-sample cost, and, when want_grad,
     grad := sum_i w_i dC_i/dW (the caller divides by the total weight).
 
     Works in chunks of the workspace's row count; the GEMMs accumulate into grad.
+    With n_threads > 1 (workspace from pass_workspace_size) thread t takes chunks
+    t, t + n_threads, ... into its own sum, and the sums are added in thread order.
     Returns the loss sum (double).
     """
     cdef Net net
-    cdef Py_ssize_t n = X.shape[0], bmax
-    cdef double total
+    cdef Py_ssize_t n = X.shape[0], bmax, stride, t, npar
+    cdef double total = 0.0
     cdef const floating* swp = NULL
     cdef floating* G = NULL
     _check_sizes(sizes)
+    _check_threads(n_threads)
     _check_loss(loss, acts[acts.shape[0] - 1] if acts.shape[0] > 0 else -1)
     if Y.shape[0] != n:
         raise ValueError(f"X has {n} rows, Y has {Y.shape[0]}")
@@ -696,9 +758,11 @@ def loss_gradient(const floating[::1] params, const Py_ssize_t[::1] sizes, const
         raise ValueError(f"sample_weight has {sample_weight.shape[0]} entries, X has {n} rows")
     if want_grad and grad.shape[0] != _n_params(sizes):
         raise ValueError(f"grad has length {grad.shape[0]}, the network needs {_n_params(sizes)}")
-    bmax = _rows_for(sizes, workspace.shape[0], False, False)
+    npar = _n_params(sizes)
+    stride = _pass_stride(workspace.shape[0], n_threads, npar if want_grad else 0)
+    bmax = _rows_for(sizes, stride, False, False)
     _keep = _setup(&net, sizes, acts, params.shape[0], X.shape[1], Y.shape[1],
-                   workspace.shape[0], bmax, False, False)
+                   stride, bmax, False, False)
     if want_grad:
         G = &grad[0]
         memset(G, 0, grad.shape[0] * sizeof(floating))
@@ -706,10 +770,79 @@ def loss_gradient(const floating[::1] params, const Py_ssize_t[::1] sizes, const
         return 0.0
     if sample_weight is not None:
         swp = &sample_weight[0]
+    cdef Py_ssize_t nt = min(n_threads, (n + bmax - 1) // bmax)
+    if nt == 1:
+        with nogil:
+            total = _data_pass(&net, &params[0], &X[0, 0], &Y[0, 0], swp, n, loss,
+                               &workspace[0], G, NULL, 0)
+        return total
+    # each slice: the chunk workspace, then (with want_grad) the thread's gradient sum
+    stride = workspace.shape[0] // n_threads // 16 * 16
+    cdef double[::1] totals = np.zeros(8 * nt)  # a cache line apart
+    cdef double* tot = &totals[0]
+    cdef floating* ws = &workspace[0]
+    cdef Py_ssize_t goff = stride - _thread_stride(npar)
+    cdef bint serial = _serial(nt)
     with nogil:
-        total = _data_pass(&net, &params[0], &X[0, 0], &Y[0, 0], swp, n, loss, &workspace[0],
-                           G, NULL, 0)
+        if serial:
+            for t in range(nt):
+                tot[8 * t] = _data_pass_part(&net, &params[0], &X[0, 0], &Y[0, 0], swp, n, loss,
+                                             ws + t * stride, G, ws + t * stride + goff, t, nt)
+        else:
+            for t in prange(nt, num_threads=nt, schedule='static', chunksize=1):
+                tot[8 * t] = _data_pass_part(&net, &params[0], &X[0, 0], &Y[0, 0], swp, n, loss,
+                                             ws + t * stride, G, ws + t * stride + goff, t, nt)
+        for t in range(nt):
+            total += tot[8 * t]
+        if G != NULL:
+            if serial:
+                _add_parts(G, ws + goff, stride, nt, 0, npar)
+            else:
+                for t in prange(nt, num_threads=nt, schedule='static', chunksize=1):
+                    _add_parts(G, ws + goff, stride, nt, t * npar // nt, (t + 1) * npar // nt)
     return total
+
+
+cdef double _data_pass_part(Net* net, const floating* P, const floating* X, const floating* Y,
+                            const floating* sw, Py_ssize_t n, int loss, floating* ws,
+                            floating* G, floating* Gt, Py_ssize_t first,
+                            Py_ssize_t step) noexcept nogil:
+    """_data_pass over chunks first, first + step, ... of the rows; the gradient sum
+    goes to Gt (zeroed first), or to G itself for thread 0 (already zeroed)."""
+    cdef Py_ssize_t start = first * net.bmax, b, nf = net.sizes[0], no = net.sizes[net.L]
+    cdef double total = 0.0
+    cdef floating* g = NULL
+    if G != NULL:
+        if first == 0:
+            g = G
+        else:
+            g = Gt
+            memset(g, 0, _n_params_raw(net) * sizeof(floating))
+    while start < n:
+        b = min(net.bmax, n - start)
+        total += _data_pass(net, P, X + start * nf, Y + start * no,
+                            sw + start if sw != NULL else NULL, b, loss, ws, g, NULL, 0)
+        start += step * net.bmax
+    return total
+
+
+cdef Py_ssize_t _n_params_raw(Net* net) noexcept nogil:
+    cdef Py_ssize_t l, n = 0
+    for l in range(net.L):
+        n += net.sizes[l + 1] * (net.sizes[l] + 1)
+    return n
+
+
+cdef void _add_parts(floating* G, const floating* first, Py_ssize_t stride, Py_ssize_t parts,
+                     Py_ssize_t lo, Py_ssize_t hi) noexcept nogil:
+    """G[lo:hi] += the gradient sums of threads 1 .. parts-1 (at first + t * stride), in
+    thread order."""
+    cdef Py_ssize_t t, k
+    cdef const floating* g
+    for t in range(1, parts):
+        g = first + t * stride
+        for k in range(lo, hi):
+            G[k] += g[k]
 
 
 def per_sample_gradients(const floating[::1] params, const Py_ssize_t[::1] sizes,

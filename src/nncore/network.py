@@ -252,6 +252,8 @@ class Network:
             self.weights.append(block[:, 1:])
             pos += block.size
         self._lock = threading.Lock()
+        self._work_per_row = sum(a * b for a, b in zip(self.sizes[:-1], self.sizes[1:]))
+        self._ws_lengths = {}  # (rows, threads, gradient) -> pass workspace length
 
     def _initial_params(self) -> np.ndarray:
         draws = np.empty(sum(a * b for a, b in zip(self.sizes[:-1], self.sizes[1:])))
@@ -301,7 +303,8 @@ class Network:
     # pickling: the views and the lock are rebuilt, not stored
     def __getstate__(self):
         state = {k: v for k, v in self.__dict__.items()
-                 if k not in ("weights", "biases", "_lock", "_sizes", "_acts", "params")}
+                 if k not in ("weights", "biases", "_lock", "_sizes", "_acts", "params",
+                              "_work_per_row", "_ws_lengths")}
         state["params"] = np.array(self.params)
         return state
 
@@ -328,17 +331,21 @@ class Network:
         """Workspace for a pass over n_rows on n_threads: chunks of at most
         CHUNK_ROWS rows, few enough that every thread gets one."""
         rows = max(1, min(-(-n_rows // n_threads), CHUNK_ROWS))
-        work_per_row = sum(a * b for a, b in zip(self.sizes[:-1], self.sizes[1:]))
         if n_threads > 1 and _narrow(self.sizes, self.dtype) \
-                and SMALL_CHUNK_ROWS * work_per_row <= SMALL_CHUNK_WORK:
+                and SMALL_CHUNK_ROWS * self._work_per_row <= SMALL_CHUNK_WORK:
             rows = min(rows, SMALL_CHUNK_ROWS)
-        return np.empty(_kernels.pass_workspace_size(self._sizes, rows, n_threads, gradient),
-                        dtype=self.dtype)
+        key = (rows, n_threads, gradient)
+        length = self._ws_lengths.get(key)
+        if length is None:  # (one row at a time is a common call: spare it the layout)
+            length = _kernels.pass_workspace_size(self._sizes, rows, n_threads, gradient)
+            if len(self._ws_lengths) < 64:
+                self._ws_lengths[key] = length
+        return np.empty(length, dtype=self.dtype)
 
     def _pass_threads(self, n_rows):
         """Threads for predict / loss / gradient over n_rows (and the BLAS limit
         they need): several only for passes of at least PASS_WORK multiply-adds."""
-        work = n_rows * sum(a * b for a, b in zip(self.sizes[:-1], self.sizes[1:]))
+        work = n_rows * self._work_per_row
         if work < PASS_WORK or not _kernels._threads_usable() or not _parallel.blas_pinnable():
             return 1, contextlib.nullcontext()
         nt = min(available_cpus(), -(-n_rows // 64))  # at least 64 rows a thread

@@ -80,6 +80,21 @@ def _blas() -> str:
         return "unknown (install threadpoolctl to see it)"
 
 
+def _threads() -> str:
+    """Whether nncore's own threads can run here, and how many CPUs they may use."""
+    try:
+        from . import _kernels
+        from ._parallel import available_cpus, blas_pinnable
+    except Exception as exc:  # a broken build must not stop the report
+        return f"unknown ({type(exc).__name__})"
+    if not getattr(_kernels, "OPENMP", False):
+        return "one (built without OpenMP)"
+    cpus = available_cpus()
+    if not blas_pinnable():
+        return f"one (OpenMP, {cpus} CPUs; threadpoolctl missing, so BLAS cannot be pinned)"
+    return f"OpenMP, up to {cpus} (CPUs available)"
+
+
 def _get_versions() -> dict[str, str]:
     """Every fact show_versions prints, as ``{label: value}``."""
     from . import __version__
@@ -107,6 +122,7 @@ def _get_versions() -> dict[str, str]:
     }
     if "error" in info:
         facts["build"] = info["error"]
+    facts["threads"] = _threads()
     for dist in ("tqdm", "threadpoolctl", "scikit-learn", "matplotlib"):
         v = _dist_version(dist)
         if v is not None:

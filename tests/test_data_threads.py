@@ -108,7 +108,7 @@ def test_kernel_refuses_a_workspace_too_small_for_its_threads():
     np.testing.assert_array_equal(params, 0.0)  # nothing ran
 
 
-def test_auto_splits_only_large_minibatches_of_narrow_networks(monkeypatch):
+def test_auto_splits_only_large_minibatches(monkeypatch):
     monkeypatch.setattr(network, "available_cpus", lambda: 2)
     monkeypatch.setattr(_kernels, "_threads_usable", lambda: True)
     monkeypatch.setattr(_parallel, "blas_pinnable", lambda: True)
@@ -118,8 +118,10 @@ def test_auto_splits_only_large_minibatches_of_narrow_networks(monkeypatch):
     assert pick("auto", [784, 30, 10], f64, 32) == 1  # 16 rows a thread: below THREAD_ROWS
     assert pick("auto", [784, 30, 10], f64, 64) == 2
     assert pick("auto", [784, 30, 10], f32, 1024) == 2
-    # wide: BLAS's threads split the weights instead
-    assert pick("auto", [784, 256, 256, 10], f64, 1024) == 1
+    # wide: BLAS's own threads split the weights instead, unless the minibatch is large
+    assert pick("auto", [784, 256, 256, 10], f64, 128) == 1
+    assert pick("auto", [784, 256, 256, 10], f64, 255) == 1
+    assert pick("auto", [784, 256, 256, 10], f64, 256) == 2
     # tiny: too little work per thread even in large minibatches
     assert pick("auto", [2, 3, 1], f64, 4096) == 1
     assert pick("auto", [64, 32, 10], f64, 64) == 1

@@ -56,6 +56,12 @@ SINGLE_THREAD_WORK = 2**21
 #: 0.91x at 16, 1.26x at 32; 784-100-10 float64 0.76x at 16, 1.23x at 32,
 #: float32 0.99x at 32, 1.12x at 64.
 THREAD_ROWS = 32
+#: ... and for wider networks (more parameters to exchange, and BLAS's own
+#: threads, which split the weights, as the alternative) at least this many:
+#: 784-256-256-10 with 2 data threads against 2 BLAS threads, float64 0.65x at
+#: 16 rows per thread, 0.93x at 64, 1.08x at 128, 1.21x at 512; float32 1.09x at
+#: 128, 1.26x at 512.
+WIDE_THREAD_ROWS = 128
 #: ... and at least this many multiply-adds (rows times sum_l n_l n_{l+1}), so
 #: that tiny networks, whose minibatches take microseconds, stay on one thread:
 #: 64-32-10 float64 gained 1.42x at 64 rows per thread (151,552 multiply-adds),
@@ -120,12 +126,11 @@ def _n_threads(setting, sizes, dtype, batch_size, blas_setting="auto"):
                 f"blas_threads='auto' with threadpoolctl installed (pip install nncore[threads])"
                 f" or start Python with OPENBLAS_NUM_THREADS=1", RuntimeWarning, stacklevel=4)
         return setting
-    if not pinned or not _kernels._threads_usable() or not _narrow(sizes, dtype):
-        # Wide networks: BLAS's own threads split the weights instead, and win
-        # (784-256-256-10 float64: 2 data threads 0.65x at batch 32, 0.93x at 128).
+    if not pinned or not _kernels._threads_usable():
         return 1
     work_per_row = sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
-    rows = max(THREAD_ROWS, -(-THREAD_WORK // work_per_row))  # per thread, at least
+    rows = THREAD_ROWS if _narrow(sizes, dtype) else WIDE_THREAD_ROWS
+    rows = max(rows, -(-THREAD_WORK // work_per_row))  # per thread, at least
     return int(max(1, min(available_cpus(), batch_size // rows)))
 
 
@@ -484,11 +489,12 @@ class Network:
             -- the same step, with sums taken in a different order, so results
             agree with ``n_threads=1`` to rounding, and are bit-identical run to
             run for a given ``n_threads``.  ``"auto"`` uses up to
-            :func:`available_cpus` threads for networks whose pace is set by
-            streaming the inputs (fewer than 16 multiply-adds per input byte,
-            such as 784-30-10), each with at least :data:`THREAD_ROWS` rows and
-            :data:`THREAD_WORK` multiply-adds of a minibatch; wide networks and
-            small minibatches keep one thread (and BLAS its own threads).
+            :func:`available_cpus` threads, each with at least
+            :data:`THREAD_ROWS` rows of a minibatch for networks whose pace is
+            set by streaming the inputs (fewer than 16 multiply-adds per input
+            byte, such as 784-30-10), :data:`WIDE_THREAD_ROWS` for wider ones,
+            and :data:`THREAD_WORK` multiply-adds; smaller minibatches keep one
+            thread (and BLAS its own threads).
             nncore's threads need BLAS held to one thread inside them, which
             takes threadpoolctl (``nncore[threads]``) and ``blas_threads`` "auto"
             or 1; otherwise "auto" means one thread, and an explicit count

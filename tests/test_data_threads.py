@@ -154,6 +154,17 @@ def test_available_cpus_honours_omp_num_threads(monkeypatch):
     assert network.available_cpus() == n
 
 
+def test_threadpoolctl_limits_on_openmp_hold_nncore_too():
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    if not _kernels.OPENMP:
+        pytest.skip("built without OpenMP")
+    with threadpoolctl.threadpool_limits(1, user_api="openmp"):
+        assert network.available_cpus() == 1
+        assert network._n_threads("auto", [784, 30, 10], np.dtype(np.float64), 1024) == 1
+    with threadpoolctl.threadpool_limits(1):
+        assert network.available_cpus() == 1
+
+
 def test_blas_runs_on_one_thread_while_nncore_splits_the_minibatch():
     threadpoolctl = pytest.importorskip("threadpoolctl")
     seen = []

@@ -21,6 +21,7 @@ from cython.parallel cimport prange
 
 cdef extern from "_parallel.h":
     int NN_OPENMP
+    int nn_omp_max_threads() nogil
 
 cdef extern from "_fastmath.h" nogil:
     # vectorisable elementwise loops (see the header for why)
@@ -106,6 +107,11 @@ def _after_fork_in_child():
 import os as _os  # noqa: E402  (beside the only code that needs it)
 if hasattr(_os, "register_at_fork"):
     _os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def _omp_max_threads():
+    """The OpenMP runtime's current thread limit (1 without OpenMP)."""
+    return nn_omp_max_threads()
 
 
 def _threads_usable():

@@ -4,8 +4,13 @@
 #ifndef NNCORE_PARALLEL_H
 #define NNCORE_PARALLEL_H
 #ifdef _OPENMP
+#include <omp.h>
 #define NN_OPENMP 1
+/* the OpenMP runtime's thread limit: OMP_NUM_THREADS, or a later
+ * omp_set_num_threads (threadpoolctl's limits on the "openmp" pools) */
+static int nn_omp_max_threads(void) { return omp_get_max_threads(); }
 #else
 #define NN_OPENMP 0
+static int nn_omp_max_threads(void) { return 1; }
 #endif
 #endif

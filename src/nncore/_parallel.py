@@ -17,7 +17,8 @@ SCAN_BYTES = 1 << 22
 
 def available_cpus() -> int:
     """CPUs this process may run on (its affinity mask where the OS has one),
-    capped by OMP_NUM_THREADS when that is set to a positive integer."""
+    capped by the OpenMP runtime's limit: OMP_NUM_THREADS, or threadpoolctl's
+    ``threadpool_limits(n)`` / ``threadpool_limits(n, user_api="openmp")``."""
     try:
         n = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
@@ -26,6 +27,8 @@ def available_cpus() -> int:
         n = min(n, int(os.environ.get("OMP_NUM_THREADS", "").split(",")[0]))
     except ValueError:
         pass
+    if _kernels.OPENMP:
+        n = min(n, _kernels._omp_max_threads())
     return max(1, n)
 
 

@@ -150,7 +150,7 @@ def test_console_script_help():
 @pytest.mark.parametrize("command, expected", [
     ("train", ["--data", "--target", "--labels", "--layers", "--activation", "--output",
                "--loss", "--optimizer", "--learning-rate", "--epochs", "--batch-size",
-               "--validation-split", "--seed", "--dtype", "--out", "--plot", "--task"]),
+               "--threads", "--validation-split", "--seed", "--dtype", "--out", "--plot", "--task"]),
     ("evaluate", ["MODEL", "--data", "--target"]),
     ("predict", ["MODEL", "--data", "--out", "--scores"]),
     ("info", ["MODEL"]),
@@ -396,3 +396,11 @@ def test_debug_env_shows_traceback(capsys, monkeypatch, tmp_path):
     monkeypatch.setenv("NNCORE_DEBUG", "1")
     with pytest.raises(cli.UserError):
         cli.main(["train", "--data", str(tmp_path / "missing.csv")])
+
+
+@pytest.mark.parametrize("threads", ["1", "2", "auto"])
+def test_train_on_threads(capsys, threads):
+    code, out, _ = run(capsys, "train", "--epochs", "2", "--batch-size", "200", "--threads",
+                       threads, "--no-progress")
+    assert code == 0
+    assert "final test accuracy" in out

@@ -486,7 +486,7 @@ def _train(args) -> int:
     t0 = time.perf_counter()
     try:
         net.fit(X_train, Y_train, epochs=args.epochs, batch_size=args.batch_size,
-                learning_rate=lr, optimizer=args.optimizer,
+                learning_rate=lr, optimizer=args.optimizer, n_threads=args.threads,
                 validation_data=(X_test, Y_test) if has_test else None, callbacks=[report])
     finally:
         bar.close()
@@ -715,6 +715,17 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
+def _threads(text):
+    if text == "auto":
+        return text
+    from . import _kernels
+
+    value = _positive_int(text)
+    if value > _kernels.MAX_THREADS:
+        raise argparse.ArgumentTypeError(f"{text!r} must be at most {_kernels.MAX_THREADS}")
+    return value
+
+
 def _positive_int(text):
     try:
         value = int(text)
@@ -860,6 +871,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="(default: 30)")
     opt.add_argument("--batch-size", type=_positive_int, default=10, metavar="N",
                      help="(default: 10)")
+    opt.add_argument("--threads", type=_threads, default="auto", metavar="N",
+                     help="threads sharing each minibatch: a number, or auto (default: "
+                          "every CPU for large minibatches, see README 'Threads')")
     out = train.add_argument_group("output")
     out.add_argument("--out", metavar="MODEL.npz",
                      help="save the trained network, with its class labels and input scaling")

@@ -150,7 +150,8 @@ def test_console_script_help():
 @pytest.mark.parametrize("command, expected", [
     ("train", ["--data", "--target", "--labels", "--layers", "--activation", "--output",
                "--loss", "--optimizer", "--learning-rate", "--epochs", "--batch-size",
-               "--threads", "--validation-split", "--seed", "--dtype", "--out", "--plot", "--task"]),
+               "--threads", "--validation-split", "--seed", "--dtype", "--out", "--plot",
+               "--task"]),
     ("evaluate", ["MODEL", "--data", "--target"]),
     ("predict", ["MODEL", "--data", "--out", "--scores"]),
     ("info", ["MODEL"]),

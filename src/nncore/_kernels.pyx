@@ -901,8 +901,7 @@ def train_workspace_size(const Py_ssize_t[::1] sizes, Py_ssize_t n_samples, Py_s
         raise ValueError("batch_size must be >= 1, n_samples and block_rows >= 0")
     if optimizer < OPT_SGD or optimizer > OPT_ADAM:
         raise ValueError(f"invalid optimizer id {optimizer}")
-    if n_threads < 1 or n_threads > MAX_THREADS:
-        raise ValueError(f"n_threads must be between 1 and {MAX_THREADS}, got {n_threads}")
+    _check_threads(n_threads)
     cdef Py_ssize_t rows = _train_rows(n_samples, batch_size, block_rows, n_threads)
     if n_threads == 1:
         return workspace_size(sizes, rows, True,
@@ -916,17 +915,17 @@ MAX_THREADS = 256
 
 cdef void _train_part(Net* net, const floating* P, const floating* X, const floating* Y,
                       const floating* SW, const Py_ssize_t* idx, Py_ssize_t count,
-                      Py_ssize_t rows, int loss, int metric, floating* ws, floating alpha,
-                      bint update, double* out) noexcept nogil:
+                      Py_ssize_t rows, int loss, int metric, floating* ws, floating* G,
+                      floating alpha, floating wbeta, floating bbeta, bint update,
+                      double* out) noexcept nogil:
     """One thread's share of a minibatch: the rows idx[0:count], in blocks of up to
-    rows rows, forward and backward; the gradient (scaled by alpha, the inverse of the
-    whole minibatch's weight) goes to this thread's own buffer.
-    out := [loss sum, correct count, status]."""
+    rows rows, forward and backward, into G (see _backward; wbeta and bbeta apply
+    to the first block, later blocks add to it).  out := [loss sum, correct count,
+    status]."""
     cdef Py_ssize_t nf = net.sizes[0], no = net.sizes[net.L], s0 = 0, sb, i, r
     cdef floating* xb = ws + net.xoff
     cdef floating* yb = ws + net.yoff
     cdef floating* wb = ws + net.woff
-    cdef floating beta
     cdef double bl, total = 0.0
     cdef Py_ssize_t correct = 0
     out[2] = _STATUS_OK
@@ -948,8 +947,8 @@ cdef void _train_part(Net* net, const floating* P, const floating* X, const floa
         if metric != METRIC_NONE:
             correct += _count_correct(_A(net, ws, net.L), yb, sb, no, metric)
         if update:
-            beta = 0.0 if s0 == 0 else 1.0
-            _backward(net, <floating*> P, xb, sb, ws, ws + net.goff, alpha, beta, beta, NULL, 0)
+            _backward(net, <floating*> P, xb, sb, ws, G, alpha, wbeta if s0 == 0 else 1,
+                      bbeta if s0 == 0 else 1, NULL, 0)
         s0 += sb
     out[0] = total
     out[1] = <double> correct
@@ -1003,20 +1002,11 @@ def train_epoch(floating[::1] params, const Py_ssize_t[::1] sizes, const int[::1
     the epoch stopped there (the caller restores its snapshot).
     """
     cdef Net net
-    cdef Py_ssize_t n = X.shape[0], start, b, i, r, L = sizes.shape[0] - 1
-    cdef Py_ssize_t nf = X.shape[1], no = Y.shape[1], npar = params.shape[0]
-    cdef Py_ssize_t correct = 0, need_state, rows, s0, sb
-    cdef double total = 0.0, wsum = 0.0, bl, bw, lr, wd
+    cdef Py_ssize_t n = X.shape[0], start, b, i, t, parts, base, extra, stride
+    cdef Py_ssize_t npar = params.shape[0], nt = n_threads, correct = 0, need_state, rows
+    cdef double total = 0.0, wsum = 0.0, bw, lr, wd
     cdef int status = _STATUS_OK
     cdef bint direct, blocked, has_w = sample_weight is not None
-    cdef floating* ws
-    cdef floating* P
-    cdef floating* G
-    cdef floating* xb
-    cdef floating* yb
-    cdef floating* wb
-    cdef floating beta
-    cdef uint64_t* ctr
     _check_sizes(sizes)
     _check_loss(loss, acts[acts.shape[0] - 1] if acts.shape[0] > 0 else -1)
     if optimizer < OPT_SGD or optimizer > OPT_ADAM:
@@ -1029,8 +1019,7 @@ def train_epoch(floating[::1] params, const Py_ssize_t[::1] sizes, const int[::1
         raise ValueError("batch_size must be at least 1")
     if block_rows < 0:
         raise ValueError("block_rows must be >= 0")
-    if n_threads < 1 or n_threads > MAX_THREADS:
-        raise ValueError(f"n_threads must be between 1 and {MAX_THREADS}, got {n_threads}")
+    _check_threads(n_threads)
     if Y.shape[0] != n or order.shape[0] != n:
         raise ValueError(f"X has {n} rows, Y has {Y.shape[0]}, order has {order.shape[0]}")
     if has_w and sample_weight.shape[0] != n:
@@ -1040,118 +1029,35 @@ def train_epoch(floating[::1] params, const Py_ssize_t[::1] sizes, const int[::1
         raise ValueError(f"optimizer state must have length {need_state}")
     rows = _train_rows(n, batch_size, block_rows, n_threads)
     blocked = n > 0 and rows < min(batch_size, n)
-    if n_threads > 1:
-        return _train_epoch_threads(params, sizes, acts, loss, X, Y, sample_weight, order, shuffle,
-                                    counters, batch_size, optimizer, hyper, opt_state, workspace,
-                                    metric, rows, n_threads, need_state)
     lr = hyper[0]
     wd = hyper[1]
-    # Plain SGD on whole minibatches needs no gradient buffer: the GEMMs write
-    # -r/B * grad straight into the parameters (beta = 1 - r wd is the decay).
-    direct = optimizer == OPT_SGD and not blocked
-    _keep = _setup(&net, sizes, acts, npar, nf, no, workspace.shape[0], rows, True, not direct)
-    if n == 0:
-        return 0.0, 0.0, 0, STATUS_OK
-    ws = &workspace[0]
-    P = &params[0]
-    G = ws + net.goff
-    xb = ws + net.xoff
-    yb = ws + net.yoff
-    wb = ws + net.woff
-    ctr = &counters[0]
-    with nogil:
-        if shuffle:
-            _shuffle(&order[0], n, ctr)
-        else:
-            for i in range(n):
-                order[i] = i
-        start = 0
-        while start < n and status == _STATUS_OK:
-            b = min(batch_size, n - start)
-            bw = b
-            if has_w:
-                bw = 0.0
-                for i in range(b):
-                    bw += sample_weight[order[start + i]]
-            s0 = 0
-            while s0 < b:
-                sb = min(rows, b - s0)
-                for i in range(sb):
-                    r = order[start + s0 + i]
-                    memcpy(xb + i * nf, &X[r, 0], nf * sizeof(floating))
-                    memcpy(yb + i * no, &Y[r, 0], no * sizeof(floating))
-                    if has_w:
-                        wb[i] = sample_weight[r]
-                _forward(&net, P, xb, sb, ws)
-                bl = _output_delta(loss, net.acts[L - 1], ws + net.zoff, _A(&net, ws, L), yb,
-                                   wb if has_w else NULL, sb, no, ws + net.d0off)
-                if not isfinite(bl):
-                    status = _STATUS_NONFINITE
-                    break
-                total += bl
-                if metric != METRIC_NONE:
-                    correct += _count_correct(_A(&net, ws, L), yb, sb, no, metric)
-                if bw > 0:
-                    if direct:
-                        _backward(&net, P, xb, sb, ws, P, <floating> (-lr / bw),
-                                  <floating> (1.0 - lr * wd), <floating> 1.0, NULL, 0)
-                    else:
-                        beta = 0.0 if s0 == 0 else 1.0
-                        _backward(&net, P, xb, sb, ws, G, <floating> (1.0 / bw), beta, beta,
-                                  NULL, 0)
-                s0 += sb
-            if status != _STATUS_OK:
-                break
-            wsum += bw
-            if bw > 0:
-                ctr[1] += 1
-                if not direct:
-                    if wd != 0.0:
-                        _decay_weights(&net, P, G, wd, 0, npar)
-                    _optimizer_step(optimizer, P, G, &opt_state[0] if need_state > 0 else NULL,
-                                    npar, &hyper[0], <double> ctr[1], 0, npar)
-            start += b
-    return total, wsum, correct, status
-
-
-cdef _train_epoch_threads(floating[::1] params, const Py_ssize_t[::1] sizes, const int[::1] acts,
-                          int loss, const floating[:, ::1] X, const floating[:, ::1] Y,
-                          const floating[::1] sample_weight, Py_ssize_t[::1] order, bint shuffle,
-                          uint64_t[::1] counters, Py_ssize_t batch_size, int optimizer,
-                          const double[::1] hyper, floating[::1] opt_state,
-                          floating[::1] workspace, int metric, Py_ssize_t rows,
-                          Py_ssize_t nt, Py_ssize_t need_state):
-    """train_epoch with every minibatch split across nt threads (arguments checked there)."""
-    cdef Net net
-    cdef Py_ssize_t n = X.shape[0], start, b, i, t, parts, base, extra
-    cdef Py_ssize_t npar = params.shape[0], stride, correct = 0
-    cdef double total = 0.0, wsum = 0.0, bw
-    cdef int status = _STATUS_OK
-    cdef bint has_w = sample_weight is not None
-    cdef floating* ws
-    cdef floating* P
-    cdef uint64_t* ctr
-    cdef double[::1] outs = np.zeros(3 * nt)
-    cdef double* out = &outs[0]
+    # Plain SGD on whole minibatches on one thread needs no gradient buffer: the
+    # GEMMs write -r/B * grad straight into the parameters (beta = 1 - r wd is the
+    # decay).  Otherwise each thread's gradient goes to its own buffer, and the
+    # buffers are added up, decayed and applied once per minibatch.
+    direct = optimizer == OPT_SGD and not blocked and nt == 1
     _keep = _setup(&net, sizes, acts, npar, X.shape[1], Y.shape[1], workspace.shape[0], rows,
-                   True, True)
-    stride = _thread_stride(net.size)
-    if workspace.shape[0] < nt * stride:
+                   True, not direct)
+    stride = _thread_stride(net.size)  # thread t's slice starts at t * stride
+    if nt > 1 and workspace.shape[0] < nt * stride:
         raise ValueError(f"workspace has length {workspace.shape[0]}, needs {nt * stride}")
     if n == 0:
         return 0.0, 0.0, 0, STATUS_OK
-    ws = &workspace[0]
-    P = &params[0]
-    ctr = &counters[0]
+    cdef floating* ws = &workspace[0]
+    cdef floating* P = &params[0]
+    cdef uint64_t* ctr = &counters[0]
     cdef const floating* Xp = &X[0, 0]
     cdef const floating* Yp = &Y[0, 0]
     cdef const floating* SWp = &sample_weight[0] if has_w else NULL
     cdef Py_ssize_t* idx = &order[0]
     cdef floating* S = &opt_state[0] if need_state > 0 else NULL
-    cdef floating alpha
-    cdef bint serial = _omp_serial or not NN_OPENMP
-    global _omp_used
-    _omp_used = _omp_used or not serial
+    cdef floating alpha, wbeta = 0, bbeta = 0
+    cdef double[::1] outs = np.zeros(3 * nt)
+    cdef double* out = &outs[0]
+    cdef bint serial = _serial(nt)
+    if direct:
+        wbeta = <floating> (1.0 - lr * wd)
+        bbeta = 1
     with nogil:
         if shuffle:
             _shuffle(idx, n, ctr)
@@ -1170,17 +1076,22 @@ cdef _train_epoch_threads(floating[::1] params, const Py_ssize_t[::1] sizes, con
             base = b // nt
             extra = b % nt
             parts = min(nt, b)
-            alpha = <floating> (1.0 / bw) if bw > 0 else <floating> 0.0
+            alpha = 0
+            if bw > 0:
+                alpha = <floating> (-lr / bw) if direct else <floating> (1.0 / bw)
             if serial:
                 for t in range(nt):
                     _train_part(&net, P, Xp, Yp, SWp,
                                 idx + start + t * base + min(t, extra), base + (t < extra),
-                                rows, loss, metric, ws + t * stride, alpha, bw > 0, out + 3 * t)
+                                rows, loss, metric, ws + t * stride,
+                                P if direct else ws + t * stride + net.goff,
+                                alpha, wbeta, bbeta, bw > 0, out + 3 * t)
             else:
                 for t in prange(nt, num_threads=nt, schedule='static', chunksize=1):
                     _train_part(&net, P, Xp, Yp, SWp,
                                 idx + start + t * base + min(t, extra), base + (t < extra),
-                                rows, loss, metric, ws + t * stride, alpha, bw > 0, out + 3 * t)
+                                rows, loss, metric, ws + t * stride, ws + t * stride + net.goff,
+                                alpha, wbeta, bbeta, bw > 0, out + 3 * t)
             for t in range(parts):
                 if out[3 * t + 2] != _STATUS_OK:
                     status = _STATUS_NONFINITE
@@ -1193,10 +1104,10 @@ cdef _train_epoch_threads(floating[::1] params, const Py_ssize_t[::1] sizes, con
             if bw > 0:
                 ctr[1] += 1
                 # each thread adds up, decays and updates its own slice of the vector
-                if serial:
+                if serial and not direct:
                     _update_slice(&net, P, ws, stride, parts, optimizer, S, npar, &hyper[0],
                                   <double> ctr[1], 0, npar)
-                else:
+                elif not direct:
                     for t in prange(nt, num_threads=nt, schedule='static', chunksize=1):
                         _update_slice(&net, P, ws, stride, parts, optimizer, S, npar, &hyper[0],
                                       <double> ctr[1], t * npar // nt, (t + 1) * npar // nt)
@@ -1232,17 +1143,14 @@ def first_nonfinite_row(const floating[:, ::1] A, Py_ssize_t n_threads=1):
     """Index of the first row of A holding NaN or +-inf, or -1 when every value is
     finite.  n_threads > 1 scans that many consecutive slices of the rows at once
     (reading memory from several cores); the answer does not depend on it."""
-    if n_threads < 1 or n_threads > MAX_THREADS:
-        raise ValueError(f"n_threads must be between 1 and {MAX_THREADS}, got {n_threads}")
+    _check_threads(n_threads)
     cdef Py_ssize_t n = A.shape[0], cols = A.shape[1], t, best = -1
     if n == 0 or cols == 0:
         return -1
     n_threads = min(n_threads, n)
     cdef Py_ssize_t[::1] found = np.empty(n_threads * 8, dtype=np.intp)  # a line apart
     cdef const floating* p = &A[0, 0]
-    cdef bint serial = _omp_serial or not NN_OPENMP or n_threads == 1
-    global _omp_used
-    _omp_used = _omp_used or not serial
+    cdef bint serial = _serial(n_threads)
     with nogil:
         if serial:
             best = _first_nonfinite(p, cols, 0, n)

@@ -117,7 +117,7 @@ def _check_n_threads(setting):
 
 def _n_threads(setting, sizes, dtype, batch_size, blas_setting="auto"):
     """Threads fit splits each minibatch across."""
-    pinned = blas_setting == 1 or blas_setting == "auto" and _parallel.blas_pinnable()
+    pinned = blas_setting in ("auto", 1) and _parallel.blas_pinnable()
     if setting != "auto":
         if setting > 1 and not pinned:
             warnings.warn(

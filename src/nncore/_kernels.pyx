@@ -815,7 +815,7 @@ cdef double _data_pass_part(Net* net, const floating* P, const floating* X, cons
                             Py_ssize_t step) noexcept nogil:
     """_data_pass over chunks first, first + step, ... of the rows; the gradient sum
     goes to Gt (zeroed first), or to G itself for thread 0 (already zeroed)."""
-    cdef Py_ssize_t start = first * net.bmax, b, nf = net.sizes[0], no = net.sizes[net.L]
+    cdef Py_ssize_t start = first * net.bmax, b, nf = net.sizes[0], no = net.sizes[net.L], npar
     cdef double total = 0.0
     cdef floating* g = NULL
     if G != NULL:
@@ -823,20 +823,15 @@ cdef double _data_pass_part(Net* net, const floating* P, const floating* X, cons
             g = G
         else:
             g = Gt
-            memset(g, 0, _n_params_raw(net) * sizeof(floating))
+            # the vector ends with the last layer's block
+            npar = net.poff[net.L - 1] + net.sizes[net.L] * (net.sizes[net.L - 1] + 1)
+            memset(g, 0, npar * sizeof(floating))
     while start < n:
         b = min(net.bmax, n - start)
         total += _data_pass(net, P, X + start * nf, Y + start * no,
                             sw + start if sw != NULL else NULL, b, loss, ws, g, NULL, 0)
         start += step * net.bmax
     return total
-
-
-cdef Py_ssize_t _n_params_raw(Net* net) noexcept nogil:
-    cdef Py_ssize_t l, n = 0
-    for l in range(net.L):
-        n += net.sizes[l + 1] * (net.sizes[l] + 1)
-    return n
 
 
 cdef void _add_parts(floating* G, const floating* first, Py_ssize_t stride, Py_ssize_t parts,

@@ -238,7 +238,7 @@ def test_threaded_passes_match_the_reference(monkeypatch, n_threads, dtype):
     monkeypatch.setattr(network, "available_cpus", lambda: n_threads)
     monkeypatch.setattr(_parallel, "blas_pinnable", lambda: True)
     net, ref, X, Y = random_case(21, 257, dtype)
-    assert net._pass_threads(257)[0] == n_threads
+    assert net._pass_threads(257) == n_threads
     sw = np.random.default_rng(1).uniform(0.5, 2.0, 257)
     Xl, Yl = X.astype(float).tolist(), Y.astype(float).tolist()
     assert_close(net.predict(X), ref.predict(Xl), dtype)
@@ -287,3 +287,88 @@ def test_pass_workspace_too_small_for_its_threads_is_refused():
         short = np.empty(_kernels.pass_workspace_size(sizes, 1, nt, True) - 1)
         with pytest.raises(ValueError, match="workspace"):
             _kernels.loss_gradient(params, sizes, acts, 0, X, out, None, g, short, True, nt)
+
+
+def _hold_pin_in_another_thread():
+    """Start a thread that holds _parallel.pinned_blas() until the returned event is set."""
+    import threading
+
+    got, release = threading.Event(), threading.Event()
+
+    def hold():
+        with _parallel.pinned_blas() as pinned:
+            assert pinned
+            got.set()
+            release.wait(30)
+
+    t = threading.Thread(target=hold)
+    t.start()
+    assert got.wait(30)
+    return t, release
+
+
+def test_a_second_python_thread_runs_on_one_thread_while_blas_is_pinned(monkeypatch):
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    monkeypatch.setattr(network, "PASS_WORK", 0)
+    monkeypatch.setattr(network, "available_cpus", lambda: 2)
+
+    def blas_threads():
+        return max(i["num_threads"] for i in threadpoolctl.threadpool_info()
+                   if i["user_api"] == "blas")
+
+    net = nncore.Network([20, 8, 3], seed=0)
+    X, Y = np.random.default_rng(0).random((500, 20)), np.zeros((500, 3))
+    used = []
+    with threadpoolctl.threadpool_limits(2, user_api="blas"):
+        # this thread controls BLAS now: another one's limit would be ignored
+        import threading
+
+        seen = []
+
+        def try_pin():
+            with _parallel.pinned_blas() as pinned:
+                seen.append(pinned)
+                net._run_pass(500, used.append)
+
+        t = threading.Thread(target=try_pin)
+        t.start()
+        t.join()
+        assert seen == [False] and used == [1]
+    used.clear()
+    before = blas_threads()
+    holder, release = _hold_pin_in_another_thread()
+    try:
+        assert blas_threads() == 1
+        net._run_pass(500, used.append)
+        assert used == [1]  # the holder's limit would be lifted under our threads
+        # fit: "auto" falls back to one thread; an explicit count warns
+        assert network._unpinned_threads("auto", 2) == 1
+        with pytest.warns(RuntimeWarning, match="another Python thread"):
+            net.fit(X, Y, epochs=1, batch_size=500, n_threads=2)
+        net.fit(X, Y, epochs=1, batch_size=500)
+    finally:
+        release.set()
+        holder.join()
+    assert blas_threads() == before  # given back by the holder
+    net._run_pass(500, used.append)
+    assert used[-1] == (2 if _kernels._threads_usable() else 1)
+    with _parallel.pinned_blas() as outer:
+        assert outer
+        # re-entrant in the holding thread (fit's validation pass)
+        with _parallel.pinned_blas() as inner:
+            assert inner and blas_threads() == 1
+        assert blas_threads() == 1
+    assert blas_threads() == before
+
+
+def test_concurrent_threaded_predicts_agree_with_serial(monkeypatch):
+    import concurrent.futures
+
+    monkeypatch.setattr(network, "PASS_WORK", 0)
+    net = nncore.Network([30, 16, 4], seed=1)
+    Xs = [np.random.default_rng(i).random((3000, 30)) for i in range(6)]
+    serial = [net.predict(X) for X in Xs]
+    with concurrent.futures.ThreadPoolExecutor(3) as pool:
+        for _ in range(3):
+            for got, want in zip(pool.map(net.predict, Xs), serial):
+                assert_close(got, want, np.float64)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 
 from . import _kernels
 
-__all__ = ["available_cpus", "scan_threads", "blas_limit", "blas_pinnable"]
+__all__ = ["available_cpus", "scan_threads", "blas_limit", "blas_pinnable", "pinned_blas"]
 
 _blas_controller = None
 
@@ -61,6 +62,31 @@ def blas_limit(limit):
     if ctl is False:
         return contextlib.nullcontext()
     return ctl.limit(limits=limit, user_api="blas")
+
+
+# Held (re-entrantly) by the one Python thread whose nncore threads are running
+# with BLAS pinned to one thread.  threadpoolctl's limits are process-wide and
+# obeyed from one controlling thread only: a second Python thread's threads
+# would find BLAS given its threads back when the first finished.
+_pin_lock = threading.RLock()
+
+
+@contextlib.contextmanager
+def pinned_blas():
+    """Hold BLAS to one thread while this Python thread's nncore threads run;
+    yields whether it could (not without threadpoolctl, nor while another Python
+    thread holds it: the caller then runs on one thread).  Re-entrant."""
+    if _controller() is False or not _pin_lock.acquire(blocking=False):
+        yield False
+        return
+    try:
+        with blas_limit(1):
+            # threadpoolctl obeys one controlling Python thread at a time and
+            # ignores the others' limits: see whether this one took
+            libs = _controller().select(user_api="blas").lib_controllers
+            yield all(lib.get_num_threads() == 1 for lib in libs)
+    finally:
+        _pin_lock.release()
 
 
 def blas_pinnable() -> bool:

@@ -134,6 +134,19 @@ def _n_threads(setting, sizes, dtype, batch_size, blas_setting="auto"):
     return int(max(1, min(available_cpus(), batch_size // rows)))
 
 
+def _unpinned_threads(setting, n_threads):
+    """Threads for a fit whose BLAS another Python thread holds (see
+    _parallel.pinned_blas): "auto" falls back to one; an explicit count is kept."""
+    if setting == "auto":
+        return 1
+    if _parallel.blas_pinnable():  # (without threadpoolctl _n_threads has warned)
+        warnings.warn(
+            f"n_threads={n_threads} while another Python thread's nncore threads hold BLAS's "
+            f"thread limit: when that thread finishes, BLAS's threads start inside these and "
+            f"oversubscribe the cores", RuntimeWarning, stacklevel=4)
+    return n_threads
+
+
 def _blas_threads(setting, rows, sizes, n_threads=1):
     """A context that limits the BLAS thread pools during fit (threadpoolctl);
     rows is the number of rows each matrix product handles; when fit's own
@@ -348,15 +361,21 @@ class Network:
         return np.empty(length, dtype=self.dtype)
 
     def _pass_threads(self, n_rows):
-        """Threads for predict / loss / gradient over n_rows (and the BLAS limit
-        they need): several only for passes of at least PASS_WORK multiply-adds."""
+        """Threads for predict / loss / gradient over n_rows: several only for
+        passes of at least PASS_WORK multiply-adds."""
         work = n_rows * self._work_per_row
         if work < PASS_WORK or not _kernels._threads_usable() or not _parallel.blas_pinnable():
-            return 1, contextlib.nullcontext()
-        nt = min(available_cpus(), -(-n_rows // 64))  # at least 64 rows a thread
-        if nt < 2:
-            return 1, contextlib.nullcontext()
-        return nt, _parallel.blas_limit(1)
+            return 1
+        return min(available_cpus(), -(-n_rows // 64))  # at least 64 rows a thread
+
+    def _run_pass(self, n_rows, kernel):
+        """kernel(n_threads) on the threads _pass_threads picks, BLAS held to one
+        thread inside them (one thread when another Python thread holds BLAS)."""
+        nt = self._pass_threads(n_rows)
+        if nt == 1:
+            return kernel(1)
+        with _parallel.pinned_blas() as pinned:
+            return kernel(nt if pinned else 1)
 
     # ------------------------------------------------------------ maths
 
@@ -364,21 +383,17 @@ class Network:
         """Output activations ``a_L`` for every row of ``X``, shape (n, n_outputs)."""
         X = self._check_X(X)
         out = np.empty((X.shape[0], self.sizes[-1]), dtype=self.dtype)
-        nt, blas = self._pass_threads(X.shape[0])
-        with blas:
-            _kernels.forward(self.params, self._sizes, self._acts, X, out,
-                             self._workspace(X.shape[0], nt), nt)
+        self._run_pass(X.shape[0], lambda nt: _kernels.forward(
+            self.params, self._sizes, self._acts, X, out, self._workspace(X.shape[0], nt), nt))
         return out
 
     def _loss_grad(self, X, Y, sample_weight, want_grad):
         X, Y = self._check_XY(X, Y)
         sw = _validation.check_sample_weight(sample_weight, X.shape[0], self.dtype)
         grad = np.zeros(self.n_params, dtype=self.dtype)
-        nt, blas = self._pass_threads(X.shape[0])
-        with blas:
-            total = _kernels.loss_gradient(
-                self.params, self._sizes, self._acts, self._loss_id, X, Y, sw, grad,
-                self._workspace(X.shape[0], nt, want_grad), want_grad, nt)
+        total = self._run_pass(X.shape[0], lambda nt: _kernels.loss_gradient(
+            self.params, self._sizes, self._acts, self._loss_id, X, Y, sw, grad,
+            self._workspace(X.shape[0], nt, want_grad), want_grad, nt))
         wsum = X.shape[0] if sw is None else float(sw.sum(dtype=np.float64))
         return total / wsum, grad, wsum
 
@@ -597,9 +612,6 @@ class Network:
         block = _block_rows(self.sizes, self.dtype, batch_size)
         nt = _n_threads(n_threads, self.sizes, self.dtype, min(batch_size, max(n, 1)),
                         blas_threads)
-        ws = np.empty(_kernels.train_workspace_size(self._sizes, n, batch_size, opt_id, block, nt),
-                      dtype=self.dtype)
-        order = np.empty(n, dtype=np.intp)
         metric_id = _kernels.METRIC_IDS[metric]
 
         hist = self.history
@@ -618,8 +630,17 @@ class Network:
             from tqdm.auto import tqdm
             bar = tqdm(total=epochs, unit="epoch", leave=True)
         threads = contextlib.ExitStack()
-        threads.enter_context(_blas_threads(blas_threads, block or batch_size, self.sizes, nt))
+        pinned = False
+        if nt > 1 and blas_threads in ("auto", 1):
+            pinned = threads.enter_context(_parallel.pinned_blas())
+            if not pinned:
+                nt = _unpinned_threads(n_threads, nt)
+        if not pinned:
+            threads.enter_context(_blas_threads(blas_threads, block or batch_size, self.sizes, nt))
         try:
+            ws = np.empty(_kernels.train_workspace_size(self._sizes, n, batch_size, opt_id, block,
+                                                        nt), dtype=self.dtype)
+            order = np.empty(n, dtype=np.intp)
             for _ in range(epochs):
                 epoch = self._epochs_done
                 lr = optimizers.learning_rate(lr_schedule, lr0, epoch, decay_rate, decay_steps)

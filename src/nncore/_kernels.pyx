@@ -629,7 +629,7 @@ def forward(const floating[::1] params, const Py_ssize_t[::1] sizes, const int[:
     _check_threads(n_threads)
     if out.shape[0] != n:
         raise ValueError(f"out has {out.shape[0]} rows, X has {n}")
-    stride = _pass_stride(workspace.shape[0], n_threads, 0)
+    stride = _pass_slice(workspace.shape[0], n_threads)
     bmax = _rows_for(sizes, stride, False, False)
     _keep = _setup(&net, sizes, acts, params.shape[0], X.shape[1], out.shape[1],
                    stride, bmax, False, False)
@@ -677,13 +677,13 @@ cdef bint _serial(Py_ssize_t n_threads) noexcept:
     return False
 
 
-cdef Py_ssize_t _pass_stride(Py_ssize_t ws_len, Py_ssize_t n_threads, Py_ssize_t grad_len):
+cdef Py_ssize_t _pass_slice(Py_ssize_t ws_len, Py_ssize_t n_threads):
     """Each thread's slice of a predict/loss/gradient workspace of ws_len: the whole
-    of it for one thread, else whole 64-byte lines; grad_len of it (padded) is the
-    thread's own gradient sum, at its end."""
+    of it for one thread, else whole 64-byte lines (pass_workspace_size lays them
+    out: the chunk workspace, then with a gradient the thread's own sum)."""
     if n_threads == 1:
         return ws_len
-    return ws_len // n_threads // 16 * 16 - _thread_stride(grad_len)
+    return ws_len // n_threads // 16 * 16
 
 
 def pass_workspace_size(const Py_ssize_t[::1] sizes, Py_ssize_t rows, Py_ssize_t n_threads=1,
@@ -751,7 +751,7 @@ def loss_gradient(const floating[::1] params, const Py_ssize_t[::1] sizes, const
     Returns the loss sum (double).
     """
     cdef Net net
-    cdef Py_ssize_t n = X.shape[0], bmax, stride, t, npar
+    cdef Py_ssize_t n = X.shape[0], bmax, stride, goff, t, npar
     cdef double total = 0.0
     cdef const floating* swp = NULL
     cdef floating* G = NULL
@@ -765,10 +765,12 @@ def loss_gradient(const floating[::1] params, const Py_ssize_t[::1] sizes, const
     if want_grad and grad.shape[0] != _n_params(sizes):
         raise ValueError(f"grad has length {grad.shape[0]}, the network needs {_n_params(sizes)}")
     npar = _n_params(sizes)
-    stride = _pass_stride(workspace.shape[0], n_threads, npar if want_grad else 0)
-    bmax = _rows_for(sizes, stride, False, False)
+    stride = _pass_slice(workspace.shape[0], n_threads)
+    # the chunk workspace; with several threads a gradient sum follows it in each slice
+    goff = stride - (_thread_stride(npar) if want_grad and n_threads > 1 else 0)
+    bmax = _rows_for(sizes, goff, False, False)
     _keep = _setup(&net, sizes, acts, params.shape[0], X.shape[1], Y.shape[1],
-                   stride, bmax, False, False)
+                   goff, bmax, False, False)
     if want_grad:
         G = &grad[0]
         memset(G, 0, grad.shape[0] * sizeof(floating))
@@ -782,22 +784,19 @@ def loss_gradient(const floating[::1] params, const Py_ssize_t[::1] sizes, const
             total = _data_pass(&net, &params[0], &X[0, 0], &Y[0, 0], swp, n, loss,
                                &workspace[0], G, NULL, 0)
         return total
-    # each slice: the chunk workspace, then (with want_grad) the thread's gradient sum
-    stride = workspace.shape[0] // n_threads // 16 * 16
     cdef double[::1] totals = np.zeros(8 * nt)  # a cache line apart
     cdef double* tot = &totals[0]
     cdef floating* ws = &workspace[0]
-    cdef Py_ssize_t goff = stride - _thread_stride(npar)
     cdef bint serial = _serial(nt)
     with nogil:
         if serial:
             for t in range(nt):
                 tot[8 * t] = _data_pass_part(&net, &params[0], &X[0, 0], &Y[0, 0], swp, n, loss,
-                                             ws + t * stride, G, ws + t * stride + goff, t, nt)
+                                             ws + t * stride, G, ws + t * stride + goff, npar, t, nt)
         else:
             for t in prange(nt, num_threads=nt, schedule='static', chunksize=1):
                 tot[8 * t] = _data_pass_part(&net, &params[0], &X[0, 0], &Y[0, 0], swp, n, loss,
-                                             ws + t * stride, G, ws + t * stride + goff, t, nt)
+                                             ws + t * stride, G, ws + t * stride + goff, npar, t, nt)
         for t in range(nt):
             total += tot[8 * t]
         if G != NULL:
@@ -811,11 +810,11 @@ def loss_gradient(const floating[::1] params, const Py_ssize_t[::1] sizes, const
 
 cdef double _data_pass_part(Net* net, const floating* P, const floating* X, const floating* Y,
                             const floating* sw, Py_ssize_t n, int loss, floating* ws,
-                            floating* G, floating* Gt, Py_ssize_t first,
+                            floating* G, floating* Gt, Py_ssize_t npar, Py_ssize_t first,
                             Py_ssize_t step) noexcept nogil:
     """_data_pass over chunks first, first + step, ... of the rows; the gradient sum
-    goes to Gt (zeroed first), or to G itself for thread 0 (already zeroed)."""
-    cdef Py_ssize_t start = first * net.bmax, b, nf = net.sizes[0], no = net.sizes[net.L], npar
+    (npar long) goes to Gt (zeroed first), or to G itself for thread 0 (already zeroed)."""
+    cdef Py_ssize_t start = first * net.bmax, b, nf = net.sizes[0], no = net.sizes[net.L]
     cdef double total = 0.0
     cdef floating* g = NULL
     if G != NULL:
@@ -823,8 +822,6 @@ cdef double _data_pass_part(Net* net, const floating* P, const floating* X, cons
             g = G
         else:
             g = Gt
-            # the vector ends with the last layer's block
-            npar = net.poff[net.L - 1] + net.sizes[net.L] * (net.sizes[net.L - 1] + 1)
             memset(g, 0, npar * sizeof(floating))
     while start < n:
         b = min(net.bmax, n - start)
@@ -954,13 +951,8 @@ cdef void _update_slice(Net* net, floating* P, floating* ws, Py_ssize_t stride,
                         double step, Py_ssize_t lo, Py_ssize_t hi) noexcept nogil:
     """Elements lo..hi-1: thread 0's gradient += every other part's, in part order
     (deterministic), then weight decay and the optimiser step."""
-    cdef Py_ssize_t t, k
     cdef floating* g0 = ws + net.goff
-    cdef floating* gt
-    for t in range(1, parts):
-        gt = ws + t * stride + net.goff
-        for k in range(lo, hi):
-            g0[k] += gt[k]
+    _add_parts(g0, g0, stride, parts, lo, hi)
     if h[1] != 0.0:
         _decay_weights(net, P, g0, h[1], lo, hi)
     _optimizer_step(opt, P, g0, S, n, h, step, lo, hi)
@@ -1110,25 +1102,23 @@ def train_epoch(floating[::1] params, const Py_ssize_t[::1] sizes, const int[::1
     return total, wsum, correct, status
 
 
+cdef inline int _any_nonfinite(const floating* x, Py_ssize_t n) noexcept nogil:
+    if floating is float:
+        return nn_any_nonfinite_f(x, n)
+    else:
+        return nn_any_nonfinite_d(x, n)
+
+
 cdef Py_ssize_t _first_nonfinite(const floating* A, Py_ssize_t cols, Py_ssize_t lo,
                                  Py_ssize_t hi) noexcept nogil:
     """The first of rows lo..hi-1 holding NaN or +-inf, or -1; a block of rows
     (about 64 kB) at a time, row by row only inside a block that has one."""
     cdef Py_ssize_t blk = max(1, 8192 // cols), r = lo, e, i
-    cdef int bad
     while r < hi:
         e = min(hi, r + blk)
-        if floating is float:
-            bad = nn_any_nonfinite_f(A + r * cols, (e - r) * cols)
-        else:
-            bad = nn_any_nonfinite_d(A + r * cols, (e - r) * cols)
-        if bad:
+        if _any_nonfinite(A + r * cols, (e - r) * cols):
             for i in range(r, e):
-                if floating is float:
-                    bad = nn_any_nonfinite_f(A + i * cols, cols)
-                else:
-                    bad = nn_any_nonfinite_d(A + i * cols, cols)
-                if bad:
+                if _any_nonfinite(A + i * cols, cols):
                     return i
         r = e
     return -1

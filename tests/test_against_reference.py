@@ -84,11 +84,11 @@ def test_per_sample_gradients_average_to_the_gradient(dtype):
 
 def test_gradient_in_chunks_equals_one_pass(monkeypatch):
     """predict/loss/gradient over many rows go through the kernels in chunks."""
-    from nncore import network
+    from nncore import _parallel
 
     net, _, X, Y = random_case(11, 1000, np.float64)
     whole = net.gradient(X, Y), net.predict(X), net.loss(X, Y)
-    monkeypatch.setattr(network, "CHUNK_ROWS", 7)
+    monkeypatch.setattr(_parallel, "CHUNK_ROWS", 7)
     chunked = net.gradient(X, Y), net.predict(X), net.loss(X, Y)
     for a, b in zip(whole, chunked):
         assert_close(a, b, np.float64)
@@ -100,9 +100,9 @@ def test_minibatches_in_cache_blocks_take_the_same_steps(monkeypatch, block_rows
                                                           dtype):
     """fit may split a minibatch into blocks whose gradients add up before the
     update: the reference, which never does, must agree step for step."""
-    from nncore import network
+    from nncore import _parallel
 
-    monkeypatch.setattr(network, "BLOCK_ROWS", block_rows)
+    monkeypatch.setattr(_parallel, "BLOCK_ROWS", block_rows)
     net, ref, X, Y = random_case(5, 23, dtype)
     sw = np.random.default_rng(0).uniform(0.5, 2.0, 23)
     kw = dict(epochs=2, batch_size=7, learning_rate=0.3, optimizer=optimizer,
@@ -114,9 +114,9 @@ def test_minibatches_in_cache_blocks_take_the_same_steps(monkeypatch, block_rows
 
 
 def test_narrow_networks_train_in_cache_blocks():
-    from nncore import network
+    from nncore import _parallel
 
-    assert network._block_rows((784, 30, 10), np.dtype(np.float64), 1024) == 32
-    assert network._block_rows((784, 30, 10), np.dtype(np.float32), 1024) == 32
-    assert network._block_rows((784, 30, 10), np.dtype(np.float64), 32) == 0
-    assert network._block_rows((784, 256, 256, 10), np.dtype(np.float64), 1024) == 0
+    assert _parallel.block_rows((784, 30, 10), np.dtype(np.float64), 1024) == 32
+    assert _parallel.block_rows((784, 30, 10), np.dtype(np.float32), 1024) == 32
+    assert _parallel.block_rows((784, 30, 10), np.dtype(np.float64), 32) == 0
+    assert _parallel.block_rows((784, 256, 256, 10), np.dtype(np.float64), 1024) == 0

@@ -11,7 +11,7 @@ from conftest import assert_close
 from test_against_reference import random_case
 
 import nncore
-from nncore import _kernels, _parallel, network
+from nncore import _kernels, _parallel
 
 
 @pytest.mark.parametrize("optimizer", ["sgd", "momentum", "adam"])
@@ -23,7 +23,7 @@ from nncore import _kernels, _parallel, network
 ])
 def test_threads_take_the_reference_steps(optimizer, n_threads, batch_size, block_rows,
                                           monkeypatch, dtype):
-    monkeypatch.setattr(network, "BLOCK_ROWS", block_rows)
+    monkeypatch.setattr(_parallel, "BLOCK_ROWS", block_rows)
     net, ref, X, Y = random_case(11, 23, dtype)
     sw = np.random.default_rng(3).uniform(0.5, 2.0, 23)
     kw = dict(epochs=3, batch_size=batch_size, learning_rate=0.3, optimizer=optimizer,
@@ -91,29 +91,30 @@ def test_kernel_refuses_a_workspace_too_small_for_its_threads():
     params = np.zeros(_kernels.n_params(sizes))
     X, Y = np.ones((8, 5)), np.ones((8, 2))
     order = np.empty(8, np.intp)
-    ctr = np.zeros(2, np.uint64)
-    hyper = np.array([0.1, 0.0, 0.9, 0.999, 1e-8])
+    rng, step = np.zeros(1, np.uint64), np.zeros(1, np.uint64)
+    opt = dict(kind=0, learning_rate=0.1, weight_decay=0.0, momentum=0.0, beta1=0.0, beta2=0.0,
+               epsilon=0.0)
     one = _kernels.train_workspace_size(sizes, 8, 8, 0, 0, 1)
     two = _kernels.train_workspace_size(sizes, 8, 8, 0, 0, 2)
     for nt, ws_len in [(2, one), (2, two - 1), (3, two)]:
         with pytest.raises(ValueError, match="workspace"):
-            _kernels.train_epoch(params, sizes, acts, 0, X, Y, None, order, True, ctr, 8, 0,
-                                 hyper, None, np.empty(ws_len), 0, 0, nt)
+            _kernels.train_epoch(params, sizes, acts, 0, X, Y, None, order, True, rng, 8, opt,
+                                 None, step, np.empty(ws_len), 0, 0, nt)
     for nt in (0, -2, _kernels.MAX_THREADS + 1):
         with pytest.raises(ValueError, match="n_threads"):
-            _kernels.train_epoch(params, sizes, acts, 0, X, Y, None, order, True, ctr, 8, 0,
-                                 hyper, None, np.empty(10 * two), 0, 0, nt)
+            _kernels.train_epoch(params, sizes, acts, 0, X, Y, None, order, True, rng, 8, opt,
+                                 None, step, np.empty(10 * two), 0, 0, nt)
         with pytest.raises(ValueError, match="n_threads"):
             _kernels.train_workspace_size(sizes, 8, 8, 0, 0, nt)
     np.testing.assert_array_equal(params, 0.0)  # nothing ran
 
 
 def test_auto_splits_only_large_minibatches(monkeypatch):
-    monkeypatch.setattr(network, "available_cpus", lambda: 2)
+    monkeypatch.setattr(_parallel, "available_cpus", lambda: 2)
     monkeypatch.setattr(_kernels, "_threads_usable", lambda: True)
     monkeypatch.setattr(_parallel, "blas_pinnable", lambda: True)
     f64, f32 = np.dtype(np.float64), np.dtype(np.float32)
-    pick = network._n_threads
+    pick = _parallel.train_threads
     assert pick("auto", [784, 30, 10], f64, 10) == 1
     assert pick("auto", [784, 30, 10], f64, 32) == 1  # 16 rows a thread: below THREAD_ROWS
     assert pick("auto", [784, 30, 10], f64, 64) == 2
@@ -128,9 +129,9 @@ def test_auto_splits_only_large_minibatches(monkeypatch):
     assert pick("auto", [64, 32, 10], f64, 128) == 2
     # an explicit count is taken as given
     assert pick(3, [2, 3, 1], f64, 4) == 3
-    monkeypatch.setattr(network, "available_cpus", lambda: 1)
+    monkeypatch.setattr(_parallel, "available_cpus", lambda: 1)
     assert pick("auto", [784, 30, 10], f64, 1024) == 1
-    monkeypatch.setattr(network, "available_cpus", lambda: 8)
+    monkeypatch.setattr(_parallel, "available_cpus", lambda: 8)
     assert pick("auto", [784, 30, 10], f64, 128) == 4  # at most THREAD_ROWS rows apart
     monkeypatch.setattr(_kernels, "_threads_usable", lambda: False)
     assert pick("auto", [784, 30, 10], f64, 1024) == 1
@@ -146,12 +147,12 @@ def test_auto_splits_only_large_minibatches(monkeypatch):
 
 def test_available_cpus_honours_omp_num_threads(monkeypatch):
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
-    n = network.available_cpus()
+    n = _parallel.available_cpus()
     assert n >= 1
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
-    assert network.available_cpus() == 1
+    assert _parallel.available_cpus() == 1
     monkeypatch.setenv("OMP_NUM_THREADS", "not a number")
-    assert network.available_cpus() == n
+    assert _parallel.available_cpus() == n
 
 
 def test_threadpoolctl_limits_on_openmp_hold_nncore_too():
@@ -159,10 +160,10 @@ def test_threadpoolctl_limits_on_openmp_hold_nncore_too():
     if not _kernels.OPENMP:
         pytest.skip("built without OpenMP")
     with threadpoolctl.threadpool_limits(1, user_api="openmp"):
-        assert network.available_cpus() == 1
-        assert network._n_threads("auto", [784, 30, 10], np.dtype(np.float64), 1024) == 1
+        assert _parallel.available_cpus() == 1
+        assert _parallel.train_threads("auto", [784, 30, 10], np.dtype(np.float64), 1024) == 1
     with threadpoolctl.threadpool_limits(1):
-        assert network.available_cpus() == 1
+        assert _parallel.available_cpus() == 1
 
 
 def test_blas_runs_on_one_thread_while_nncore_splits_the_minibatch():
@@ -233,12 +234,12 @@ def test_large_inputs_are_scanned_by_threads_and_the_first_bad_row_named(bad_row
 @pytest.mark.parametrize("n_threads", [2, 3, 4])
 def test_threaded_passes_match_the_reference(monkeypatch, n_threads, dtype):
     """predict, loss and gradient with the rows in small chunks spread over threads."""
-    monkeypatch.setattr(network, "PASS_WORK", 0)
-    monkeypatch.setattr(network, "CHUNK_ROWS", 7)
-    monkeypatch.setattr(network, "available_cpus", lambda: n_threads)
+    monkeypatch.setattr(_parallel, "PASS_WORK", 0)
+    monkeypatch.setattr(_parallel, "CHUNK_ROWS", 7)
+    monkeypatch.setattr(_parallel, "available_cpus", lambda: n_threads)
     monkeypatch.setattr(_parallel, "blas_pinnable", lambda: True)
     net, ref, X, Y = random_case(21, 257, dtype)
-    assert net._pass_threads(257) == n_threads
+    assert _parallel.pass_threads(257, _parallel.work_per_row(net.sizes)) == n_threads
     sw = np.random.default_rng(1).uniform(0.5, 2.0, 257)
     Xl, Yl = X.astype(float).tolist(), Y.astype(float).tolist()
     assert_close(net.predict(X), ref.predict(Xl), dtype)
@@ -309,8 +310,8 @@ def _hold_pin_in_another_thread():
 
 def test_a_second_python_thread_runs_on_one_thread_while_blas_is_pinned(monkeypatch):
     threadpoolctl = pytest.importorskip("threadpoolctl")
-    monkeypatch.setattr(network, "PASS_WORK", 0)
-    monkeypatch.setattr(network, "available_cpus", lambda: 2)
+    monkeypatch.setattr(_parallel, "PASS_WORK", 0)
+    monkeypatch.setattr(_parallel, "available_cpus", lambda: 2)
 
     def blas_threads():
         return max(i["num_threads"] for i in threadpoolctl.threadpool_info()
@@ -328,7 +329,7 @@ def test_a_second_python_thread_runs_on_one_thread_while_blas_is_pinned(monkeypa
         def try_pin():
             with _parallel.pinned_blas() as pinned:
                 seen.append(pinned)
-                net._run_pass(500, used.append)
+                _parallel.run_pass(500, _parallel.work_per_row(net.sizes), used.append)
 
         t = threading.Thread(target=try_pin)
         t.start()
@@ -339,10 +340,10 @@ def test_a_second_python_thread_runs_on_one_thread_while_blas_is_pinned(monkeypa
     holder, release = _hold_pin_in_another_thread()
     try:
         assert blas_threads() == 1
-        net._run_pass(500, used.append)
+        _parallel.run_pass(500, _parallel.work_per_row(net.sizes), used.append)
         assert used == [1]  # the holder's limit would be lifted under our threads
         # fit: "auto" falls back to one thread; an explicit count warns
-        assert network._unpinned_threads("auto", 2) == 1
+        assert _parallel._unpinned_threads("auto", 2) == 1
         with pytest.warns(RuntimeWarning, match="another Python thread"):
             net.fit(X, Y, epochs=1, batch_size=500, n_threads=2)
         net.fit(X, Y, epochs=1, batch_size=500)
@@ -350,7 +351,7 @@ def test_a_second_python_thread_runs_on_one_thread_while_blas_is_pinned(monkeypa
         release.set()
         holder.join()
     assert blas_threads() == before  # given back by the holder
-    net._run_pass(500, used.append)
+    _parallel.run_pass(500, _parallel.work_per_row(net.sizes), used.append)
     assert used[-1] == (2 if _kernels._threads_usable() else 1)
     with _parallel.pinned_blas() as outer:
         assert outer
@@ -364,7 +365,7 @@ def test_a_second_python_thread_runs_on_one_thread_while_blas_is_pinned(monkeypa
 def test_concurrent_threaded_predicts_agree_with_serial(monkeypatch):
     import concurrent.futures
 
-    monkeypatch.setattr(network, "PASS_WORK", 0)
+    monkeypatch.setattr(_parallel, "PASS_WORK", 0)
     net = nncore.Network([30, 16, 4], seed=1)
     Xs = [np.random.default_rng(i).random((3000, 30)) for i in range(6)]
     serial = [net.predict(X) for X in Xs]

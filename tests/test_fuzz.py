@@ -160,6 +160,12 @@ def ws_len(sizes, rows, train=False, opt=False):
 N_STATE = {0: 0, 1: 1, 2: 1, 3: 2}
 
 
+def opt_config(kind, learning_rate=0.1, weight_decay=0.0):
+    """The kernels' optimiser description (a dict that converts to their C struct)."""
+    return {"kind": kind, "learning_rate": learning_rate, "weight_decay": weight_decay,
+            "momentum": 0.9, "beta1": 0.9, "beta2": 0.999, "epsilon": 1e-8}
+
+
 def build(draw, name):
     sizes, acts, loss, F = draw(net_config())
     n = draw(st.integers(1, 9))
@@ -209,17 +215,18 @@ def build(draw, name):
         bs = draw(st.integers(1, n + 2))
         block = draw(st.integers(0, n + 2))
         nt = draw(st.integers(1, 4))
-        hyper = np.array([draw(st.sampled_from([1e-3, 0.1, 3.0, 1e6])),
-                          draw(st.sampled_from([0.0, 1e-4, 0.5])), 0.9, 0.999, 1e-8])
+        config = opt_config(opt, draw(st.sampled_from([1e-3, 0.1, 3.0, 1e6])),
+                            draw(st.sampled_from([0.0, 1e-4, 0.5])))
         return {"params": Arr((P,), F, False), "sizes": common["sizes"], "acts": common["acts"],
                 "loss": loss, "X": Arr((n, n0), F, True), "Y": Arr((n, nL), F, True),
                 "sample_weight": Arr((n,), F, True, none=draw(st.booleans())),
                 "order": Arr((n,), np.intp, False, np.zeros(n, np.intp)),
                 "shuffle": draw(st.booleans()),
-                "counters": Arr((2,), np.uint64, False,
-                                np.array([draw(st.integers(0, 2**64 - 1)), 0], np.uint64)),
-                "batch_size": bs, "optimizer": opt, "hyper": Arr((5,), F64, True, hyper),
+                "rng": Arr((1,), np.uint64, False,
+                           np.array([draw(st.integers(0, 2**64 - 1))], np.uint64)),
+                "batch_size": bs, "opt": config,
                 "opt_state": Arr((N_STATE[opt] * P,), F, False, none=opt == 0),
+                "step": Arr((1,), np.uint64, False, np.zeros(1, np.uint64)),
                 "workspace": Arr((K.train_workspace_size(sizes, n, bs, opt, block, nt),), F,
                                  False),
                 "metric": draw(st.integers(0, 2)), "block_rows": block, "n_threads": nt}
@@ -252,10 +259,12 @@ def build(draw, name):
                 "learning_rate": draw(st.sampled_from([0.0, 1e-3, 1.0, -1.0, 1e308, np.nan]))}
     if name == "optimizer_step":
         opt = draw(st.integers(0, 3))
-        return {"optimizer": opt, "params": Arr((m,), F, False), "grad": Arr((m,), F, False),
-                "state": Arr((N_STATE[opt] * m,), F, False, none=opt == 0 and draw(st.booleans())),
-                "hyper": Arr((5,), F64, True, np.array([0.1, 0.0, 0.9, 0.999, 1e-8])),
-                "step": draw(st.integers(1, 10**6))}
+        return {"opt": opt_config(opt, 0.1, draw(st.sampled_from([0.0, 1e-4]))),
+                "sizes": common["sizes"], "params": Arr((P,), F, False),
+                "grad": Arr((P,), F, False),
+                "state": Arr((N_STATE[opt] * P,), F, False, none=opt == 0 and draw(st.booleans())),
+                "step": Arr((1,), np.uint64, False,
+                            np.array([draw(st.integers(0, 10**6))], np.uint64))}
     if name == "shuffle_order":
         k = draw(st.integers(1, 3))
         return {"order": Arr((m,), np.intp, False, np.zeros(m, np.intp)),
@@ -422,9 +431,9 @@ def must_refuse_shorter(name, key, a, shape, args):
     if key == "sizes":
         return None  # n_params of fewer layers: handled by sizes_mutations
     if key == "state" and name == "optimizer_step":
-        return args["optimizer"] != 0
+        return args["opt"]["kind"] != 0
     if key == "opt_state":
-        return args["optimizer"] != 0
+        return args["opt"]["kind"] != 0
     if name in ("activate", "sigmoid", "activation_prime", "sigmoid_prime", "output_delta",
                 "mse", "mse_grad", "sgd_update", "optimizer_step"):
         return True  # every operand must have the same shape
@@ -439,12 +448,18 @@ def scalar_mutations(name, key, value, args):
         flags.add("optimizer")
     if key in flags:  # bint: any object has a truth value
         return [(f"{key}={v!r}", {**args, key: v}, None) for v in (not value, "1", None)]
+    if key == "opt":  # the optimiser's description: a bad kind, a field missing
+        out = [(f"opt kind={v}", {**args, key: {**value, "kind": v}}, True)
+               for v in (-1, 4, 99)]
+        out += [(f"opt without {f}", {**args, key: {k: v for k, v in value.items() if k != f}},
+                 True) for f in value]
+        out.append(("opt as a list", {**args, key: list(value.values())}, True))
+        return out
     bad = {
         "loss": [-1, 2, 1000, -(2**31)],
         "act": [-1, 6 if name != "activation_prime" else 5, 2**31 - 1],
         "optimizer": [-1, 4, 99],
         "batch_size": [0, -1, -(2**62)],
-        "step": [0, -5],
         "bmax": [0, -1],
         "rows": [0, -1],
         "n_samples": [-1],

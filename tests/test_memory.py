@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import nncore
-from nncore import _kernels, network
+from nncore import _kernels, _parallel
 
 
 def peak_during_fit(net, X, Y, **kw):
@@ -37,9 +37,9 @@ def test_fit_over_60000_by_784_stays_within_the_workspace(batch_size, n_threads)
     # each thread's share of the rows (in cache blocks) and, with more than one, its own
     # gradient buffer
     workspace = _kernels.train_workspace_size(
-        net._sizes, n, batch_size, 0, network._block_rows(net.sizes, net.dtype, batch_size),
+        net.spec.sizes, n, batch_size, 0, _parallel.block_rows(net.sizes, net.dtype, batch_size),
         n_threads) * itemsize
-    assert workspace <= (_kernels.workspace_size(net._sizes, batch_size, train=True)
+    assert workspace <= (_kernels.workspace_size(net.spec.sizes, batch_size, train=True)
                          + n_threads * net.n_params) * itemsize
     params = net.n_params * itemsize
     permutation = n * np.dtype(np.intp).itemsize  # the shuffled order of the samples

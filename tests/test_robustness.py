@@ -16,6 +16,7 @@ import pytest
 
 import nncore
 import nncore.network as network_module
+import nncore.training as training_module
 
 
 def _data(n=64, n_in=4, n_out=1, scale=10.0, seed=0):
@@ -153,7 +154,7 @@ def test_keyboard_interrupt_from_a_callback():
 
 
 class _InterruptingClock:
-    """Stands in for the time module inside nncore.network: raises
+    """Stands in for the time module inside nncore.training: raises
     KeyboardInterrupt at its n-th call, i.e. at a chosen point of an epoch's
     bookkeeping, as a signal arriving between two bytecodes would."""
 
@@ -171,7 +172,7 @@ class _InterruptingClock:
 def test_interrupt_anywhere_in_the_epoch_bookkeeping(monkeypatch, call):
     X, Y = _xy()
     net = _net()
-    monkeypatch.setattr(network_module, "time", _InterruptingClock(call))
+    monkeypatch.setattr(training_module, "time", _InterruptingClock(call))
     with pytest.raises(KeyboardInterrupt):
         net.fit(X, Y, epochs=10, **FIT)
     monkeypatch.undo()
@@ -279,7 +280,8 @@ def test_another_thread_runs_while_the_kernels_compute(monkeypatch):
             counter[0] += 1
 
     spy = _KernelSpy(network_module._kernels, counter)
-    monkeypatch.setattr(network_module, "_kernels", spy)
+    monkeypatch.setattr(network_module, "_kernels", spy)  # predict
+    monkeypatch.setattr(training_module, "_kernels", spy)  # fit
     rng = np.random.default_rng(0)
     # each call computes for a few hundred ms, so that on a busy machine the
     # spinning thread is certainly scheduled at some point during it

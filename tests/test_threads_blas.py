@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import nncore
-from nncore import network
+from nncore import _parallel
 
 threadpoolctl = pytest.importorskip("threadpoolctl")
 
@@ -20,17 +20,17 @@ def blas_threads_seen_during_fit(**kw):
     X, Y = rng.random((128, 784)), rng.random((128, 10))
     # wide enough that fit runs whole minibatches (no cache blocks)
     net = nncore.Network([784, 256, 10], seed=0)
-    assert network._block_rows(net.sizes, net.dtype, 128) == 0
+    assert _parallel.block_rows(net.sizes, net.dtype, 128) == 0
     net.fit(X, Y, epochs=1, callbacks=[cb], **kw)
     return seen[0]
 
 
 def test_small_batches_run_blas_on_one_thread():
     with threadpoolctl.threadpool_limits(2, user_api="blas"):
-        assert 10 * 784 * 256 < network.SINGLE_THREAD_WORK
+        assert 10 * 784 * 256 < _parallel.SINGLE_THREAD_WORK
         assert blas_threads_seen_during_fit(batch_size=10) == 1
         # 128 x 784 x 256 is above SINGLE_THREAD_WORK: BLAS keeps its setting
-        assert 128 * 784 * 256 >= network.SINGLE_THREAD_WORK
+        assert 128 * 784 * 256 >= _parallel.SINGLE_THREAD_WORK
         assert blas_threads_seen_during_fit(batch_size=128) == 2
         assert blas_threads_seen_during_fit(batch_size=10, blas_threads=None) == 2
         assert blas_threads_seen_during_fit(batch_size=128, blas_threads=1) == 1
@@ -61,7 +61,7 @@ def test_without_threadpoolctl_fit_still_works(monkeypatch):
     net = nncore.Network([2, 1], seed=0).fit([[0.0, 1.0]], [1.0], epochs=2, batch_size=1)
     assert len(net.history["loss"]) == 2
     # BLAS cannot be held to one thread: "auto" never starts nncore's own threads ...
-    assert network._n_threads("auto", [784, 30, 10], np.dtype(np.float64), 1024) == 1
+    assert _parallel.train_threads("auto", [784, 30, 10], np.dtype(np.float64), 1024) == 1
     # ... unless BLAS is left alone knowingly, and an explicit count warns
     with pytest.warns(RuntimeWarning, match="oversubscribes"):
-        assert network._n_threads(2, [784, 30, 10], np.dtype(np.float64), 1024) == 2
+        assert _parallel.train_threads(2, [784, 30, 10], np.dtype(np.float64), 1024) == 2

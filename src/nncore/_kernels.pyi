@@ -6,12 +6,23 @@ Arrays must be C-contiguous; inputs may be read-only.  tests/test_stub.py checks
 this file against the compiled module: keep them in step.
 """
 
-from typing import Any, TypeVar
+from typing import Any, TypedDict, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
 
 _F = TypeVar("_F", np.float32, np.float64)
+
+class _OptConfig(TypedDict):
+    """An optimiser's update (the C struct the kernels take; built by nncore.optimizers)."""
+
+    kind: int
+    learning_rate: float
+    weight_decay: float
+    momentum: float
+    beta1: float
+    beta2: float
+    epsilon: float
 
 ACTIVATION_IDS: dict[str, int]
 LOSS_IDS: dict[str, int]
@@ -77,11 +88,11 @@ def train_epoch(
     sample_weight: NDArray[_F] | None,
     order: NDArray[np.intp],
     shuffle: bool,
-    counters: NDArray[np.uint64],
+    rng: NDArray[np.uint64],
     batch_size: int,
-    optimizer: int,
-    hyper: NDArray[np.float64],
+    opt: _OptConfig,
     opt_state: NDArray[_F] | None,
+    step: NDArray[np.uint64],
     workspace: NDArray[_F],
     metric: int = 0,
     block_rows: int = 0,
@@ -105,12 +116,12 @@ def mse(A: NDArray[_F], Y: NDArray[_F]) -> float: ...
 def mse_grad(A: NDArray[_F], Y: NDArray[_F], out: NDArray[_F]) -> None: ...
 def sgd_update(params: NDArray[_F], grad: NDArray[_F], learning_rate: float) -> None: ...
 def optimizer_step(
-    optimizer: int,
+    opt: _OptConfig,
+    sizes: NDArray[np.intp],
     params: NDArray[_F],
     grad: NDArray[_F],
     state: NDArray[_F] | None,
-    hyper: NDArray[np.float64],
-    step: int,
+    step: NDArray[np.uint64],
 ) -> None: ...
 def shuffle_order(order: NDArray[np.intp], state: NDArray[np.uint64]) -> None: ...
 def uniform(out: NDArray[np.float64], state: NDArray[np.uint64]) -> None: ...

@@ -64,6 +64,18 @@ cdef enum:
     OPT_NESTEROV = 2
     OPT_ADAM = 3
 
+ctypedef struct OptConfig:
+    # An optimiser's update, one field per hyperparameter and one meaning per
+    # field (a Python dict with these keys converts to it; fields the optimiser
+    # does not use are 0).  nncore.optimizers builds it.
+    int kind               # OPT_SGD, OPT_MOMENTUM, OPT_NESTEROV or OPT_ADAM
+    double learning_rate   # r
+    double weight_decay    # L2: weight_decay * W is added to the weights' gradient
+    double momentum        # mu (momentum, nesterov)
+    double beta1           # Adam's decay rate of the first moment
+    double beta2           # ... and of the second
+    double epsilon         # Adam's denominator guard
+
 cdef enum:
     METRIC_NONE = 0
     METRIC_ARGMAX = 1
@@ -74,7 +86,10 @@ ACTIVATION_IDS = {"sigmoid": SIGMOID, "tanh": TANH, "relu": RELU,
 LOSS_IDS = {"mse": MSE, "cross_entropy": CROSS_ENTROPY}
 OPTIMIZER_IDS = {"sgd": OPT_SGD, "momentum": OPT_MOMENTUM, "nesterov": OPT_NESTEROV, "adam": OPT_ADAM}
 METRIC_IDS = {None: METRIC_NONE, "argmax": METRIC_ARGMAX, "binary": METRIC_BINARY}
-LEAKY_SLOPE = 0.01
+
+#: the slope of leaky_relu for z < 0
+cdef double _LEAKY = 0.01
+LEAKY_SLOPE = _LEAKY
 
 # Status codes returned by train_epoch.
 cdef enum:
@@ -118,9 +133,6 @@ def _threads_usable():
     """False in a forked child whose parent already ran train_epoch's threads
     (there train_epoch runs its parts one after another)."""
     return OPENMP and not _omp_serial
-
-
-cdef double _LEAKY = 0.01
 
 
 # ---------------------------------------------------------------- BLAS ---
@@ -431,9 +443,8 @@ cdef void _decay_weights(Net* net, const floating* P, floating* G, double wd,
                 G[k] = <floating> (G[k] + wd * P[k])
 
 
-cdef void _optimizer_step(int opt, floating* P, const floating* G, floating* S,
-                          Py_ssize_t n, const double* h, double t,
-                          Py_ssize_t lo, Py_ssize_t hi) noexcept nogil:
+cdef void _optimizer_step(const OptConfig* h, floating* P, const floating* G, floating* S,
+                          Py_ssize_t n, double t, Py_ssize_t lo, Py_ssize_t hi) noexcept nogil:
     """One update of the elements lo..hi-1 of the flat parameter vector (length n),
     state S in the same layout (Adam: first moments S[0:n], second S[n:2n]).
 
@@ -441,23 +452,24 @@ cdef void _optimizer_step(int opt, floating* P, const floating* G, floating* S,
     momentum:  v := mu v + g;  W := W - r v              (nesterov: W := W - r (g + mu v))
     adam:      m := b1 m + (1-b1) g;  v := b2 v + (1-b2) g^2;
                W := W - r m/(1-b1^t) / (sqrt(v/(1-b2^t)) + eps)
-    h = [r, weight_decay, mu or b1, b2, eps]; t is the step count, starting at 1.
+    t is the step count, starting at 1.
     """
     cdef Py_ssize_t i
-    cdef double r = h[0], mu = h[2], b1 = h[2], b2 = h[3], eps = h[4]
+    cdef double r = h.learning_rate, mu = h.momentum, b1 = h.beta1, b2 = h.beta2
+    cdef double eps = h.epsilon
     cdef double v, m, c1, c2
     cdef floating* S2
-    if opt == OPT_SGD:
+    if h.kind == OPT_SGD:
         for i in range(lo, hi):
             P[i] = <floating> (P[i] - r * G[i])
-    elif opt == OPT_MOMENTUM or opt == OPT_NESTEROV:
+    elif h.kind == OPT_MOMENTUM or h.kind == OPT_NESTEROV:
         for i in range(lo, hi):
             v = mu * S[i] + G[i]
             S[i] = <floating> v
-            if opt == OPT_NESTEROV:
+            if h.kind == OPT_NESTEROV:
                 v = G[i] + mu * v
             P[i] = <floating> (P[i] - r * v)
-    elif opt == OPT_ADAM:
+    elif h.kind == OPT_ADAM:
         S2 = S + n
         c1 = 1.0 - b1 ** t
         c2 = 1.0 - b2 ** t
@@ -947,30 +959,30 @@ cdef void _train_part(Net* net, const floating* P, const floating* X, const floa
 
 
 cdef void _update_slice(Net* net, floating* P, floating* ws, Py_ssize_t stride,
-                        Py_ssize_t parts, int opt, floating* S, Py_ssize_t n, const double* h,
+                        Py_ssize_t parts, const OptConfig* h, floating* S, Py_ssize_t n,
                         double step, Py_ssize_t lo, Py_ssize_t hi) noexcept nogil:
     """Elements lo..hi-1: thread 0's gradient += every other part's, in part order
     (deterministic), then weight decay and the optimiser step."""
     cdef floating* g0 = ws + net.goff
     _add_parts(g0, g0, stride, parts, lo, hi)
-    if h[1] != 0.0:
-        _decay_weights(net, P, g0, h[1], lo, hi)
-    _optimizer_step(opt, P, g0, S, n, h, step, lo, hi)
+    if h.weight_decay != 0.0:
+        _decay_weights(net, P, g0, h.weight_decay, lo, hi)
+    _optimizer_step(h, P, g0, S, n, step, lo, hi)
 
 
 def train_epoch(floating[::1] params, const Py_ssize_t[::1] sizes, const int[::1] acts,
                 int loss, const floating[:, ::1] X, const floating[:, ::1] Y,
                 const floating[::1] sample_weight, Py_ssize_t[::1] order, bint shuffle,
-                uint64_t[::1] counters, Py_ssize_t batch_size, int optimizer,
-                const double[::1] hyper, floating[::1] opt_state, floating[::1] workspace,
+                uint64_t[::1] rng, Py_ssize_t batch_size, OptConfig opt,
+                floating[::1] opt_state, uint64_t[::1] step, floating[::1] workspace,
                 int metric=METRIC_NONE, Py_ssize_t block_rows=0, Py_ssize_t n_threads=1):
     """One epoch of minibatch training, entirely without the GIL.
 
-    order is shuffled (Fisher-Yates, SplitMix64 state counters[0]) when shuffle
+    order is shuffled (Fisher-Yates, SplitMix64 state rng[0]) when shuffle
     is true, otherwise 0..n-1; each minibatch of batch_size rows (the last may be
     shorter) is gathered into the workspace, forwarded, backpropagated and the
-    optimiser applied.  counters[1] is the optimiser's step count.
-    hyper = [learning_rate, weight_decay, momentum or beta1, beta2, eps].
+    optimiser opt applied (its state in opt_state, its step count in step[0],
+    both carried on from call to call).
 
     block_rows > 0 splits each larger minibatch into blocks of that many rows
     whose gradients add up in the workspace before the minibatch's one update:
@@ -996,12 +1008,9 @@ def train_epoch(floating[::1] params, const Py_ssize_t[::1] sizes, const int[::1
     cdef bint direct, blocked, has_w = sample_weight is not None
     _check_sizes(sizes)
     _check_loss(loss, acts[acts.shape[0] - 1] if acts.shape[0] > 0 else -1)
-    if optimizer < OPT_SGD or optimizer > OPT_ADAM:
-        raise ValueError(f"invalid optimizer id {optimizer}")
-    if hyper.shape[0] != 5:
-        raise ValueError("hyper must hold [learning_rate, weight_decay, momentum/beta1, beta2, eps]")
-    if counters.shape[0] != 2:
-        raise ValueError("counters must hold [rng state, step]")
+    _check_optimizer(&opt)
+    if rng.shape[0] != 1 or step.shape[0] != 1:
+        raise ValueError("rng and step must hold one counter each")
     if batch_size < 1:
         raise ValueError("batch_size must be at least 1")
     if block_rows < 0:
@@ -1011,18 +1020,18 @@ def train_epoch(floating[::1] params, const Py_ssize_t[::1] sizes, const int[::1
         raise ValueError(f"X has {n} rows, Y has {Y.shape[0]}, order has {order.shape[0]}")
     if has_w and sample_weight.shape[0] != n:
         raise ValueError(f"sample_weight has {sample_weight.shape[0]} entries, X has {n} rows")
-    need_state = {OPT_SGD: 0, OPT_MOMENTUM: 1, OPT_NESTEROV: 1, OPT_ADAM: 2}[optimizer] * npar
+    need_state = _state_vectors(opt.kind) * npar
     if opt_state is None and need_state > 0 or opt_state is not None and opt_state.shape[0] < need_state:
         raise ValueError(f"optimizer state must have length {need_state}")
     rows = _train_rows(n, batch_size, block_rows, n_threads)
     blocked = n > 0 and rows < min(batch_size, n)
-    lr = hyper[0]
-    wd = hyper[1]
+    lr = opt.learning_rate
+    wd = opt.weight_decay
     # Plain SGD on whole minibatches on one thread needs no gradient buffer: the
     # GEMMs write -r/B * grad straight into the parameters (beta = 1 - r wd is the
     # decay).  Otherwise each thread's gradient goes to its own buffer, and the
     # buffers are added up, decayed and applied once per minibatch.
-    direct = optimizer == OPT_SGD and not blocked and nt == 1
+    direct = opt.kind == OPT_SGD and not blocked and nt == 1
     _keep = _setup(&net, sizes, acts, npar, X.shape[1], Y.shape[1], workspace.shape[0], rows,
                    True, not direct)
     stride = _thread_stride(net.size)  # thread t's slice starts at t * stride
@@ -1032,7 +1041,8 @@ def train_epoch(floating[::1] params, const Py_ssize_t[::1] sizes, const int[::1
         return 0.0, 0.0, 0, STATUS_OK
     cdef floating* ws = &workspace[0]
     cdef floating* P = &params[0]
-    cdef uint64_t* ctr = &counters[0]
+    cdef uint64_t* rng_state = &rng[0]
+    cdef uint64_t* steps = &step[0]
     cdef const floating* Xp = &X[0, 0]
     cdef const floating* Yp = &Y[0, 0]
     cdef const floating* SWp = &sample_weight[0] if has_w else NULL
@@ -1047,7 +1057,7 @@ def train_epoch(floating[::1] params, const Py_ssize_t[::1] sizes, const int[::1
         bbeta = 1
     with nogil:
         if shuffle:
-            _shuffle(idx, n, ctr)
+            _shuffle(idx, n, rng_state)
         else:
             for i in range(n):
                 idx[i] = i
@@ -1089,15 +1099,15 @@ def train_epoch(floating[::1] params, const Py_ssize_t[::1] sizes, const int[::1
                 correct += <Py_ssize_t> out[3 * t + 1]
             wsum += bw
             if bw > 0:
-                ctr[1] += 1
+                steps[0] += 1
                 # each thread adds up, decays and updates its own slice of the vector
                 if serial and not direct:
-                    _update_slice(&net, P, ws, stride, parts, optimizer, S, npar, &hyper[0],
-                                  <double> ctr[1], 0, npar)
+                    _update_slice(&net, P, ws, stride, parts, &opt, S, npar,
+                                  <double> steps[0], 0, npar)
                 elif not direct:
                     for t in prange(nt, num_threads=nt, schedule='static', chunksize=1):
-                        _update_slice(&net, P, ws, stride, parts, optimizer, S, npar, &hyper[0],
-                                      <double> ctr[1], t * npar // nt, (t + 1) * npar // nt)
+                        _update_slice(&net, P, ws, stride, parts, &opt, S, npar,
+                                      <double> steps[0], t * npar // nt, (t + 1) * npar // nt)
             start += b
     return total, wsum, correct, status
 
@@ -1237,37 +1247,61 @@ def mse_grad(const floating[:, ::1] A, const floating[:, ::1] Y, floating[:, ::1
 
 def sgd_update(floating[::1] params, const floating[::1] grad, double learning_rate):
     """params := params - r grad."""
-    cdef double h[5]
+    cdef OptConfig h
     if params.shape[0] != grad.shape[0]:
         raise ValueError("params and grad must have the same length")
-    h[0] = learning_rate
-    h[1] = h[2] = h[3] = h[4] = 0.0
+    memset(&h, 0, sizeof(OptConfig))
+    h.kind = OPT_SGD
+    h.learning_rate = learning_rate
     if params.shape[0] == 0:
         return
     with nogil:
-        _optimizer_step(OPT_SGD, &params[0], &grad[0], <floating*> NULL, params.shape[0], h, 1.0,
+        _optimizer_step(&h, &params[0], &grad[0], <floating*> NULL, params.shape[0], 1.0,
                         0, params.shape[0])
 
 
-def optimizer_step(int optimizer, floating[::1] params, floating[::1] grad,
-                   floating[::1] state, const double[::1] hyper, Py_ssize_t step):
-    """One optimiser update (see _optimizer_step) with the gradient given;
-    step is the step count t >= 1 (Adam's bias correction)."""
+cdef Py_ssize_t _state_vectors(int kind) noexcept:
+    """How many vectors of the parameters' length an optimiser keeps."""
+    if kind == OPT_ADAM:
+        return 2
+    if kind == OPT_MOMENTUM or kind == OPT_NESTEROV:
+        return 1
+    return 0
+
+
+cdef void _check_optimizer(const OptConfig* h) except *:
+    if h.kind < OPT_SGD or h.kind > OPT_ADAM:
+        raise ValueError(f"invalid optimizer id {h.kind}")
+
+
+def optimizer_step(OptConfig opt, const Py_ssize_t[::1] sizes, floating[::1] params,
+                   floating[::1] grad, floating[::1] state, uint64_t[::1] step):
+    """One optimiser update of params with the gradient grad (see _optimizer_step):
+    step[0] += 1 (Adam's bias correction counts from 1), then grad += weight_decay W
+    for the weights (grad is overwritten), then the update, exactly as each
+    minibatch of train_epoch does it."""
+    cdef Net net
     cdef Py_ssize_t n = params.shape[0], need
+    _check_sizes(sizes)
+    _check_optimizer(&opt)
+    if n != _n_params(sizes):
+        raise ValueError(f"params has length {n}, the network needs {_n_params(sizes)}")
     if grad.shape[0] != n:
         raise ValueError("params and grad must have the same length")
-    if optimizer < OPT_SGD or optimizer > OPT_ADAM:
-        raise ValueError(f"invalid optimizer id {optimizer}")
-    need = {OPT_SGD: 0, OPT_MOMENTUM: 1, OPT_NESTEROV: 1, OPT_ADAM: 2}[optimizer] * n
+    need = _state_vectors(opt.kind) * n
     if need and (state is None or state.shape[0] < need):
         raise ValueError(f"optimizer state must have length {need}")
-    if hyper.shape[0] != 5 or step < 1:
-        raise ValueError("hyper needs 5 entries and step must be >= 1")
-    if n == 0:
-        return
+    if step.shape[0] != 1:
+        raise ValueError("step must hold one counter")
+    poff = np.zeros(sizes.shape[0], dtype=np.intp)
+    aoff = np.zeros(sizes.shape[0], dtype=np.intp)
+    _layout(&net, sizes, poff, aoff, 1, False, False)
+    step[0] += 1
     with nogil:
-        _optimizer_step(optimizer, &params[0], &grad[0], &state[0] if need else NULL,
-                        n, &hyper[0], <double> step, 0, n)
+        if opt.weight_decay != 0.0:
+            _decay_weights(&net, &params[0], &grad[0], opt.weight_decay, 0, n)
+        _optimizer_step(&opt, &params[0], &grad[0], &state[0] if need else NULL,
+                        n, <double> step[0], 0, n)
 
 
 def shuffle_order(Py_ssize_t[::1] order, uint64_t[::1] state):

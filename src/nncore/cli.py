@@ -373,7 +373,7 @@ def _check_names(args, task):
     for name, valid, what in ((args.activation, activations.HIDDEN, "hidden activation"),
                               (args.output, activations.OUTPUTS, "output activation"),
                               (args.loss, tuple(losses.LOSSES), "loss"),
-                              (args.optimizer, tuple(optimizers.OPTIMIZERS), "optimizer")):
+                              (args.optimizer, optimizers.NAMES, "optimizer")):
         if name not in valid:
             raise UserError(f"unknown {what} {name!r}; valid: {', '.join(valid)}")
     losses.resolve(args.loss, args.output, 2)
@@ -443,8 +443,8 @@ def _train(args) -> int:
 
     lr = args.learning_rate
     if lr is None:
-        from .optimizers import OPTIMIZERS
-        lr = OPTIMIZERS[args.optimizer][1]
+        from .optimizers import DEFAULT_LEARNING_RATES
+        lr = DEFAULT_LEARNING_RATES[args.optimizer]
         if task == "regress" and args.optimizer == "sgd":
             lr = 0.05  # identity outputs have no sigmoid to damp the lecture's 3.0
     sizes = [n_features, *args.layers, n_out]
@@ -863,7 +863,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="seeds the initial weights and the shuffling (default: 0)")
     opt = train.add_argument_group("training")
     opt.add_argument("--optimizer", default="sgd", metavar="NAME",
-                     help=f"{', '.join(optimizers.OPTIMIZERS)} (default: sgd)")
+                     help=f"{', '.join(optimizers.NAMES)} (default: sgd)")
     opt.add_argument("--learning-rate", type=_positive_float, default=None, metavar="R",
                      help="default: 3.0 for sgd (the lecture's; 0.05 for regression), "
                           "0.3 for momentum, 0.001 for adam")

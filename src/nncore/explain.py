@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import _kernels
+from . import _kernels, _layout, activations
 
 __all__ = [
     "GRADCHECK_THRESHOLD", "STAGES", "Stage", "ChainRow", "Chain", "chain",
@@ -46,9 +46,6 @@ __all__ = [
 #: wrong derivative shows up orders of magnitude above it (one of the largest
 #: components off by 1% already gives 1e-2).
 GRADCHECK_THRESHOLD = 1e-6
-
-_IDENTITY = _kernels.ACTIVATION_IDS["identity"]
-
 
 # ------------------------------------------------------------ formatting
 
@@ -532,48 +529,38 @@ def trace(net, x, y) -> Trace:
     Notes
     -----
     The values come from the network's compiled kernels: each layer's ``z``
-    from ``_kernels.forward`` on that layer's block of ``params``, ``a`` from
-    ``_kernels.activate``, ``act'(z)`` from ``_kernels.activation_prime``, the
-    cost from ``_kernels.output_delta``, and every gradient from
-    :meth:`nncore.Network.per_sample_gradients`.  ``delta = dC/dz`` of each
+    and ``a`` from :meth:`nncore.Network.forward_trace`, ``act'(z)`` from
+    ``_kernels.activation_prime``, the cost from ``_kernels.output_delta``, and
+    every gradient from :meth:`nncore.Network.per_sample_gradients`.  ``delta = dC/dz`` of each
     neuron is its bias gradient (``dC/db = dC/dz * dz/db`` and ``dz/db = 1``).
     Only ``dC/da`` of hidden layers, ``W^T delta``, is a NumPy product.
     """
     X = np.asarray(x)
-    X = net._check_X(X.reshape(1, -1) if X.ndim <= 1 else X)
+    X = net.check_data(X.reshape(1, -1) if X.ndim <= 1 else X)
     if X.shape[0] != 1:
         raise ValueError(f"trace follows one sample; x has {X.shape[0]} rows")
     Y = np.asarray(y)
-    _, Y = net._check_XY(X, Y.reshape(1, -1) if Y.ndim <= 1 else Y)
-    dt = net.dtype
+    _, Y = net.check_data(X, Y.reshape(1, -1) if Y.ndim <= 1 else Y)
     grad = net.per_sample_gradients(X, Y)[0]
-    layers, a_prev, off = [], X, 0
-    for li, (n_in, n_out, act) in enumerate(zip(net.sizes[:-1], net.sizes[1:],
-                                                net.activations, strict=True), start=1):
-        size = n_out * (n_in + 1)
-        block = net.params[off:off + size]
-        sizes = np.array([n_in, n_out], dtype=np.intp)
-        z = np.empty((1, n_out), dtype=dt)
-        _kernels.forward(block, sizes, np.array([_IDENTITY], dtype=np.intc), a_prev, z,
-                         np.empty(_kernels.workspace_size(sizes, 1), dtype=dt))
-        a = np.empty_like(z)
-        _kernels.activate(z, a, _kernels.ACTIVATION_IDS[act])
+    layers, a_prev = [], X[0]
+    for li, (values, offset, W, g) in enumerate(zip(
+            net.forward_trace(X), _layout.offsets(net.sizes), _layout.blocks(net.params, net.sizes),
+            _layout.blocks(grad, net.sizes), strict=True), start=1):
+        act, a = values.activation, values.a
         ap = None
         if act != "softmax":
             ap = np.empty_like(a)
-            _kernels.activation_prime(a, ap, _kernels.ACTIVATION_IDS[act])
-        g = grad[off:off + size].reshape(n_out, n_in + 1)
-        W = block.reshape(n_out, n_in + 1)
+            _kernels.activation_prime(a, ap, activations.ACTIVATIONS[act].id)
         layers.append(LayerTrace(
-            index=li, activation=act, offset=off, a_prev=a_prev[0].copy(),
-            biases=W[:, 0].copy(), weights=W[:, 1:].copy(), z=z[0], a=a[0],
+            index=li, activation=act, offset=offset, a_prev=a_prev.copy(),
+            biases=W[:, 0].copy(), weights=W[:, 1:].copy(), z=values.z[0], a=a[0],
             act_prime=None if ap is None else ap[0], dC_da=None, delta=g[:, 0].copy(),
             bias_grad=g[:, 0].copy(), weight_grad=g[:, 1:].copy()))
-        a_prev, off = a, off + size
+        a_prev = a[0]
     top = layers[-1]
-    D = np.empty((1, net.sizes[-1]), dtype=dt)
-    cost = _kernels.output_delta(top.z.reshape(1, -1), Y, D, net._loss_id,
-                                 _kernels.ACTIVATION_IDS[top.activation])
+    D = np.empty((1, net.sizes[-1]), dtype=net.dtype)
+    cost = _kernels.output_delta(top.z.reshape(1, -1), Y, D, net.spec.loss,
+                                 activations.ACTIVATIONS[top.activation].id)
     top.dC_da = _dC_da_output(net.loss_name, top.activation, top.a.reshape(1, -1), Y)[0]
     for lower, upper in zip(layers[-2::-1], layers[:0:-1], strict=True):
         lower.dC_da = upper.weights.T @ upper.delta
@@ -676,7 +663,7 @@ def gradient_table(net, X, Y, examples: int | None = 6, *, rows: int | None = 20
         :meth:`nncore.Network.per_sample_gradients` (compiled, in batches); the
         average is taken over all samples, in chunks that keep memory small.
     """
-    X, Y = net._check_XY(X, Y)
+    X, Y = net.check_data(X, Y)
     n, P = X.shape[0], net.n_params
     k = n if examples is None else min(int(examples), n)
     if k < 1:
@@ -743,15 +730,11 @@ def gradcheck(net, X, Y, eps: float = 1e-6, *, indices=None) -> float:
     compared with the cost, the differences lose digits; check at a random
     initialisation.
     """
-    from .network import Network
-
     eps = float(eps)
     if not (eps > 0 and math.isfinite(eps)):
         raise ValueError(f"eps must be a positive number, got {eps!r}")
-    net64 = Network(net.sizes, activation=net.activations[:-1], output=net.activations[-1],
-                    loss=net.loss_name, dtype="float64", seed=net.seed)
-    net64.params[:] = np.asarray(net.params, dtype=np.float64)
-    X, Y = net64._check_XY(X, Y)
+    net64 = net.astype("float64")
+    X, Y = net64.check_data(X, Y)
     g = net64.gradient(X, Y)
     idx = np.arange(net64.n_params) if indices is None else np.asarray(indices, dtype=np.intp)
     p = net64.params

@@ -2,181 +2,57 @@
 
 from __future__ import annotations
 
-import contextlib
-import math
+import json
 import secrets
 import threading
-import time
 import warnings
+from dataclasses import dataclass
 
 import numpy as np
 
-from . import _kernels, _parallel, _validation, activations, losses, optimizers
-from ._parallel import available_cpus
+from . import _archive, _kernels, _layout, _parallel, _validation, activations, losses
+from . import optimizers as _optimizers
+from ._version import __version__
+from .callbacks import EarlyStopping, PrintProgress, ProgressBar, as_callback
+from .training import DivergenceError, LocalData, Trainer, accuracy, target_metric
 
-#: rows per chunk for predict/loss/gradient: large enough for BLAS to run near
-#: its peak, small enough that the workspace stays a few MB.
-CHUNK_ROWS = 512
+__all__ = ["Network", "KernelSpec", "LayerValues", "DivergenceError"]
 
-#: ... but narrow networks on several threads take chunks of SMALL_CHUNK_ROWS
-#: while those hold at most SMALL_CHUNK_WORK multiply-adds: such products run
-#: unpacked in BLAS's small-matrix kernels (OpenBLAS), which each thread then
-#: streams from memory at its own pace.  Measured, 784-30-10 predict over 60,000
-#: rows on 2 threads: float64 55 ms in chunks of 32 against 67 ms in 512, float32
-#: 26 against 31; on one thread the chunks of 32 lose (92 against 83 ms), and for
-#: 784-100-10 (2.4 Mi multiply-adds per 32 rows) too (138 against 107 ms).
-SMALL_CHUNK_ROWS = 32
-SMALL_CHUNK_WORK = 2**20
-
-#: predict/loss/gradient split the rows across threads (each chunk on one, BLAS
-#: on one thread inside) from this many multiply-adds per pass.  Measured
-#: (predict + gradient, 2 threads against 1 thread with 2-thread BLAS, float64):
-#: 0.6-0.9x below 7 Mi multiply-adds (784-30-10 on 300 rows, 64-32-10 on 3,000),
-#: 1.4-2.4x from 22 Mi up (784-30-10 on 60,000 rows: 1.59x; 784-256-256-10:
-#: 1.20x).
-PASS_WORK = 2**24
-
-_MASK64 = (1 << 64) - 1
-
-#: fit(blas_threads="auto") runs BLAS on one thread when the rows of each
-#: product (a minibatch, or a cache block of one) times the largest
-#: n_in * n_out of the network is below this.  Measured on a quiet
-#: 2-core machine (one 2-epoch fit per setting, medians of 5): a second thread
-#: lost or broke even up to about 1.5 Mi multiply-adds per product (784-30-10 at
-#: batch 32: 0.98x; 784-256-256-10 at batch 8: 0.94x) and gained from about
-#: 3 Mi (1.11-1.13x).
-SINGLE_THREAD_WORK = 2**21
-
-#: fit(n_threads="auto") splits a minibatch across threads only when every
-#: thread gets at least this many rows.  Each minibatch the threads exchange the
-#: parameters and their gradients between cores, a cost that grows with the
-#: network while the work saved grows with the rows.  Measured on a quiet 2-core
-#: machine (fit over 20,000 samples, 2 threads against 1): 784-30-10 float64
-#: 0.93x at 8 rows per thread, 1.19x at 16, 1.50x at 32, 1.63x at 512; float32
-#: 0.91x at 16, 1.26x at 32; 784-100-10 float64 0.76x at 16, 1.23x at 32,
-#: float32 0.99x at 32, 1.12x at 64.
-THREAD_ROWS = 32
-#: ... and for wider networks (more parameters to exchange, and BLAS's own
-#: threads, which split the weights, as the alternative) at least this many:
-#: 784-256-256-10 with 2 data threads against 2 BLAS threads, float64 0.65x at
-#: 16 rows per thread, 0.93x at 64, 1.08x at 128, 1.21x at 512; float32 1.09x at
-#: 128, 1.26x at 512.
-WIDE_THREAD_ROWS = 128
-#: ... and at least this many multiply-adds (rows times sum_l n_l n_{l+1}), so
-#: that tiny networks, whose minibatches take microseconds, stay on one thread:
-#: 64-32-10 float64 gained 1.42x at 64 rows per thread (151,552 multiply-adds),
-#: 1.82x at 512; 2-3-1 lost (0.28x-0.46x) at every batch size up to 1024.
-THREAD_WORK = 2**17
-
-#: rows per cache block in fit (None: chosen by _block_rows)
-BLOCK_ROWS = None
+#: the flat keywords fit took before optimisers were objects -> what replaces them
+_DEPRECATED_FIT_KEYWORDS = {
+    "momentum": "optimizer=nncore.optimizers.SGD(momentum=...)",
+    "nesterov": "optimizer=nncore.optimizers.SGD(momentum=..., nesterov=True)",
+    "beta1": "optimizer=nncore.optimizers.Adam(beta1=...)",
+    "beta2": "optimizer=nncore.optimizers.Adam(beta2=...)",
+    "epsilon": "optimizer=nncore.optimizers.Adam(epsilon=...)",
+    "weight_decay": "optimizer=nncore.optimizers.SGD(weight_decay=...) (or Adam(...))",
+    "lr_schedule": "optimizer=nncore.optimizers.SGD(schedule=nncore.optimizers.StepDecay(...))",
+    "decay_rate": "a schedule object, e.g. nncore.optimizers.ExponentialDecay(decay_rate, "
+                  "decay_steps), given to the optimizer",
+    "decay_steps": "a schedule object, e.g. nncore.optimizers.ExponentialDecay(decay_rate, "
+                   "decay_steps), given to the optimizer",
+}
 
 
-def _block_rows(sizes, dtype, batch_size):
-    """Rows of a minibatch that fit processes at a time (0: all of it).
+@dataclass(frozen=True)
+class KernelSpec:
+    """What the compiled kernels need to run a network besides its parameters:
+    the layer widths, each layer's activation id and the loss id (see
+    :mod:`nncore.activations`, :mod:`nncore.losses`)."""
 
-    A network that does little arithmetic per input byte (784-30-10: 3.8
-    multiply-adds per byte in float64) spends its large minibatches streaming
-    the gathered inputs through memory twice, for the forward pass and for the
-    weight gradient; in blocks of 32 rows they stay in cache between the two.
-    Measured at batch 1024 on 784-30-10: float32 0.097 -> 0.081 s per epoch,
-    float64 unchanged; on 784-256-256-10 (43 per byte) blocks only shrink
-    the GEMMs and cost time, so wide networks run whole minibatches.
-    """
-    if BLOCK_ROWS is not None:
-        return BLOCK_ROWS
-    if batch_size > 32 and _narrow(sizes, dtype):
-        return 32
-    return 0
+    sizes: np.ndarray  # intp
+    acts: np.ndarray  # intc
+    loss: int
 
 
-def _narrow(sizes, dtype):
-    """Whether the network does so little arithmetic per byte of input (fewer than 16
-    multiply-adds) that streaming the inputs, not the matrix products, sets its pace."""
-    work_per_row = sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
-    return work_per_row < 16 * sizes[0] * np.dtype(dtype).itemsize
+@dataclass
+class LayerValues:
+    """One layer's values for every row of a forward pass (see :meth:`Network.forward_trace`):
+    ``z = b + a_prev W^T`` and ``a = act(z)``, each of shape (n_rows, n_out)."""
 
-
-def _check_blas_threads(setting):
-    if setting is None or setting == "auto":
-        return setting
-    if isinstance(setting, (int, np.integer)) and not isinstance(setting, bool) and setting >= 1:
-        return int(setting)
-    raise ValueError(f"blas_threads must be 'auto', a positive integer or None, got {setting!r}")
-
-
-def _check_n_threads(setting):
-    if setting == "auto":
-        return setting
-    if isinstance(setting, (int, np.integer)) and not isinstance(setting, bool) \
-            and 1 <= setting <= _kernels.MAX_THREADS:
-        return int(setting)
-    raise ValueError(f"n_threads must be 'auto' or an integer from 1 to {_kernels.MAX_THREADS}, "
-                     f"got {setting!r}")
-
-
-def _n_threads(setting, sizes, dtype, batch_size, blas_setting="auto"):
-    """Threads fit splits each minibatch across."""
-    pinned = blas_setting in ("auto", 1) and _parallel.blas_pinnable()
-    if setting != "auto":
-        if setting > 1 and not pinned:
-            warnings.warn(
-                f"n_threads={setting} with BLAS free to start its own threads inside each of "
-                f"nncore's: that oversubscribes the cores and can be many times slower; keep "
-                f"blas_threads='auto' with threadpoolctl installed (pip install nncore[threads])"
-                f" or start Python with OPENBLAS_NUM_THREADS=1", RuntimeWarning, stacklevel=4)
-        return setting
-    if not pinned or not _kernels._threads_usable():
-        return 1
-    work_per_row = sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
-    rows = THREAD_ROWS if _narrow(sizes, dtype) else WIDE_THREAD_ROWS
-    rows = max(rows, -(-THREAD_WORK // work_per_row))  # per thread, at least
-    return int(max(1, min(available_cpus(), batch_size // rows)))
-
-
-def _unpinned_threads(setting, n_threads):
-    """Threads for a fit whose BLAS another Python thread holds (see
-    _parallel.pinned_blas): "auto" falls back to one; an explicit count is kept."""
-    if setting == "auto":
-        return 1
-    if _parallel.blas_pinnable():  # (without threadpoolctl _n_threads has warned)
-        warnings.warn(
-            f"n_threads={n_threads} while another Python thread's nncore threads hold BLAS's "
-            f"thread limit: when that thread finishes, BLAS's threads start inside these and "
-            f"oversubscribe the cores", RuntimeWarning, stacklevel=4)
-    return n_threads
-
-
-def _blas_threads(setting, rows, sizes, n_threads=1):
-    """A context that limits the BLAS thread pools during fit (threadpoolctl);
-    rows is the number of rows each matrix product handles; when fit's own
-    n_threads > 1 each of them calls BLAS, so "auto" keeps BLAS on one."""
-    if setting is None:
-        return contextlib.nullcontext()
-    if setting == "auto" and n_threads > 1:
-        limit = 1
-    elif setting == "auto":
-        work = rows * max(a * b for a, b in zip(sizes[:-1], sizes[1:]))
-        if work >= SINGLE_THREAD_WORK:
-            return contextlib.nullcontext()
-        limit = 1
-    else:
-        limit = setting  # checked by _check_blas_threads before training starts
-    return _parallel.blas_limit(limit)
-
-
-def _shuffle_seed(seed: int) -> int:
-    """Start of the shuffling stream: the seed through one step of Knuth's MMIX
-    LCG, so it lands far from the initialisation stream (which starts at seed)."""
-    return (seed * 6364136223846793005 + 1442695040888963407) & _MASK64
-
-
-class StopTraining(Exception):
-    """Raise from a callback to end ``fit`` after the current epoch."""
-
-
-class DivergenceError(FloatingPointError):
-    """The loss became NaN or infinite during ``fit``."""
+    activation: str
+    z: np.ndarray
+    a: np.ndarray
 
 
 class Network:
@@ -215,10 +91,20 @@ class Network:
     weights, biases : list of ndarray
         Views into ``params``: ``weights[l]`` has shape ``(n_{l+1}, n_l)`` and
         ``biases[l]`` shape ``(n_{l+1},)``; writing through them changes ``params``.
+    loss_name : str
+        The cost the network is trained on (the constructor's ``loss``;
+        :meth:`loss` computes it).
     history : dict of lists
         Per-epoch logs of every ``fit`` so far: ``loss`` (mean per-sample cost
         over the epoch's minibatches, each measured before its update), ``lr``,
         ``time`` and, when they apply, ``accuracy``, ``val_loss``, ``val_accuracy``.
+    optimizer : nncore.optimizers.Optimizer or None
+        The optimiser of the last fit, with its state; the next fit continues it
+        when given the same optimiser (or the same short form) again.
+    epochs_done : int
+        Epochs trained over every fit (learning-rate schedules count them).
+    rng_state : ndarray of uint64, shape (1,)
+        The shuffling stream's state, carried on from fit to fit.
     meta : dict
         Free-form, JSON-serialisable metadata saved and loaded with the model
         (the command line keeps class labels and input scaling there).
@@ -248,42 +134,38 @@ class Network:
         self._build()
         self.params[:] = self._initial_params()
         self.history = {}
-        self._counters = np.array([_shuffle_seed(self.seed), 0], dtype=np.uint64)
-        self._opt = None  # (optimizer key, state array)
-        self._epochs_done = 0
+        self.optimizer = None
+        self.epochs_done = 0
+        self.rng_state = np.array([_layout.shuffle_seed(self.seed)], dtype=np.uint64)
         self.meta = {}  # user metadata saved with the model (JSON-serialisable)
 
     # ------------------------------------------------------------ structure
 
     def _build(self):
         """Kernel descriptors, the parameter vector and its views."""
-        self._sizes = np.array(self.sizes, dtype=np.intp)
-        self._acts = np.array([activations.ACTIVATIONS[a].id for a in self.activations],
-                              dtype=np.intc)
-        self._loss_id = losses.LOSSES[self.loss_name].id
-        self.params = np.zeros(_kernels.n_params(self._sizes), dtype=self.dtype)
-        self.weights, self.biases = [], []
-        pos = 0
-        for n_in, n_out in zip(self.sizes[:-1], self.sizes[1:]):
-            block = self.params[pos:pos + n_out * (n_in + 1)].reshape(n_out, n_in + 1)
-            self.biases.append(block[:, 0])
-            self.weights.append(block[:, 1:])
-            pos += block.size
+        self.spec = KernelSpec(
+            sizes=np.array(self.sizes, dtype=np.intp),
+            acts=np.array([activations.ACTIVATIONS[a].id for a in self.activations],
+                          dtype=np.intc),
+            loss=losses.LOSSES[self.loss_name].id)
+        self.params = np.zeros(_layout.n_params(self.sizes), dtype=self.dtype)
+        blocks = _layout.blocks(self.params, self.sizes)
+        self.biases = [block[:, 0] for block in blocks]
+        self.weights = [block[:, 1:] for block in blocks]
         self._lock = threading.Lock()
-        self._work_per_row = sum(a * b for a, b in zip(self.sizes[:-1], self.sizes[1:]))
+        self._work_per_row = _parallel.work_per_row(self.sizes)
         self._ws_lengths = {}  # (rows, threads, gradient) -> pass workspace length
 
     def _initial_params(self) -> np.ndarray:
-        draws = np.empty(sum(a * b for a, b in zip(self.sizes[:-1], self.sizes[1:])))
+        draws = np.empty(self._work_per_row)
         _kernels.uniform(draws, np.array([self.seed], dtype=np.uint64))
         out = np.zeros(self.n_params)
-        pos = used = 0
-        for n_in, n_out, act in zip(self.sizes[:-1], self.sizes[1:], self.activations):
+        used = 0
+        for block, n_in, n_out, act in zip(_layout.blocks(out, self.sizes), self.sizes[:-1],
+                                           self.sizes[1:], self.activations):
             limit = activations.init_limit(act, n_in, n_out)
             w = limit * (2.0 * draws[used:used + n_in * n_out] - 1.0)
-            out[pos:pos + n_out * (n_in + 1)].reshape(n_out, n_in + 1)[:, 1:] = w.reshape(
-                n_out, n_in)
-            pos += n_out * (n_in + 1)
+            block[:, 1:] = w.reshape(n_out, n_in)
             used += n_in * n_out
         return out
 
@@ -293,6 +175,8 @@ class Network:
 
     @property
     def loss_function(self) -> str:
+        warnings.warn("Network.loss_function is deprecated; use Network.loss_name",
+                      DeprecationWarning, stacklevel=2)
         return self.loss_name
 
     def set_params(self, values) -> Network:
@@ -318,82 +202,103 @@ class Network:
                 f"output={self.activations[-1]!r}, loss={self.loss_name!r}, "
                 f"dtype={self.dtype.name!r}, seed={self.seed})")
 
-    # pickling: the views and the lock are rebuilt, not stored
+    def astype(self, dtype) -> Network:
+        """A new network of the same configuration and seed with the parameters
+        converted to ``dtype`` (no training state, history or metadata)."""
+        net = Network(self.sizes, activation=self.activations[:-1],
+                      output=self.activations[-1], loss=self.loss_name, dtype=dtype,
+                      seed=self.seed)
+        net.params[:] = self.params
+        return net
+
+    # pickling: the views, the kernel descriptors and the lock are rebuilt, not stored
     def __getstate__(self):
         state = {k: v for k, v in self.__dict__.items()
-                 if k not in ("weights", "biases", "_lock", "_sizes", "_acts", "params",
+                 if k not in ("weights", "biases", "_lock", "spec", "params",
                               "_work_per_row", "_ws_lengths")}
         state["params"] = np.array(self.params)
         return state
 
     def __setstate__(self, state):
         params = state.pop("params")
+        if "_counters" in state:  # pickled by nncore 0.1.0
+            counters = state.pop("_counters")
+            state["rng_state"] = np.array(counters[:1], dtype=np.uint64)
+            state["epochs_done"] = state.pop("_epochs_done", 0)
+            legacy = state.pop("_opt", None)
+            state["optimizer"] = None
+            if legacy is not None:
+                (name, nesterov), vec = legacy
+                opt = _optimizers.get(name, nesterov=nesterov) if name == "momentum" \
+                    else _optimizers.get(name)
+                opt.state = np.array(vec)
+                opt.step_counter[0] = counters[1]
+                state["optimizer"] = opt
         self.__dict__.update(state)
         self.dtype = np.dtype(self.dtype)
         self._build()
         self.params[:] = params
 
+    # The training state before optimisers were objects, kept readable for the
+    # tests and notebooks that looked at it: (("adam", False), state vector).
+    @property
+    def _opt(self):
+        return None if self.optimizer is None else (self.optimizer.key, self.optimizer.state)
+
+    @property
+    def _epochs_done(self):
+        return self.epochs_done
+
     # ------------------------------------------------------------ checking
 
-    def _check_X(self, X, name="X"):
-        return _validation.check_array(X, name=name, dtype=self.dtype, n_cols=self.sizes[0])
+    def check_data(self, X, Y=None, *, names=("X", "Y")):
+        """``X`` (and ``Y``) as the kernels take them: finite, 2-D, C-contiguous
+        arrays of the network's dtype with its numbers of inputs (and outputs).
 
-    def _check_XY(self, X, Y, names=("X", "Y")):
-        X = self._check_X(X, names[0])
+        Arrays that already are are returned as they are (no copy); a 1-D ``Y``
+        is one column when the network has one output.  Raises ``ValueError`` or
+        ``TypeError`` naming the problem.  Returns ``X``, or ``(X, Y)``.
+        """
+        X = _validation.check_array(X, name=names[0], dtype=self.dtype, n_cols=self.sizes[0])
+        if Y is None:
+            return X
         Y = _validation.check_array(Y, name=names[1], dtype=self.dtype, n_cols=self.sizes[-1],
                                     one_col_1d=self.sizes[-1] == 1)
         _validation.check_rows(X, Y, names)
         return X, Y
 
     def _workspace(self, n_rows, n_threads=1, gradient=False):
-        """Workspace for a pass over n_rows on n_threads: chunks of at most
-        CHUNK_ROWS rows, few enough that every thread gets one."""
-        rows = max(1, min(-(-n_rows // n_threads), CHUNK_ROWS))
-        if n_threads > 1 and _narrow(self.sizes, self.dtype) \
-                and SMALL_CHUNK_ROWS * self._work_per_row <= SMALL_CHUNK_WORK:
-            rows = min(rows, SMALL_CHUNK_ROWS)
+        """Workspace for a pass over n_rows on n_threads."""
+        rows = _parallel.pass_chunk_rows(n_rows, n_threads, self.sizes, self.dtype) \
+            if n_threads > 1 else max(1, min(n_rows, _parallel.CHUNK_ROWS))
         key = (rows, n_threads, gradient)
         length = self._ws_lengths.get(key)
         if length is None:  # (one row at a time is a common call: spare it the layout)
-            length = _kernels.pass_workspace_size(self._sizes, rows, n_threads, gradient)
+            length = _kernels.pass_workspace_size(self.spec.sizes, rows, n_threads, gradient)
             if len(self._ws_lengths) < 64:
                 self._ws_lengths[key] = length
         return np.empty(length, dtype=self.dtype)
-
-    def _pass_threads(self, n_rows):
-        """Threads for predict / loss / gradient over n_rows: several only for
-        passes of at least PASS_WORK multiply-adds."""
-        work = n_rows * self._work_per_row
-        if work < PASS_WORK or not _kernels._threads_usable() or not _parallel.blas_pinnable():
-            return 1
-        return min(available_cpus(), -(-n_rows // 64))  # at least 64 rows a thread
-
-    def _run_pass(self, n_rows, kernel):
-        """kernel(n_threads) on the threads _pass_threads picks, BLAS held to one
-        thread inside them (one thread when another Python thread holds BLAS)."""
-        nt = self._pass_threads(n_rows)
-        if nt == 1:
-            return kernel(1)
-        with _parallel.pinned_blas() as pinned:
-            return kernel(nt if pinned else 1)
 
     # ------------------------------------------------------------ maths
 
     def predict(self, X) -> np.ndarray:
         """Output activations ``a_L`` for every row of ``X``, shape (n, n_outputs)."""
-        X = self._check_X(X)
+        X = self.check_data(X)
         out = np.empty((X.shape[0], self.sizes[-1]), dtype=self.dtype)
-        self._run_pass(X.shape[0], lambda nt: _kernels.forward(
-            self.params, self._sizes, self._acts, X, out, self._workspace(X.shape[0], nt), nt))
+        spec = self.spec
+        _parallel.run_pass(X.shape[0], self._work_per_row, lambda nt: _kernels.forward(
+            self.params, spec.sizes, spec.acts, X, out, self._workspace(X.shape[0], nt), nt))
         return out
 
     def _loss_grad(self, X, Y, sample_weight, want_grad):
-        X, Y = self._check_XY(X, Y)
+        X, Y = self.check_data(X, Y)
         sw = _validation.check_sample_weight(sample_weight, X.shape[0], self.dtype)
         grad = np.zeros(self.n_params, dtype=self.dtype)
-        total = self._run_pass(X.shape[0], lambda nt: _kernels.loss_gradient(
-            self.params, self._sizes, self._acts, self._loss_id, X, Y, sw, grad,
-            self._workspace(X.shape[0], nt, want_grad), want_grad, nt))
+        spec = self.spec
+        total = _parallel.run_pass(
+            X.shape[0], self._work_per_row, lambda nt: _kernels.loss_gradient(
+                self.params, spec.sizes, spec.acts, spec.loss, X, Y, sw, grad,
+                self._workspace(X.shape[0], nt, want_grad), want_grad, nt))
         wsum = X.shape[0] if sw is None else float(sw.sum(dtype=np.float64))
         return total / wsum, grad, wsum
 
@@ -422,26 +327,49 @@ class Network:
         lecture's "backpropagation in the computer" table, computed in batches
         by the compiled kernels.
         """
-        X, Y = self._check_XY(X, Y)
+        X, Y = self.check_data(X, Y)
         out = np.empty((X.shape[0], self.n_params), dtype=self.dtype)
-        _kernels.per_sample_gradients(self.params, self._sizes, self._acts, self._loss_id,
+        spec = self.spec
+        _kernels.per_sample_gradients(self.params, spec.sizes, spec.acts, spec.loss,
                                       X, Y, out, self._workspace(X.shape[0]))
+        return out
+
+    def forward_trace(self, X) -> list[LayerValues]:
+        """Every layer's ``z`` and ``a`` for the rows of ``X``, layer by layer.
+
+        Each layer's ``z`` comes from the compiled forward kernel run on that
+        layer's block of ``params`` alone (with the identity activation), its
+        ``a`` from the compiled activation kernel: the same code that trains.
+        """
+        a_prev = self.check_data(X)
+        out = []
+        for block, n_in, n_out, act in zip(_layout.blocks(self.params, self.sizes),
+                                           self.sizes[:-1], self.sizes[1:], self.activations):
+            sizes = np.array([n_in, n_out], dtype=np.intp)
+            z = np.empty((a_prev.shape[0], n_out), dtype=self.dtype)
+            _kernels.forward(block.reshape(-1), sizes, _IDENTITY, a_prev, z,
+                             np.empty(_kernels.workspace_size(sizes, min(a_prev.shape[0],
+                                                                         _parallel.CHUNK_ROWS)),
+                                      dtype=self.dtype))
+            a = np.empty_like(z)
+            _kernels.activate(z, a, activations.ACTIVATIONS[act].id)
+            out.append(LayerValues(act, z, a))
+            a_prev = a
         return out
 
     def accuracy(self, X, Y) -> float:
         """Fraction of samples classified right: argmax for one-hot targets, a
         0.5 threshold for binary ones."""
-        X, Y = self._check_XY(X, Y)
-        return _accuracy(self.predict(X), Y, _metric_for(Y))
+        X, Y = self.check_data(X, Y)
+        return accuracy(self.predict(X), Y, target_metric(Y))
 
     # ------------------------------------------------------------ training
 
     def fit(self, X, Y, *, epochs=30, batch_size=10, learning_rate=None, shuffle=True,
-            optimizer="sgd", momentum=0.9, nesterov=False, beta1=0.9, beta2=0.999,
-            epsilon=1e-8, weight_decay=0.0, lr_schedule="constant", decay_rate=0.5,
-            decay_steps=10, sample_weight=None, validation_data=None, validation_split=0.0,
+            optimizer="sgd", sample_weight=None, validation_data=None, validation_split=0.0,
             early_stopping=False, patience=10, min_delta=0.0, callbacks=None, verbose=0,
-            on_divergence="raise", blas_threads="auto", n_threads="auto") -> Network:
+            on_divergence="raise", blas_threads="auto", n_threads="auto",
+            **deprecated) -> Network:
         """Train by minibatch gradient descent: ``W := W - r grad C`` per minibatch.
 
         Each epoch is one call into the compiled core: the samples are
@@ -450,6 +378,7 @@ class Network:
         forwarded, backpropagated and applied without returning to Python.
         Calling ``fit`` again continues from the current parameters, the
         optimiser's state, the shuffling stream and the schedule's epoch count.
+        The loop itself is :class:`nncore.training.Trainer`.
 
         Parameters
         ----------
@@ -458,45 +387,48 @@ class Network:
         epochs : int
         batch_size : int
         learning_rate : float, optional
-            ``r``; default 3.0 for sgd (the lecture's), 0.3 for momentum, 1e-3 for adam.
+            ``r`` for an optimiser given by name; default 3.0 for ``"sgd"`` (the
+            lecture's), 0.3 for ``"momentum"``, 1e-3 for ``"adam"``.  An
+            optimiser object carries its own.
         shuffle : bool
-        optimizer : {"sgd", "momentum", "adam"}
-        momentum : float
-            ``mu`` of the momentum optimiser.
-        nesterov : bool
-        beta1, beta2, epsilon : float
-            Adam's decay rates and denominator guard.
-        weight_decay : float
-            L2 penalty: ``weight_decay * W`` is added to every weight's gradient
-            (biases are not decayed).
-        lr_schedule : {"constant", "exponential", "step", "inverse_time"} or callable
-            See :func:`nncore.optimizers.learning_rate`; ``decay_rate`` and
-            ``decay_steps`` parametrise it.
+        optimizer : {"sgd", "momentum", "adam"} or nncore.optimizers.Optimizer
+            A name is the short form: ``"sgd"`` is ``SGD(learning_rate)``,
+            ``"momentum"`` is ``SGD(learning_rate, momentum=0.9)``, ``"adam"`` is
+            ``Adam(learning_rate)``; it continues the state of the last fit's
+            optimiser when that was the same short form.  An object (e.g.
+            ``nncore.optimizers.Adam(1e-3, weight_decay=1e-4)``) brings its
+            hyperparameters, schedule and state: passing the same object again
+            continues it.
         sample_weight : array-like, shape (n_samples,), optional
             Each minibatch's gradient is the weighted mean ``sum w_i g_i / sum w_i``.
         validation_data : (X_val, Y_val), optional
         validation_split : float
             Fraction of the samples, taken from the end, held out for validation.
         early_stopping : bool
-            Stop when the monitored loss (``val_loss`` if there is validation
-            data, else ``loss``) has not improved by ``min_delta`` for
-            ``patience`` epochs, and restore the best epoch's parameters.
-        callbacks : list of callables
-            Called after each epoch as ``cb(epoch, logs)``; returning True or
-            raising :class:`StopTraining` ends training.  Objects with an
-            ``on_epoch_end(epoch, logs)`` method work too.
+            The short form of :class:`nncore.callbacks.EarlyStopping`: stop
+            when the monitored loss (``val_loss`` if there is validation data,
+            else ``loss``) has not improved by ``min_delta`` for ``patience``
+            epochs, and restore the best epoch's parameters.
+        patience : int
+        min_delta : float
+        callbacks : list
+            :class:`nncore.callbacks.Callback` objects, objects with an
+            ``on_epoch_end(epoch, logs)`` method, or functions
+            ``cb(epoch, logs)``; called after each epoch, in order; returning
+            True or raising :class:`StopTraining` ends training.
         verbose : {0, 1, 2}
-            0 silent, 1 a tqdm progress bar over the epochs, 2 one line per epoch.
+            0 silent, 1 a tqdm progress bar over the epochs
+            (:class:`nncore.callbacks.ProgressBar`), 2 one line per epoch
+            (:class:`nncore.callbacks.PrintProgress`).
         blas_threads : "auto", int or None
             Threads for BLAS during this fit (needs threadpoolctl, the optional
             extra ``nncore[threads]``; without it BLAS keeps its own setting).
             ``"auto"`` runs BLAS on one thread when the matrix products of a
             minibatch (or of a block of one) are too small for a second thread
-            to pay for its start-up (see :data:`SINGLE_THREAD_WORK`), and
-            leaves it alone otherwise;
-            an integer sets the count; ``None`` leaves BLAS alone.
-            While ``n_threads`` > 1, ``"auto"`` keeps BLAS on one thread (each of
-            nncore's threads calls it).
+            to pay for its start-up (see ``nncore._parallel.SINGLE_THREAD_WORK``),
+            and leaves it alone otherwise; an integer sets the count; ``None``
+            leaves BLAS alone.  While ``n_threads`` > 1, ``"auto"`` keeps BLAS on
+            one thread (each of nncore's threads calls it).
         n_threads : "auto" or int
             Threads (OpenMP) that share each minibatch: every thread
             forwards and backpropagates its own consecutive part of it and the
@@ -504,23 +436,24 @@ class Network:
             -- the same step, with sums taken in a different order, so results
             agree with ``n_threads=1`` to rounding, and are bit-identical run to
             run for a given ``n_threads``.  ``"auto"`` uses up to
-            :func:`available_cpus` threads, each with at least
-            :data:`THREAD_ROWS` rows of a minibatch for networks whose pace is
-            set by streaming the inputs (fewer than 16 multiply-adds per input
-            byte, such as 784-30-10), :data:`WIDE_THREAD_ROWS` for wider ones,
-            and :data:`THREAD_WORK` multiply-adds; smaller minibatches keep one
-            thread (and BLAS its own threads).
-            nncore's threads need BLAS held to one thread inside them, which
-            takes threadpoolctl (``nncore[threads]``) and ``blas_threads`` "auto"
-            or 1; otherwise "auto" means one thread, and an explicit count
-            warns.
-            Without OpenMP in the build, or in a process forked after nncore
-            ran threads (GNU OpenMP cannot run there), the parts run one after
-            another with the same results.
+            :func:`nncore._parallel.available_cpus` threads when each gets
+            enough rows and work (``nncore._parallel.THREAD_ROWS``,
+            ``WIDE_THREAD_ROWS``, ``THREAD_WORK``); smaller minibatches keep one
+            thread (and BLAS its own threads).  nncore's threads need BLAS held
+            to one thread inside them, which takes threadpoolctl and
+            ``blas_threads`` "auto" or 1; otherwise "auto" means one thread, and
+            an explicit count warns.  Without OpenMP in the build, or in a
+            process forked after nncore ran threads (GNU OpenMP cannot run
+            there), the parts run one after another with the same results.
         on_divergence : {"raise", "warn"}
             When the loss becomes NaN or infinite, training stops, the
             parameters and optimiser state of the last finite epoch are restored
             and a :class:`DivergenceError` is raised (or a RuntimeWarning issued).
+        **deprecated
+            ``momentum, nesterov, beta1, beta2, epsilon, weight_decay,
+            lr_schedule, decay_rate, decay_steps``: the optimiser's
+            hyperparameters as flat keywords still work, with a
+            DeprecationWarning naming the optimiser object that replaces them.
 
         Returns
         -------
@@ -530,36 +463,38 @@ class Network:
             raise RuntimeError("fit is already running on this network in another thread; "
                                "train a copy (copy.deepcopy) instead")
         try:
-            return self._fit(X, Y, epochs, batch_size, learning_rate, shuffle, optimizer,
-                             momentum, nesterov, beta1, beta2, epsilon, weight_decay,
-                             lr_schedule, decay_rate, decay_steps, sample_weight,
-                             validation_data, validation_split, early_stopping, patience,
-                             min_delta, callbacks, verbose, on_divergence, blas_threads,
-                             n_threads)
+            for name in deprecated:
+                if name not in _DEPRECATED_FIT_KEYWORDS:
+                    raise TypeError(f"fit() got an unexpected keyword argument {name!r}")
+                warnings.warn(f"fit({name}=...) is deprecated: pass "
+                              f"{_DEPRECATED_FIT_KEYWORDS[name]} instead",
+                              DeprecationWarning, stacklevel=2)
+            trainer = self._trainer(
+                X, Y, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
+                shuffle=shuffle, optimizer=optimizer, sample_weight=sample_weight,
+                validation_data=validation_data, validation_split=validation_split,
+                early_stopping=early_stopping, patience=patience, min_delta=min_delta,
+                callbacks=callbacks, verbose=verbose, on_divergence=on_divergence,
+                blas_threads=blas_threads, n_threads=n_threads, flat=deprecated)
+            self.optimizer = trainer.optimizer
+            trainer.run()
+            return self
         finally:
             self._lock.release()
 
-    def _fit(self, X, Y, epochs, batch_size, learning_rate, shuffle, optimizer, momentum,
-             nesterov, beta1, beta2, epsilon, weight_decay, lr_schedule, decay_rate,
-             decay_steps, sample_weight, validation_data, validation_split, early_stopping,
-             patience, min_delta, callbacks, verbose, on_divergence, blas_threads, n_threads):
+    def _trainer(self, X, Y, *, epochs, batch_size, learning_rate, shuffle, optimizer,
+                 sample_weight, validation_data, validation_split, early_stopping, patience,
+                 min_delta, callbacks, verbose, on_divergence, blas_threads, n_threads, flat):
+        """Check every setting and the data (nothing is touched before all pass),
+        and set up the Trainer of one fit."""
         chk = _validation
         epochs = chk.check_positive(epochs, "epochs", integer=True)
         batch_size = chk.check_positive(batch_size, "batch_size", integer=True)
-        optimizer = optimizers.check_name(optimizer)
-        n_state, default_lr = optimizers.OPTIMIZERS[optimizer]
-        lr0 = default_lr if learning_rate is None else chk.check_positive(
-            learning_rate, "learning_rate")
-        weight_decay = chk.check_positive(weight_decay, "weight_decay", allow_zero=True)
-        momentum = chk.check_fraction(momentum, "momentum")
-        beta1 = chk.check_fraction(beta1, "beta1")
-        beta2 = chk.check_fraction(beta2, "beta2")
-        epsilon = chk.check_positive(epsilon, "epsilon")
-        decay_rate = chk.check_positive(decay_rate, "decay_rate")
-        decay_steps = chk.check_positive(decay_steps, "decay_steps", integer=True)
-        if not callable(lr_schedule) and lr_schedule not in optimizers.SCHEDULES:
-            raise ValueError(f"unknown lr_schedule {lr_schedule!r}; valid: "
-                             f"{', '.join(optimizers.SCHEDULES)} or a callable")
+        opt = _optimizers.get(optimizer, learning_rate, **flat)
+        if isinstance(optimizer, str) and self.optimizer is not None \
+                and self.optimizer.key == opt.key:
+            opt.adopt(self.optimizer)  # the short form again continues the state
+        opt.bind(self.n_params, self.dtype)
         validation_split = chk.check_fraction(validation_split, "validation_split")
         patience = chk.check_positive(patience, "patience", integer=True)
         min_delta = chk.check_positive(min_delta, "min_delta", allow_zero=True)
@@ -567,15 +502,15 @@ class Network:
             raise ValueError(f"verbose must be 0, 1 or 2, got {verbose!r}")
         if on_divergence not in ("raise", "warn"):
             raise ValueError(f"on_divergence must be 'raise' or 'warn', got {on_divergence!r}")
-        _check_blas_threads(blas_threads)
-        _check_n_threads(n_threads)
-        callbacks = list(callbacks or [])
-        for cb in callbacks:
-            if not (callable(cb) or hasattr(cb, "on_epoch_end")):
-                raise TypeError(f"callback {cb!r} is neither callable nor has on_epoch_end")
+        _parallel.check_blas_threads(blas_threads)
+        _parallel.check_n_threads(n_threads)
+        user_callbacks = [as_callback(cb) for cb in (callbacks or [])]
+        if early_stopping is not True and early_stopping is not False:
+            raise TypeError("early_stopping must be True or False")
 
-        X, Y = self._check_XY(X, Y)
+        X, Y = self.check_data(X, Y)
         sw = chk.check_sample_weight(sample_weight, X.shape[0], self.dtype)
+        validation = None
         if validation_data is not None:
             if validation_split:
                 raise ValueError("give validation_data or validation_split, not both")
@@ -583,177 +518,154 @@ class Network:
                 Xv, Yv = validation_data
             except (TypeError, ValueError):
                 raise ValueError("validation_data must be a pair (X_val, Y_val)") from None
-            Xv, Yv = self._check_XY(Xv, Yv, ("X_val", "Y_val"))
+            validation = self.check_data(Xv, Yv, names=("X_val", "Y_val"))
         elif validation_split:
-            n_val = int(math.floor(X.shape[0] * validation_split))
+            n_val = int(np.floor(X.shape[0] * validation_split))
             if n_val < 1 or n_val >= X.shape[0]:
                 raise ValueError(f"validation_split={validation_split} leaves {n_val} validation "
                                  f"samples out of {X.shape[0]}; need at least one on each side")
-            Xv, Yv = X[-n_val:], Y[-n_val:]
+            validation = (X[-n_val:], Y[-n_val:])
             X, Y = X[:-n_val], Y[:-n_val]
             if sw is not None:
                 sw = np.ascontiguousarray(sw[:-n_val])
-        else:
-            Xv = Yv = None
-        if early_stopping is not True and early_stopping is not False:
-            raise TypeError("early_stopping must be True or False")
 
-        metric = _metric_for(Y)
-        opt_id = optimizers.kernel_id(optimizer, nesterov)
-        key = (optimizer, bool(nesterov))
-        if self._opt is None or self._opt[0] != key:
-            # a new optimiser starts from zero state and a zero step count
-            self._opt = (key, np.zeros(n_state * self.n_params, dtype=self.dtype))
-            self._counters[1] = 0
-        state = self._opt[1]
-        hyper = np.array([lr0, weight_decay, beta1 if optimizer == "adam" else momentum,
-                          beta2, epsilon], dtype=np.float64)
-        n = X.shape[0]
-        block = _block_rows(self.sizes, self.dtype, batch_size)
-        nt = _n_threads(n_threads, self.sizes, self.dtype, min(batch_size, max(n, 1)),
-                        blas_threads)
-        metric_id = _kernels.METRIC_IDS[metric]
-
-        hist = self.history
-        keys = ["loss", "lr", "time"]
-        if metric:
-            keys.append("accuracy")
-        if Xv is not None:
-            keys += ["val_loss"] + (["val_accuracy"] if metric else [])
-        for k in keys:
-            hist.setdefault(k, [])
-
-        monitor = "val_loss" if Xv is not None else "loss"
-        best, best_params, wait = math.inf, None, 0
-        bar = None
+        cbs = []
+        if early_stopping:
+            cbs.append(EarlyStopping("val_loss" if validation is not None else "loss",
+                                     patience=patience, min_delta=min_delta))
         if verbose == 1:
-            from tqdm.auto import tqdm
-            bar = tqdm(total=epochs, unit="epoch", leave=True)
-        threads = contextlib.ExitStack()
-        pinned = False
-        if nt > 1 and blas_threads in ("auto", 1):
-            pinned = threads.enter_context(_parallel.pinned_blas())
-            if not pinned:
-                nt = _unpinned_threads(n_threads, nt)
-        if not pinned:
-            threads.enter_context(_blas_threads(blas_threads, block or batch_size, self.sizes, nt))
-        try:
-            ws = np.empty(_kernels.train_workspace_size(self._sizes, n, batch_size, opt_id, block,
-                                                        nt), dtype=self.dtype)
-            order = np.empty(n, dtype=np.intp)
-            for _ in range(epochs):
-                epoch = self._epochs_done
-                lr = optimizers.learning_rate(lr_schedule, lr0, epoch, decay_rate, decay_steps)
-                hyper[0] = lr
-                # Snapshot: a failed or interrupted epoch is rolled back whole.
-                snap = (self.params.copy(), state.copy(), self._counters.copy())
-                t0 = time.perf_counter()
-                n_logged = [len(hist[k]) for k in keys]
-                try:
-                    total, wsum, correct, status = _kernels.train_epoch(
-                        self.params, self._sizes, self._acts, self._loss_id, X, Y, sw, order,
-                        bool(shuffle), self._counters, batch_size, opt_id, hyper, state, ws,
-                        metric_id, block, nt)
-                    if status == _kernels.STATUS_OK and not np.isfinite(self.params).all():
-                        status = _kernels.STATUS_NONFINITE
-                    seconds = time.perf_counter() - t0
-                    if status == _kernels.STATUS_OK:
-                        # The epoch counts once its whole record is written: an interrupt
-                        # anywhere before that (a signal lands between bytecodes, e.g.
-                        # in the validation loss) rolls the whole epoch back.
-                        logs = {"loss": total / wsum, "lr": lr, "time": seconds}
-                        if metric:
-                            logs["accuracy"] = correct / n
-                        if Xv is not None:
-                            logs["val_loss"] = self.loss(Xv, Yv)
-                            if metric:
-                                logs["val_accuracy"] = _accuracy(self.predict(Xv), Yv, metric)
-                        for k in keys:
-                            hist[k].append(logs[k])
-                        self._epochs_done += 1
-                except BaseException:
-                    for k, m in zip(keys, n_logged):
-                        del hist[k][m:]
-                    self._epochs_done = epoch  # in case the interrupt followed the count
-                    self._restore(snap)
-                    raise
-                if status != _kernels.STATUS_OK:
-                    self._restore(snap)
-                    msg = (f"training diverged in epoch {epoch + 1}: the loss became NaN or "
-                           f"infinite at learning rate {lr:g}. The parameters of the last "
-                           f"finite epoch were restored; try a smaller learning_rate or "
-                           f"scale the inputs (e.g. to [0, 1] or zero mean, unit variance).")
-                    if on_divergence == "raise":
-                        raise DivergenceError(msg)
-                    warnings.warn(msg, RuntimeWarning, stacklevel=3)
-                    break
-                stop = False
-                if early_stopping:
-                    current = logs[monitor]
-                    if current < best - min_delta:
-                        best, best_params, wait = current, self.params.copy(), 0
-                    else:
-                        wait += 1
-                        stop = wait >= patience
-                if bar is not None:
-                    bar.set_postfix({k: f"{v:.4g}" for k, v in logs.items() if k != "time"}
-                                    | {"samples/s": f"{n / max(seconds, 1e-12):.3g}"})
-                    bar.update(1)
-                elif verbose:
-                    print(f"epoch {self._epochs_done}: "
-                          + ", ".join(f"{k}={v:.6g}" for k, v in logs.items() if k != "time")
-                          + f", {seconds:.3f}s, {n / max(seconds, 1e-12):.4g} samples/s",
-                          flush=True)
-                for cb in callbacks:
-                    try:
-                        fn = cb.on_epoch_end if hasattr(cb, "on_epoch_end") else cb
-                        if fn(self._epochs_done - 1, dict(logs)) is True:
-                            stop = True
-                    except StopTraining:
-                        stop = True
-                if stop:
-                    break
-        finally:
-            threads.close()
-            if bar is not None:
-                bar.close()
-        if early_stopping and best_params is not None:
-            self.params[:] = best_params
-            self.best_epoch_ = int(np.argmin(hist[monitor])) if hist[monitor] else None
-        return self
-
-    def _restore(self, snap):
-        params, state, counters = snap
-        self.params[:] = params
-        self._opt[1][:] = state
-        self._counters[:] = counters
+            cbs.append(ProgressBar())
+        elif verbose:
+            cbs.append(PrintProgress())
+        data = LocalData(self, X, Y, sw, batch_size=batch_size, shuffle=shuffle,
+                         n_threads=n_threads, blas_threads=blas_threads)
+        return Trainer(self, data, opt, epochs=epochs, callbacks=cbs + user_callbacks,
+                       validation=validation, on_divergence=on_divergence)
 
     # ------------------------------------------------------------ files
 
-    def save(self, path, *, include_optimizer=True, include_history=True):
-        """Write the network to ``path`` (.npz with a JSON header); see :mod:`nncore.io`."""
-        from . import io
-        io.save(self, path, include_optimizer=include_optimizer,
-                include_history=include_history)
+    def to_archive(self, *, include_optimizer=True, include_history=True, meta=None):
+        """The model file's contents: ``(header, arrays)``, the header a JSON-able
+        dict and the arrays ``params`` (and ``opt_state``); see :mod:`nncore.io`."""
+        if meta is None:
+            meta = self.meta
+        header = {
+            "format": _archive.FORMAT,
+            "format_version": _archive.FORMAT_VERSION,
+            "nncore_version": __version__,
+            "sizes": list(self.sizes),
+            "activations": list(self.activations),
+            "loss": self.loss_name,
+            "dtype": self.dtype.name,
+            "seed": str(self.seed),
+            "n_params": int(self.n_params),
+            "epochs_done": int(self.epochs_done),
+            "counters": [str(int(self.rng_state[0])),
+                         str(0 if self.optimizer is None else self.optimizer.step_count)],
+        }
+        arrays = {"params": np.asarray(self.params)}
+        if include_optimizer and self.optimizer is not None and self.optimizer.state is not None:
+            header["optimizer"] = self.optimizer.to_dict()
+            arrays["opt_state"] = np.asarray(self.optimizer.state)
+        if include_history:
+            header["history"] = {k: [float(v) for v in vals] for k, vals in self.history.items()}
+        if meta is not None:
+            if not isinstance(meta, dict):
+                raise TypeError(f"meta must be a dict, got {type(meta).__name__}")
+            try:
+                json.dumps(meta)
+            except (TypeError, ValueError) as exc:
+                raise TypeError(f"meta must hold only JSON types (dict, list, str, number, "
+                                f"bool, None): {exc}") from None
+            header["meta"] = meta
+        return header, arrays
+
+    @classmethod
+    def from_archive(cls, header: dict, arrays: dict) -> Network:
+        """The network a model file holds (``header`` and ``arrays`` as
+        :func:`nncore.io.read` gives them).  Every field is checked before the
+        network is built; a bad one raises ValueError saying which."""
+        params = arrays["params"]
+        opt_state = arrays.get("opt_state")
+        try:
+            sizes = header["sizes"]
+            acts = header["activations"]
+            loss = header["loss"]
+            dtype = header["dtype"]
+            seed = int(header["seed"]) if isinstance(header["seed"], str) else header["seed"]
+            counters = [int(c) for c in header["counters"]]
+            epochs_done = header.get("epochs_done", 0)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"the header is missing or has a malformed field ({exc})") from None
+        # exact JSON types: int() would turn 4.7 into 4, "342" into [3, 4, 2], true into 1
+        if not isinstance(sizes, list) or not all(_is_int(n) for n in sizes):
+            raise ValueError(f"the layer sizes {sizes!r} are not a list of integers")
+        if not isinstance(acts, list) or not all(isinstance(a, str) for a in acts):
+            raise ValueError("the activations are not a list of names")
+        if not isinstance(loss, str) or not isinstance(dtype, str) or not _is_int(seed):
+            raise ValueError("the loss, dtype or seed field has the wrong type")
+        if not _is_int(epochs_done) or epochs_done < 0:
+            raise ValueError(f"epochs_done is {epochs_done!r}, not a count")
+        # the parameter count is checked before anything is allocated, so a tampered
+        # header cannot make load build a huge network
+        if len(sizes) >= 2 and all(n >= 1 for n in sizes):
+            expected = _layout.n_params(sizes)
+            if params.shape != (expected,) or header.get("n_params") != expected:
+                raise ValueError(f"the parameter vector is {params.dtype}{params.shape}, the "
+                                 f"header's layer sizes {sizes} need ({expected},) parameters")
+        if len(acts) != len(sizes) - 1:
+            raise ValueError(f"{len(acts)} activations for {len(sizes) - 1} layers")
+        try:
+            net = cls(sizes, activation=acts[:-1], output=acts[-1], loss=loss, dtype=dtype,
+                      seed=seed)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"its configuration is invalid ({exc})") from None
+        if params.dtype != net.dtype or params.shape != (net.n_params,):
+            raise ValueError(f"the parameter vector is {params.dtype}{params.shape}, the "
+                             f"header's network needs {net.dtype}({net.n_params},)")
+        if header.get("n_params") != net.n_params:
+            raise ValueError("the header's parameter count does not match its layer sizes")
+        if not np.isfinite(params).all():
+            raise ValueError("the parameter vector contains NaN or infinity")
+        net.params[:] = params
+        if len(counters) != 2 or not all(0 <= c < 2**64 for c in counters):
+            raise ValueError("the counters are malformed")
+        net.rng_state[0] = counters[0]
+        net.epochs_done = epochs_done
+        entry = header.get("optimizer")
+        if (entry is None) != (opt_state is None):
+            raise ValueError("the optimizer state and the header's optimizer entry must "
+                             "come together")
+        if entry is not None:
+            net.optimizer = _optimizers.from_dict(entry, opt_state, counters[1], net.n_params,
+                                                  net.dtype)
+        hist = header.get("history")
+        if hist is not None:
+            if not isinstance(hist, dict) or not all(
+                isinstance(v, list) and all(
+                    isinstance(x, (int, float)) and not isinstance(x, bool) for x in v)
+                for v in hist.values()
+            ):
+                raise ValueError("the history is malformed (it needs lists of numbers)")
+            net.history = {str(k): [float(x) for x in v] for k, v in hist.items()}
+        meta = header.get("meta", {})
+        if not isinstance(meta, dict):
+            raise ValueError("its meta field is not a JSON object")
+        net.meta = meta
+        return net
+
+    def save(self, path, *, include_optimizer=True, include_history=True, meta=None):
+        """Write the network to ``path``: one ``.npz`` holding the parameter vector,
+        the optimiser's state and a JSON header (configuration, training state,
+        history, ``meta`` — by default ``self.meta``); see :mod:`nncore.io`.
+        A failed save leaves any existing file as it was."""
+        _archive.write(path, *self.to_archive(include_optimizer=include_optimizer,
+                                              include_history=include_history, meta=meta))
 
 
-def _metric_for(Y: np.ndarray):
-    """"argmax" for one-hot targets, "binary" for 0/1 targets, None otherwise.
-
-    Looks at a block of rows at a time, so no temporary grows with the data."""
-    one_hot = Y.shape[1] > 1
-    block = max(1, 65536 // Y.shape[1])
-    for start in range(0, Y.shape[0], block):
-        part = Y[start:start + block]
-        if not ((part == 0) | (part == 1)).all():
-            return None
-        one_hot = one_hot and bool((part.sum(axis=1) == 1).all())
-    return "argmax" if one_hot else "binary"
+def _is_int(x) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool)
 
 
-def _accuracy(P: np.ndarray, Y: np.ndarray, metric) -> float:
-    if metric == "argmax":
-        return float(np.mean(P.argmax(axis=1) == Y.argmax(axis=1)))
-    if metric == "binary":
-        return float(np.mean(((P > 0.5) == (Y > 0.5)).all(axis=1)))
-    raise ValueError("accuracy needs one-hot or binary (0/1) targets")
+_IDENTITY = np.array([activations.ACTIVATIONS["identity"].id], dtype=np.intc)
+

@@ -1,80 +1,538 @@
-"""Optimisers and learning-rate schedules.
+"""Optimisers and learning-rate schedules: small objects over the one parameter vector.
 
-Every optimiser is one compiled update over the flat parameter vector ``W``,
-with its state in arrays of the same layout:
+An optimiser holds its hyperparameters, its state — whole vectors in the layout
+of ``params``, so Adam's moments are two more vectors like the model itself —
+and its step count.  The compiled epoch applies it after every minibatch;
+:meth:`Optimizer.step` applies it once, to a gradient computed anywhere.
 
-=========  ===================================================  ==============
-name       update with gradient g (after weight decay)          state
-=========  ===================================================  ==============
-sgd        W := W - r g  (the lecture's W = W_old - r grad C)   none
-momentum   v := mu v + g;  W := W - r v                         v
-           (nesterov=True:  W := W - r (g + mu v))
-adam       m := b1 m + (1-b1) g;  v := b2 v + (1-b2) g^2;        m, v
-           W := W - r m^ / (sqrt(v^) + eps), with the bias
-           corrections m^ = m/(1-b1^t), v^ = v/(1-b2^t)
-=========  ===================================================  ==============
+==========  =====================================================  ==============
+optimiser   update with gradient g (after weight decay)            state
+==========  =====================================================  ==============
+SGD         W := W - r g  (the lecture's W = W_old - r grad C)     none
+SGD(mu)     v := mu v + g;  W := W - r v                           v
+            (nesterov=True:  W := W - r (g + mu v))
+Adam        m := b1 m + (1-b1) g;  v := b2 v + (1-b2) g^2;          m, v
+            W := W - r m^ / (sqrt(v^) + eps), with the bias
+            corrections m^ = m/(1-b1^t), v^ = v/(1-b2^t)
+==========  =====================================================  ==============
 
 These are the conventions of ``torch.optim.SGD`` (dampening 0) and
-``torch.optim.Adam``.  L2 weight decay adds ``weight_decay * W`` to the gradient
-of every weight — not of the biases, as in scikit-learn's ``alpha``.
+``torch.optim.Adam``.  L2 ``weight_decay`` adds ``weight_decay * W`` to the
+gradient of every weight — not of the biases, as in scikit-learn's ``alpha``.
+
+The learning rate may follow a schedule, a function of the epoch (0-based,
+counted over every ``fit`` of the network): one of :class:`ExponentialDecay`,
+:class:`StepDecay`, :class:`InverseTimeDecay`, or any callable
+``schedule(epoch, r0) -> r``.
+
+``Network.fit(optimizer="sgd" | "momentum" | "adam", learning_rate=r)`` is the
+short form: ``"momentum"`` is ``SGD(r, momentum=0.9)``, and ``r`` defaults to
+:data:`DEFAULT_LEARNING_RATES`.
+
+Minibatch optimisers are one family; a full-batch solver (L-BFGS) is another:
+it does not step per minibatch but asks its data for the loss and gradient over
+all of it (``loss_and_gradient``), as many times as it needs, and the training
+loop hands it the data instead of running epochs.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import Any, ClassVar
 
-from . import _kernels
+import numpy as np
 
-#: name -> (number of state vectors, default learning rate)
-OPTIMIZERS: dict[str, tuple[int, float]] = {
-    "sgd": (0, 3.0),
-    "momentum": (1, 0.3),
-    "adam": (2, 1e-3),
-}
+from . import _kernels, _validation
 
-SCHEDULES = ("constant", "exponential", "step", "inverse_time")
+__all__ = [
+    "Optimizer", "SGD", "Adam", "Schedule", "Constant", "ExponentialDecay", "StepDecay",
+    "InverseTimeDecay", "DEFAULT_LEARNING_RATES", "NAMES", "SCHEDULES", "get",
+    "from_config", "from_dict", "learning_rate",
+]
 
-
-def kernel_id(name: str, nesterov: bool) -> int:
-    if name == "momentum" and nesterov:
-        return _kernels.OPTIMIZER_IDS["nesterov"]
-    return _kernels.OPTIMIZER_IDS[name]
-
-
-def check_name(name: str) -> str:
-    if not isinstance(name, str) or name not in OPTIMIZERS:
-        raise ValueError(f"unknown optimizer {name!r}; valid: {', '.join(OPTIMIZERS)}")
-    return name
+#: the short forms of ``fit(optimizer=...)`` and their default learning rates:
+#: 3.0 is the lecture's (sigmoid units, MSE, inputs in [0, 1]); momentum
+#: multiplies the effective step by about 1 / (1 - mu) = 10, hence 0.3.
+DEFAULT_LEARNING_RATES: dict[str, float] = {"sgd": 3.0, "momentum": 0.3, "adam": 1e-3}
+NAMES = tuple(DEFAULT_LEARNING_RATES)
 
 
-def learning_rate(
-    schedule: str | Callable[[int, float], float],
-    lr0: float,
-    epoch: int,
-    decay_rate: float,
-    decay_steps: int,
-) -> float:
-    """The learning rate for (0-based, counted over every fit) epoch ``epoch``.
+# ---------------------------------------------------------------- schedules
 
-    constant:     r0
-    exponential:  r0 * decay_rate ** (epoch / decay_steps)
-    step:         r0 * decay_rate ** floor(epoch / decay_steps)
-    inverse_time: r0 / (1 + decay_rate * epoch / decay_steps)
-    A callable is called as ``schedule(epoch, r0)``.
-    """
-    if callable(schedule):
-        r = float(schedule(epoch, lr0))
-    elif schedule == "constant":
-        r = lr0
-    elif schedule == "exponential":
-        r = lr0 * decay_rate ** (epoch / decay_steps)
-    elif schedule == "step":
-        r = lr0 * decay_rate ** (epoch // decay_steps)
-    elif schedule == "inverse_time":
-        r = lr0 / (1.0 + decay_rate * epoch / decay_steps)
-    else:
-        raise ValueError(f"unknown lr_schedule {schedule!r}; valid: {', '.join(SCHEDULES)}")
+class Schedule:
+    """A learning-rate schedule: ``schedule(epoch, r0)`` is the learning rate of
+    (0-based) ``epoch`` for an optimiser whose learning rate is ``r0``."""
+
+    name: ClassVar[str] = ""
+
+    def __call__(self, epoch: int, lr0: float) -> float:
+        raise NotImplementedError
+
+    def get_config(self) -> dict[str, Any]:
+        return {"name": self.name}
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items() if k != "name")
+        return f"{type(self).__name__}({args})"
+
+    def __eq__(self, other):
+        return type(other) is type(self) and other.get_config() == self.get_config()
+
+    def __hash__(self):
+        return hash((type(self), tuple(self.get_config().items())))
+
+
+class Constant(Schedule):
+    """``r = r0``."""
+
+    name = "constant"
+
+    def __call__(self, epoch, lr0):
+        return lr0
+
+
+class _Decay(Schedule):
+    def __init__(self, decay_rate: float = 0.5, decay_steps: int = 10):
+        self.decay_rate = _validation.check_positive(decay_rate, "decay_rate")
+        self.decay_steps = _validation.check_positive(decay_steps, "decay_steps", integer=True)
+
+    def get_config(self):
+        return {"name": self.name, "decay_rate": self.decay_rate,
+                "decay_steps": self.decay_steps}
+
+
+class ExponentialDecay(_Decay):
+    """``r = r0 * decay_rate ** (epoch / decay_steps)``."""
+
+    name = "exponential"
+
+    def __call__(self, epoch, lr0):
+        return lr0 * self.decay_rate ** (epoch / self.decay_steps)
+
+
+class StepDecay(_Decay):
+    """``r = r0 * decay_rate ** floor(epoch / decay_steps)``."""
+
+    name = "step"
+
+    def __call__(self, epoch, lr0):
+        return lr0 * self.decay_rate ** (epoch // self.decay_steps)
+
+
+class InverseTimeDecay(_Decay):
+    """``r = r0 / (1 + decay_rate * epoch / decay_steps)``."""
+
+    name = "inverse_time"
+
+    def __call__(self, epoch, lr0):
+        return lr0 / (1.0 + self.decay_rate * epoch / self.decay_steps)
+
+
+SCHEDULES: dict[str, type[Schedule]] = {
+    cls.name: cls for cls in (Constant, ExponentialDecay, StepDecay, InverseTimeDecay)}
+
+
+def _check_schedule(schedule):
+    if schedule is None or isinstance(schedule, Schedule) or callable(schedule):
+        return schedule
+    if isinstance(schedule, str) and schedule in SCHEDULES:
+        return SCHEDULES[schedule]()
+    raise ValueError(f"unknown lr_schedule {schedule!r}; valid: {', '.join(SCHEDULES)} "
+                     f"or a callable")
+
+
+def _scheduled(schedule, lr0: float, epoch: int) -> float:
+    r = lr0 if schedule is None else float(schedule(epoch, lr0))
     if not (math.isfinite(r) and r > 0):
         raise ValueError(f"the learning-rate schedule gave {r!r} at epoch {epoch}; it must be > 0")
     return r
+
+
+def learning_rate(schedule: str | Callable[[int, float], float], lr0: float, epoch: int,
+                  decay_rate: float, decay_steps: int) -> float:
+    """The learning rate of (0-based) ``epoch`` under a schedule given by name
+    (``"constant"``, ``"exponential"``, ``"step"``, ``"inverse_time"`` with
+    ``decay_rate`` and ``decay_steps``) or as a callable ``schedule(epoch, r0)``."""
+    if isinstance(schedule, str):
+        if schedule not in SCHEDULES:
+            _check_schedule(schedule)  # raises, naming the valid ones
+        cls = SCHEDULES[schedule]
+        schedule = cls() if cls is Constant else cls(decay_rate, decay_steps)
+    return _scheduled(schedule, lr0, epoch)
+
+
+# ---------------------------------------------------------------- optimisers
+
+class Optimizer:
+    """Base class of the minibatch optimisers.
+
+    Parameters
+    ----------
+    learning_rate : float
+        ``r``, the step size (before any schedule).
+    weight_decay : float
+        L2 penalty: ``weight_decay * W`` is added to the gradient of every
+        weight (biases are not decayed).
+    schedule : Schedule, callable or None
+        The learning rate of each epoch, ``schedule(epoch, r0)``; None keeps ``r``.
+
+    Attributes
+    ----------
+    state : ndarray or None
+        The optimiser's vectors, one after another, each in the layout of the
+        network's ``params`` (allocated, as zeros, by the first fit).
+    step_count : int
+        Updates applied so far (Adam's bias correction counts them).
+    """
+
+    #: the optimiser's kernel id(s) and how many state vectors it keeps are set
+    #: by each subclass
+    full_batch: ClassVar[bool] = False
+
+    def __init__(self, learning_rate: float, *, weight_decay: float = 0.0, schedule=None):
+        self.learning_rate = _validation.check_positive(learning_rate, "learning_rate")
+        self.weight_decay = _validation.check_positive(weight_decay, "weight_decay",
+                                                       allow_zero=True)
+        self.schedule = _check_schedule(schedule)
+        self.state: np.ndarray | None = None
+        # the step count, in the one-element array the compiled kernels count in
+        self.step_counter = np.zeros(1, dtype=np.uint64)
+
+    # -------------------------------------------------------- what each one is
+
+    @property
+    def kind(self) -> int:
+        """The compiled kernels' id of this update rule."""
+        raise NotImplementedError
+
+    @property
+    def n_state(self) -> int:
+        """How many vectors of the parameters' length the state holds."""
+        raise NotImplementedError
+
+    @property
+    def key(self) -> tuple[str, bool]:
+        """``(name, nesterov)``: which short form this is; a fit given the same short
+        form again continues this optimiser's state (and the model file's entry)."""
+        raise NotImplementedError
+
+    def _hyper(self) -> dict[str, float]:
+        """The values of the kernel's fields this optimiser uses."""
+        return {}
+
+    def get_config(self) -> dict[str, Any]:
+        """The hyperparameters, JSON-serialisable (a custom callable schedule is not)."""
+        raise NotImplementedError
+
+    # -------------------------------------------------------- the update
+
+    @property
+    def step_count(self) -> int:
+        return int(self.step_counter[0])
+
+    def learning_rate_at(self, epoch: int) -> float:
+        """The learning rate of (0-based, counted over every fit) ``epoch``."""
+        return _scheduled(self.schedule, self.learning_rate, epoch)
+
+    def kernel_config(self, learning_rate: float | None = None) -> dict[str, float]:
+        """The compiled kernels' description of one update at ``learning_rate``."""
+        config = {"kind": self.kind, "weight_decay": self.weight_decay, "momentum": 0.0,
+                  "beta1": 0.0, "beta2": 0.0, "epsilon": 0.0,
+                  "learning_rate": self.learning_rate if learning_rate is None
+                  else learning_rate}
+        config.update(self._hyper())
+        return config
+
+    def bind(self, n_params: int, dtype) -> Optimizer:
+        """Make the state fit a parameter vector of ``n_params`` in ``dtype``: zeros
+        for a new optimiser; an existing state must match."""
+        dtype = np.dtype(dtype)
+        size = self.n_state * n_params
+        if self.state is None:
+            self.state = np.zeros(size, dtype=dtype)
+        elif self.state.shape != (size,) or self.state.dtype != dtype:
+            raise ValueError(
+                f"this {type(self).__name__} holds state for another network ({self.state.dtype}"
+                f"{self.state.shape}, this one needs {dtype}({size},)); use a new optimiser, "
+                f"or reset() this one")
+        return self
+
+    def reset(self) -> None:
+        """Forget the state and the step count."""
+        self.state = None
+        self.step_counter[0] = 0
+
+    def step(self, network, grad, *, learning_rate: float | None = None) -> None:
+        """Apply one update to ``network.params`` with the gradient ``grad`` (in the
+        layout of params), exactly as the compiled epoch does after a minibatch:
+        count the step, add the weight decay, update.  ``grad`` is not modified."""
+        params = network.params
+        self.bind(params.shape[0], params.dtype)
+        grad = np.array(grad, dtype=params.dtype, order="C")  # the kernel decays it in place
+        if grad.shape != params.shape:
+            raise ValueError(f"grad has shape {grad.shape}, params {params.shape}")
+        _kernels.optimizer_step(self.kernel_config(learning_rate),
+                                np.asarray(network.sizes, dtype=np.intp), params, grad,
+                                self.state, self.step_counter)
+
+    # -------------------------------------------------------- rollback, files
+
+    def snapshot(self):
+        """A copy of the state and step count, for :meth:`restore`."""
+        return (None if self.state is None else self.state.copy(), self.step_counter.copy())
+
+    def restore(self, snap) -> None:
+        state, step = snap
+        if state is None:
+            self.state = None
+        else:
+            self.state[:] = state
+        self.step_counter[:] = step
+
+    def adopt(self, other: Optimizer) -> Optimizer:
+        """Continue ``other``'s state and step count (same update rule)."""
+        self.state = other.state
+        self.step_counter = other.step_counter
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        """The model file's entry for this optimiser (the state is saved beside it)."""
+        name, nesterov = self.key
+        return {"name": name, "nesterov": nesterov,
+                "state_size": 0 if self.state is None else int(self.state.size),
+                "config": self.get_config()}
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items() if k != "class")
+        return f"{type(self).__name__}({args})"
+
+
+def _schedule_config(schedule):
+    if schedule is None:
+        return None
+    if isinstance(schedule, Schedule):
+        return schedule.get_config()
+    return {"name": "callable", "repr": repr(schedule)}
+
+
+def _schedule_from_config(config):
+    if config is None:
+        return None
+    if not isinstance(config, dict) or config.get("name") not in SCHEDULES:
+        return None  # a custom callable cannot be restored from a file
+    params = {k: v for k, v in config.items() if k != "name"}
+    return SCHEDULES[config["name"]](**params)
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent, with optional (Nesterov) momentum.
+
+    ``W := W - r g`` — the lecture's ``W = W_old - r grad C(W_old)`` — or, with
+    momentum ``mu``, ``v := mu v + g; W := W - r v`` (Nesterov:
+    ``W := W - r (g + mu v)``), as ``torch.optim.SGD`` with dampening 0.
+
+    Parameters
+    ----------
+    learning_rate : float, optional
+        ``r``; default 3.0 without momentum (the lecture's), 0.3 with it.
+    momentum : float in [0, 1)
+    nesterov : bool
+        Nesterov's variant; needs ``momentum > 0``.
+    weight_decay : float
+        L2 penalty on the weights (not the biases).
+    schedule : Schedule, callable or None
+        The learning rate per epoch, ``schedule(epoch, r0)``.
+    """
+
+    def __init__(self, learning_rate: float | None = None, *, momentum: float = 0.0,
+                 nesterov: bool = False, weight_decay: float = 0.0, schedule=None):
+        self.momentum = _validation.check_fraction(momentum, "momentum")
+        if nesterov is not True and nesterov is not False:
+            raise TypeError(f"nesterov must be True or False, got {nesterov!r}")
+        if nesterov and self.momentum == 0.0:
+            raise ValueError("nesterov=True needs momentum > 0")
+        self.nesterov = nesterov
+        if learning_rate is None:
+            learning_rate = DEFAULT_LEARNING_RATES["momentum" if self.momentum else "sgd"]
+        super().__init__(learning_rate, weight_decay=weight_decay, schedule=schedule)
+
+    @property
+    def kind(self):
+        if self.momentum == 0.0:
+            return _kernels.OPTIMIZER_IDS["sgd"]
+        return _kernels.OPTIMIZER_IDS["nesterov" if self.nesterov else "momentum"]
+
+    @property
+    def n_state(self):
+        return 0 if self.momentum == 0.0 else 1
+
+    @property
+    def key(self):
+        return ("sgd" if self.momentum == 0.0 else "momentum", self.nesterov)
+
+    @property
+    def velocity(self) -> np.ndarray | None:
+        """``v``, in the layout of params (None without momentum or before training)."""
+        return self.state if self.n_state else None
+
+    def _hyper(self):
+        return {"momentum": self.momentum}
+
+    def get_config(self):
+        return {"class": "SGD", "learning_rate": self.learning_rate, "momentum": self.momentum,
+                "nesterov": self.nesterov, "weight_decay": self.weight_decay,
+                "schedule": _schedule_config(self.schedule)}
+
+
+class Adam(Optimizer):
+    """Adam (Kingma & Ba, 2015), as ``torch.optim.Adam``.
+
+    ``m := b1 m + (1-b1) g;  v := b2 v + (1-b2) g^2;
+    W := W - r (m / (1-b1^t)) / (sqrt(v / (1-b2^t)) + eps)``.
+
+    Parameters
+    ----------
+    learning_rate : float
+    beta1, beta2 : float in [0, 1)
+        Decay rates of the moving averages of ``g`` and ``g^2``.
+    epsilon : float
+        Added to the denominator.
+    weight_decay : float
+        L2 penalty on the weights (not the biases), added to the gradient.
+    schedule : Schedule, callable or None
+    """
+
+    def __init__(self, learning_rate: float = DEFAULT_LEARNING_RATES["adam"], *,
+                 beta1: float = 0.9, beta2: float = 0.999, epsilon: float = 1e-8,
+                 weight_decay: float = 0.0, schedule=None):
+        self.beta1 = _validation.check_fraction(beta1, "beta1")
+        self.beta2 = _validation.check_fraction(beta2, "beta2")
+        self.epsilon = _validation.check_positive(epsilon, "epsilon")
+        super().__init__(learning_rate, weight_decay=weight_decay, schedule=schedule)
+
+    @property
+    def kind(self):
+        return _kernels.OPTIMIZER_IDS["adam"]
+
+    @property
+    def n_state(self):
+        return 2  # m and v
+
+    @property
+    def key(self):
+        return ("adam", False)
+
+    @property
+    def moments(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """``(m, v)``, views into the state, each in the layout of params."""
+        if self.state is None:
+            return None
+        n = self.state.shape[0] // 2
+        return self.state[:n], self.state[n:]
+
+    def _hyper(self):
+        return {"beta1": self.beta1, "beta2": self.beta2, "epsilon": self.epsilon}
+
+    def get_config(self):
+        return {"class": "Adam", "learning_rate": self.learning_rate, "beta1": self.beta1,
+                "beta2": self.beta2, "epsilon": self.epsilon,
+                "weight_decay": self.weight_decay, "schedule": _schedule_config(self.schedule)}
+
+
+_CLASSES = {"SGD": SGD, "Adam": Adam}
+
+
+def from_config(config: dict[str, Any]) -> Optimizer:
+    """The optimiser :meth:`Optimizer.get_config` describes (without state)."""
+    params = dict(config)
+    cls = _CLASSES[params.pop("class")]
+    params["schedule"] = _schedule_from_config(params.get("schedule"))
+    return cls(**params)
+
+
+def from_dict(entry, state: np.ndarray, step_count: int, n_params: int, dtype) -> Optimizer:
+    """The optimiser a model file's entry (:meth:`Optimizer.to_dict`) and state
+    describe, every field checked; raises ValueError saying which is wrong.
+
+    Files written before optimisers were objects have no ``config``: their
+    optimiser gets the default hyperparameters of its name (a fit given the short
+    form sets them anyway)."""
+    if not isinstance(entry, dict):
+        raise ValueError("the optimizer entry is malformed")
+    name = entry.get("name")
+    nesterov = entry.get("nesterov", False)
+    if not isinstance(name, str) or name not in NAMES:
+        raise ValueError(f"unknown optimizer {name!r}")
+    if not isinstance(nesterov, bool):
+        raise ValueError(f"the optimizer's nesterov flag is {nesterov!r}, not true/false")
+    config = entry.get("config")
+    try:
+        if config is None:
+            opt = get(name, nesterov=nesterov) if name == "momentum" else get(name)
+        elif not isinstance(config, dict) or config.get("class") not in _CLASSES:
+            raise ValueError(f"unknown optimizer class in {config!r}")
+        else:
+            opt = from_config(config)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"the optimizer's configuration is invalid ({exc})") from None
+    if opt.key != (name, nesterov):
+        raise ValueError(f"the optimizer's configuration ({opt!r}) does not match its name "
+                         f"{name!r}")
+    need = opt.n_state * n_params
+    if state.dtype != np.dtype(dtype) or state.shape != (need,):
+        raise ValueError("the optimizer state does not match the network")
+    if not np.isfinite(state).all():
+        raise ValueError("the optimizer state contains NaN or infinity")
+    opt.state = np.array(state)
+    opt.step_counter[0] = step_count
+    return opt
+
+
+def get(spec, learning_rate: float | None = None, **options) -> Optimizer:
+    """An optimiser from fit's short form: a name and a learning rate, or an
+    :class:`Optimizer` as it is.
+
+    ``options`` are the flat hyperparameters of earlier versions of ``fit``
+    (``momentum, nesterov, beta1, beta2, epsilon, weight_decay, lr_schedule,
+    decay_rate, decay_steps``), applied where they mean something: momentum and
+    nesterov to ``"momentum"``, the betas and epsilon to ``"adam"``.
+    """
+    if isinstance(spec, Optimizer):
+        if learning_rate is not None or options:
+            given = ", ".join(["learning_rate"] * (learning_rate is not None) + list(options))
+            raise TypeError(f"{given} belong(s) to the optimizer object: pass "
+                            f"{type(spec).__name__}({given.split(', ')[0]}=...) instead")
+        return spec
+    if not isinstance(spec, str) or spec not in NAMES:
+        raise ValueError(f"unknown optimizer {spec!r}; valid: {', '.join(NAMES)} "
+                         f"or an nncore.optimizers.Optimizer")
+    lr = DEFAULT_LEARNING_RATES[spec] if learning_rate is None else learning_rate
+    opt = {"momentum": 0.9, "nesterov": False, "beta1": 0.9, "beta2": 0.999, "epsilon": 1e-8,
+           "weight_decay": 0.0, "lr_schedule": "constant", "decay_rate": 0.5,
+           "decay_steps": 10}
+    unknown = set(options) - set(opt)
+    if unknown:
+        raise TypeError(f"unexpected keyword argument {sorted(unknown)[0]!r}")
+    opt.update(options)
+    # every value given is checked, also those this optimiser does not use, as fit
+    # always did
+    lr = _validation.check_positive(lr, "learning_rate")
+    _validation.check_positive(opt["weight_decay"], "weight_decay", allow_zero=True)
+    for name in ("momentum", "beta1", "beta2"):
+        _validation.check_fraction(opt[name], name)
+    _validation.check_positive(opt["epsilon"], "epsilon")
+    _validation.check_positive(opt["decay_rate"], "decay_rate")
+    _validation.check_positive(opt["decay_steps"], "decay_steps", integer=True)
+    schedule = _check_schedule(opt["lr_schedule"])
+    if isinstance(opt["lr_schedule"], str):  # a name: the flat decay_rate and decay_steps apply
+        cls = SCHEDULES[opt["lr_schedule"]]
+        schedule = None if cls is Constant else cls(opt["decay_rate"], opt["decay_steps"])
+    if spec == "adam":
+        return Adam(lr, beta1=opt["beta1"], beta2=opt["beta2"], epsilon=opt["epsilon"],
+                    weight_decay=opt["weight_decay"], schedule=schedule)
+    if spec == "momentum":
+        momentum = opt["momentum"]
+        return SGD(lr, momentum=momentum, nesterov=bool(opt["nesterov"]) and momentum > 0,
+                   weight_decay=opt["weight_decay"], schedule=schedule)
+    return SGD(lr, weight_decay=opt["weight_decay"], schedule=schedule)

@@ -34,8 +34,8 @@ import secrets
 __all__ = [
     "Network", "sigmoid", "sigmoid_prime", "activate", "activation_prime", "neuron",
     "layer_forward", "mse", "mse_grad", "cross_entropy", "output_delta", "backprop",
-    "gradient", "sgd_step", "momentum_step", "adam_step", "splitmix64", "uniform",
-    "shuffled", "n_params", "layer_offsets", "init_params",
+    "gradient", "sgd_step", "momentum_step", "adam_step", "SGD", "Adam", "splitmix64",
+    "uniform", "shuffled", "n_params", "layer_offsets", "init_params",
 ]
 
 LEAKY_SLOPE = 0.01
@@ -336,6 +336,68 @@ def adam_step(params, grad, m, v, t, r, b1, b2, eps):
     return new, m, v
 
 
+class SGD:
+    """The twin of :class:`nncore.optimizers.SGD`: ``W = W - r g``, or with
+    momentum ``v = mu v + g; W = W - r v`` (Nesterov: ``W = W - r (g + mu v)``),
+    after adding ``weight_decay * W`` to the weights' gradient."""
+
+    def __init__(self, learning_rate=None, *, momentum=0.0, nesterov=False, weight_decay=0.0,
+                 schedule=None):
+        if learning_rate is None:
+            learning_rate = 3.0 if momentum == 0 else 0.3
+        self.learning_rate = float(learning_rate)
+        self.momentum = float(momentum)
+        self.nesterov = bool(nesterov)
+        self.weight_decay = float(weight_decay)
+        self.schedule = schedule
+        self.velocity = None
+        self.step_count = 0
+
+    def rate(self, epoch):
+        """The learning rate of (0-based) ``epoch``."""
+        if self.schedule is None:
+            return self.learning_rate
+        return float(self.schedule(epoch, self.learning_rate))
+
+    def step(self, params, grad, sizes, epoch=0):
+        """One update; returns the new parameters."""
+        self.step_count += 1
+        g = _decayed(params, grad, sizes, self.weight_decay)
+        r = self.rate(epoch)
+        if self.momentum == 0:
+            return sgd_step(params, g, r)
+        if self.velocity is None:
+            self.velocity = [0.0] * len(params)
+        new, self.velocity = momentum_step(params, g, self.velocity, r, self.momentum,
+                                           self.nesterov)
+        return new
+
+
+class Adam:
+    """The twin of :class:`nncore.optimizers.Adam` (see :func:`adam_step`)."""
+
+    def __init__(self, learning_rate=1e-3, *, beta1=0.9, beta2=0.999, epsilon=1e-8,
+                 weight_decay=0.0, schedule=None):
+        self.learning_rate = float(learning_rate)
+        self.beta1, self.beta2, self.epsilon = float(beta1), float(beta2), float(epsilon)
+        self.weight_decay = float(weight_decay)
+        self.schedule = schedule
+        self.m = self.v = None
+        self.step_count = 0
+
+    rate = SGD.rate
+
+    def step(self, params, grad, sizes, epoch=0):
+        """One update; returns the new parameters."""
+        self.step_count += 1
+        g = _decayed(params, grad, sizes, self.weight_decay)
+        if self.m is None:
+            self.m, self.v = [0.0] * len(params), [0.0] * len(params)
+        new, self.m, self.v = adam_step(params, g, self.m, self.v, self.step_count,
+                                        self.rate(epoch), self.beta1, self.beta2, self.epsilon)
+        return new
+
+
 # ------------------------------------------------------------ the network
 
 class Network:
@@ -359,8 +421,8 @@ class Network:
         # the shuffling stream starts where nncore.Network's does
         self._shuffle_state = [(self.seed * 6364136223846793005 + 1442695040888963407)
                                & _MASK64]
-        self._opt = None
-        self._step = 0
+        self._opt = None  # (short form, optimiser) of the last fit
+        self.epochs_done = 0
         self.history = {"loss": []}
 
     @property
@@ -412,34 +474,46 @@ class Network:
         return [backprop(self.params, self.sizes, self.activations, self.loss_name, x, y)[0]
                 for x, y in zip(X, Y)]
 
-    def step(self, grad, *, optimizer="sgd", learning_rate=3.0, momentum=0.9, nesterov=False,
-             beta1=0.9, beta2=0.999, epsilon=1e-8, weight_decay=0.0):
-        """Apply one optimiser update with the gradient ``grad``."""
-        key = (optimizer, bool(nesterov))
-        if self._opt is None or self._opt[0] != key:
-            zeros = [0.0] * len(self.params)
-            self._opt = (key, [list(zeros), list(zeros)])
-            self._step = 0
-        self._step += 1
-        g = _decayed(self.params, grad, self.sizes, weight_decay)
-        state = self._opt[1]
-        if optimizer == "sgd":
-            self.params = sgd_step(self.params, g, learning_rate)
-        elif optimizer == "momentum":
-            self.params, state[0] = momentum_step(self.params, g, state[0], learning_rate,
-                                                  momentum, nesterov)
-        elif optimizer == "adam":
-            self.params, state[0], state[1] = adam_step(self.params, g, state[0], state[1],
-                                                        self._step, learning_rate, beta1,
-                                                        beta2, epsilon)
-        else:
-            raise ValueError(f"unknown optimizer {optimizer!r}")
-
-    def fit(self, X, Y, *, epochs=30, batch_size=10, learning_rate=None, shuffle=True,
-            optimizer="sgd", sample_weight=None, **opt):
-        """Minibatch gradient descent, minibatches drawn in nncore.Network's order."""
+    def _resolve(self, optimizer, learning_rate, momentum=0.9, nesterov=False, beta1=0.9,
+                 beta2=0.999, epsilon=1e-8, weight_decay=0.0, schedule=None):
+        """An optimiser object for fit's short form; the same short form again
+        continues the state of the last one."""
+        if not isinstance(optimizer, str):
+            return optimizer
         if learning_rate is None:
             learning_rate = {"sgd": 3.0, "momentum": 0.3, "adam": 1e-3}[optimizer]
+        if optimizer == "adam":
+            opt = Adam(learning_rate, beta1=beta1, beta2=beta2, epsilon=epsilon,
+                       weight_decay=weight_decay, schedule=schedule)
+        elif optimizer == "momentum":
+            opt = SGD(learning_rate, momentum=momentum, nesterov=nesterov,
+                      weight_decay=weight_decay, schedule=schedule)
+        elif optimizer == "sgd":
+            opt = SGD(learning_rate, weight_decay=weight_decay, schedule=schedule)
+        else:
+            raise ValueError(f"unknown optimizer {optimizer!r}")
+        key = (optimizer, bool(nesterov) and optimizer == "momentum")
+        if self._opt is not None and self._opt[0] == key:
+            old = self._opt[1]
+            opt.step_count = old.step_count
+            for name in ("velocity", "m", "v"):
+                if hasattr(old, name):
+                    setattr(opt, name, getattr(old, name))
+        self._opt = (key, opt)
+        return opt
+
+    def step(self, grad, *, optimizer="sgd", learning_rate=None, **options):
+        """Apply one optimiser update with the gradient ``grad``: ``optimizer`` is a
+        :class:`SGD` or :class:`Adam`, or a short form as in :meth:`fit`."""
+        opt = self._resolve(optimizer, learning_rate, **options)
+        self.params = opt.step(self.params, grad, self.sizes, self.epochs_done)
+
+    def fit(self, X, Y, *, epochs=30, batch_size=10, learning_rate=None, shuffle=True,
+            optimizer="sgd", sample_weight=None, **options):
+        """Minibatch gradient descent, minibatches drawn in nncore.Network's order;
+        ``optimizer`` as in :meth:`nncore.Network.fit` (an object of this module, or
+        a short form with its options)."""
+        opt = self._resolve(optimizer, learning_rate, **options)
         Y = [y if isinstance(y, (list, tuple)) else [y] for y in Y]
         n = len(X)
         for _ in range(epochs):
@@ -453,6 +527,7 @@ class Network:
                 bw = len(idx) if sw is None else sum(sw)
                 total += c * bw
                 wsum += bw
-                self.step(g, optimizer=optimizer, learning_rate=learning_rate, **opt)
+                self.params = opt.step(self.params, g, self.sizes, self.epochs_done)
             self.history["loss"].append(total / wsum)
+            self.epochs_done += 1
         return self

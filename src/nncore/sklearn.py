@@ -36,7 +36,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without scikit-l
         f"importing it failed: {exc}"
     ) from exc
 
-from . import _validation
+from . import _validation, optimizers
 from .network import Network
 
 __all__ = ["NNClassifier", "NNRegressor"]
@@ -194,12 +194,18 @@ class _BaseNN(BaseEstimator):
                        activation=self.activation, output=output, loss=loss,
                        dtype=self.dtype, seed=self._seed())
 
+    def _optimizer(self, incremental):
+        """The optimiser object: partial_fit continues the network's (its state and
+        step count); fit starts a new one from the estimator's parameters."""
+        if incremental and self.network_.optimizer is not None:
+            return self.network_.optimizer
+        return optimizers.get(self.optimizer, self.learning_rate, momentum=self.momentum,
+                              nesterov=self.nesterov, weight_decay=self.weight_decay)
+
     def _train(self, X, Y, sample_weight, *, epochs, stratify=None, incremental=False):
         net = self.network_
-        kwargs = dict(batch_size=self.batch_size, learning_rate=self.learning_rate,
-                      shuffle=self.shuffle, optimizer=self.optimizer, momentum=self.momentum,
-                      nesterov=self.nesterov, weight_decay=self.weight_decay,
-                      verbose=self.verbose)
+        kwargs = dict(batch_size=self.batch_size, shuffle=self.shuffle,
+                      optimizer=self._optimizer(incremental), verbose=self.verbose)
         validation = None
         if self.early_stopping and not incremental:
             X, Y, sample_weight, validation = self._split(X, Y, sample_weight, stratify)

@@ -1,0 +1,51 @@
+"""The facts of the specification, each written once: the parameter layout and the seeds.
+
+All of a network's parameters form one vector (the lecture's W).  Layer ``l``
+(``n_in = sizes[l]`` inputs, ``n_out = sizes[l + 1]`` neurons) occupies a block of
+``n_out * (n_in + 1)`` numbers that is a row-major matrix of shape
+``(n_out, n_in + 1)``: row ``j`` is neuron ``j``'s bias followed by its incoming
+weights.  Gradients and optimiser state use the same layout.
+
+Every module that needs the layout reads it here (the compiled kernels check it
+again in C, and the reference twin keeps its own copy, as an oracle must).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+_MASK64 = (1 << 64) - 1
+
+
+def block_size(n_in: int, n_out: int) -> int:
+    """Length of one layer's block: each of ``n_out`` neurons has a bias and ``n_in`` weights."""
+    return n_out * (n_in + 1)
+
+
+def n_params(sizes: Sequence[int]) -> int:
+    """Length of the parameter vector: ``sum_l n_{l+1} (n_l + 1)``."""
+    return sum(block_size(a, b) for a, b in zip(sizes[:-1], sizes[1:]))
+
+
+def offsets(sizes: Sequence[int]) -> list[int]:
+    """Where each layer's block starts in the parameter vector."""
+    out, pos = [], 0
+    for a, b in zip(sizes[:-1], sizes[1:]):
+        out.append(pos)
+        pos += block_size(a, b)
+    return out
+
+
+def blocks(vector: np.ndarray, sizes: Sequence[int]) -> list[np.ndarray]:
+    """Views of ``vector`` (parameters, a gradient, a state vector) as the
+    layers' ``(n_out, n_in + 1)`` blocks: column 0 the biases, the rest the weights."""
+    return [vector[pos:pos + block_size(a, b)].reshape(b, a + 1)
+            for pos, a, b in zip(offsets(sizes), sizes[:-1], sizes[1:])]
+
+
+def shuffle_seed(seed: int) -> int:
+    """Start of the shuffling stream: the seed through one step of Knuth's MMIX
+    LCG, so it lands far from the initialisation stream (which starts at seed)."""
+    return (seed * 6364136223846793005 + 1442695040888963407) & _MASK64

@@ -1,0 +1,287 @@
+"""The training loop, in one place: epochs, rollback, divergence, history and callbacks.
+
+:class:`Trainer` runs the epochs of every fit.  What an epoch *is* comes from its
+data source, so the same loop trains on arrays in this process and on data
+spread over a cluster:
+
+* :class:`LocalData` — arrays in memory; each epoch is one call into the
+  compiled core (shuffle, minibatches, forward, backward, update, without
+  returning to Python);
+* a distributed source (``nncore.dask``) sums each minibatch's gradient over
+  the blocks that hold its rows and applies the optimiser on the driver.
+
+A source provides ``n_samples``, ``metric`` (``"argmax"``, ``"binary"`` or None:
+how accuracy is counted), ``run_epoch(optimizer, learning_rate) ->
+EpochResult`` for the minibatch optimisers, ``loss_and_gradient()`` over all
+of its data for full-batch solvers, and is a context manager (threads and
+buffers are held while it is entered).
+
+Every epoch is atomic: the parameters, the optimiser's state and the shuffling
+stream are snapshotted before it, and restored if it fails — the loss becomes
+NaN or infinite (:class:`DivergenceError`), or an exception such as
+KeyboardInterrupt lands before the epoch's record is complete.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import _kernels, _parallel
+from .callbacks import History, StopTraining, as_callback
+
+__all__ = ["Trainer", "LocalData", "EpochResult", "DivergenceError", "target_metric",
+           "accuracy"]
+
+
+class DivergenceError(FloatingPointError):
+    """The loss became NaN or infinite during ``fit``."""
+
+
+@dataclass
+class EpochResult:
+    """What one epoch over a data source gives back.
+
+    ``loss_sum`` and ``weight_sum`` are the (weighted) per-sample costs and the
+    weights summed over the epoch's minibatches, each cost measured before its
+    minibatch's update; ``correct`` counts the samples classified right (when the
+    source has a metric); ``finite`` is False when a minibatch's loss was NaN or
+    infinite (the epoch stopped there).
+    """
+
+    loss_sum: float
+    weight_sum: float
+    correct: int = 0
+    finite: bool = True
+
+
+def target_metric(Y: np.ndarray):
+    """How accuracy is counted for targets ``Y``: ``"argmax"`` for one-hot rows,
+    ``"binary"`` for 0/1 targets, None otherwise.
+
+    Looks at a block of rows at a time, so no temporary grows with the data."""
+    one_hot = Y.shape[1] > 1
+    block = max(1, 65536 // Y.shape[1])
+    for start in range(0, Y.shape[0], block):
+        part = Y[start:start + block]
+        if not ((part == 0) | (part == 1)).all():
+            return None
+        one_hot = one_hot and bool((part.sum(axis=1) == 1).all())
+    return "argmax" if one_hot else "binary"
+
+
+def accuracy(P: np.ndarray, Y: np.ndarray, metric) -> float:
+    """Fraction of rows of outputs ``P`` classified as targets ``Y`` say (see
+    :func:`target_metric`): the argmax, or every output on the right side of 0.5."""
+    if metric == "argmax":
+        return float(np.mean(P.argmax(axis=1) == Y.argmax(axis=1)))
+    if metric == "binary":
+        return float(np.mean(((P > 0.5) == (Y > 0.5)).all(axis=1)))
+    raise ValueError("accuracy needs one-hot or binary (0/1) targets")
+
+
+class LocalData:
+    """Arrays in this process, trained by the compiled kernels: one call per epoch.
+
+    Parameters
+    ----------
+    network : nncore.Network
+    X, Y : ndarray
+        Checked by :meth:`nncore.Network.check_data` (C-contiguous, the
+        network's dtype, finite).
+    sample_weight : ndarray or None
+    batch_size : int
+    shuffle : bool
+        Reshuffle before every epoch, from the network's shuffling stream.
+    n_threads, blas_threads
+        As in :meth:`nncore.Network.fit`; planned when the source is entered.
+    """
+
+    def __init__(self, network, X, Y, sample_weight=None, *, batch_size: int,
+                 shuffle: bool = True, n_threads="auto", blas_threads="auto"):
+        self.network = network
+        self.X, self.Y, self.sample_weight = X, Y, sample_weight
+        self.batch_size = batch_size
+        self.shuffle = bool(shuffle)
+        self.n_threads = _parallel.check_n_threads(n_threads)
+        self.blas_threads = _parallel.check_blas_threads(blas_threads)
+        self.n_samples = X.shape[0]
+        self.metric = target_metric(Y)
+        self._stack = None
+
+    def __enter__(self):
+        net = self.network
+        self._stack = contextlib.ExitStack()
+        try:
+            self._threads, self._block = _parallel.training_threads(
+                self._stack, self.n_threads, self.blas_threads, net.sizes, net.dtype,
+                self.batch_size, self.n_samples)
+            self._order = np.empty(self.n_samples, dtype=np.intp)
+            self._workspaces = {}
+        except BaseException:
+            self._stack.close()
+            raise
+        return self
+
+    def __exit__(self, *exc):
+        self._workspaces = None
+        self._stack.close()
+        return False
+
+    def _workspace(self, kind: int) -> np.ndarray:
+        ws = self._workspaces.get(kind)
+        if ws is None:  # one per update rule used: allocated once per fit
+            spec = self.network.spec
+            ws = np.empty(_kernels.train_workspace_size(
+                spec.sizes, self.n_samples, self.batch_size, kind, self._block, self._threads),
+                dtype=self.network.dtype)
+            self._workspaces[kind] = ws
+        return ws
+
+    def run_epoch(self, optimizer, learning_rate: float) -> EpochResult:
+        """One epoch of minibatch training in the compiled core."""
+        net = self.network
+        spec = net.spec
+        optimizer.bind(net.n_params, net.dtype)
+        config = optimizer.kernel_config(learning_rate)
+        total, wsum, correct, status = _kernels.train_epoch(
+            net.params, spec.sizes, spec.acts, spec.loss, self.X, self.Y, self.sample_weight,
+            self._order, self.shuffle, net.rng_state, self.batch_size, config, optimizer.state,
+            optimizer.step_counter, self._workspace(config["kind"]),
+            _kernels.METRIC_IDS[self.metric], self._block, self._threads)
+        return EpochResult(total, wsum, correct, status == _kernels.STATUS_OK)
+
+    def loss_and_gradient(self):
+        """``(C, grad C)`` over all the data, for full-batch solvers."""
+        return self.network.loss_and_gradient(self.X, self.Y, self.sample_weight)
+
+
+class Trainer:
+    """Runs epochs of ``data`` with ``optimizer``, then the callbacks, for ``epochs`` epochs.
+
+    Parameters
+    ----------
+    network : nncore.Network
+        Its parameters are trained in place; its ``history`` gets one entry per
+        epoch, its ``epochs_done`` counts them over every fit and its
+        ``rng_state`` carries the shuffling stream on.
+    data : LocalData or another source (see the module's docstring)
+    optimizer : nncore.optimizers.Optimizer
+    epochs : int
+    callbacks : list of callbacks (see :mod:`nncore.callbacks`)
+    validation : (X_val, Y_val) or None
+        Measured after every epoch as ``val_loss`` (and ``val_accuracy``).
+    on_divergence : {"raise", "warn"}
+
+    Attributes
+    ----------
+    log_keys : list of str
+        What every epoch's logs hold.
+    completed : bool
+        Whether training ended normally (after its epochs, stopped by a
+        callback, or by a divergence with ``on_divergence="warn"``).
+    """
+
+    def __init__(self, network, data, optimizer, *, epochs: int, callbacks=(),
+                 validation=None, on_divergence: str = "raise"):
+        if on_divergence not in ("raise", "warn"):
+            raise ValueError(f"on_divergence must be 'raise' or 'warn', got {on_divergence!r}")
+        self.network = network
+        self.data = data
+        self.optimizer = optimizer
+        self.epochs = epochs
+        self.validation = validation
+        self.on_divergence = on_divergence
+        self.callbacks = [as_callback(cb) for cb in callbacks]
+        self.n_samples = data.n_samples
+        self.metric = data.metric
+        keys = ["loss", "lr", "time"]
+        if self.metric:
+            keys.append("accuracy")
+        if validation is not None:
+            keys += ["val_loss"] + (["val_accuracy"] if self.metric else [])
+        self.log_keys = keys
+        self.completed = False
+
+    def run(self):
+        """Train; returns the network."""
+        history = History(self.network.history)
+        callbacks = [history, *self.callbacks]
+        self.completed = False
+        begun = []
+        try:
+            for cb in callbacks:
+                cb.on_train_begin(self)
+                begun.append(cb)
+            with self.data:
+                self._epochs(history, callbacks)
+            self.completed = True
+        finally:
+            for cb in begun:
+                cb.on_train_end(self)
+        return self.network
+
+    def _epochs(self, history, callbacks):
+        net, opt = self.network, self.optimizer
+        for _ in range(self.epochs):
+            epoch = net.epochs_done
+            lr = opt.learning_rate_at(epoch)
+            # Snapshot: a failed or interrupted epoch is rolled back whole.
+            snap = (net.params.copy(), opt.snapshot(), net.rng_state.copy())
+            mark = history.mark()
+            t0 = time.perf_counter()
+            try:
+                result = self.data.run_epoch(opt, lr)
+                finite = result.finite and bool(np.isfinite(net.params).all())
+                if finite:
+                    # The epoch counts once its whole record is written: an interrupt
+                    # anywhere before that (a signal lands between bytecodes, e.g. in
+                    # the validation loss) rolls the whole epoch back.
+                    logs = self._logs(result, lr, time.perf_counter() - t0)
+                    history.on_epoch_end(epoch, logs)
+                    net.epochs_done += 1
+            except BaseException:
+                history.truncate(mark)
+                net.epochs_done = epoch  # in case the interrupt followed the count
+                self._restore(snap)
+                raise
+            if not finite:
+                self._restore(snap)
+                msg = (f"training diverged in epoch {epoch + 1}: the loss became NaN or "
+                       f"infinite at learning rate {lr:g}. The parameters of the last "
+                       f"finite epoch were restored; try a smaller learning_rate or "
+                       f"scale the inputs (e.g. to [0, 1] or zero mean, unit variance).")
+                if self.on_divergence == "raise":
+                    raise DivergenceError(msg)
+                warnings.warn(msg, RuntimeWarning, stacklevel=5)
+                break
+            stop = False
+            for cb in callbacks[1:]:
+                try:
+                    if cb.on_epoch_end(epoch, dict(logs)) is True:
+                        stop = True
+                except StopTraining:
+                    stop = True
+            if stop:
+                break
+
+    def _logs(self, result: EpochResult, lr: float, seconds: float) -> dict:
+        logs = {"loss": result.loss_sum / result.weight_sum, "lr": lr, "time": seconds}
+        if self.metric:
+            logs["accuracy"] = result.correct / self.n_samples
+        if self.validation is not None:
+            Xv, Yv = self.validation
+            logs["val_loss"] = self.network.loss(Xv, Yv)
+            if self.metric:
+                logs["val_accuracy"] = accuracy(self.network.predict(Xv), Yv, self.metric)
+        return logs
+
+    def _restore(self, snap):
+        params, opt_snap, rng = snap
+        self.network.params[:] = params
+        self.optimizer.restore(opt_snap)
+        self.network.rng_state[:] = rng

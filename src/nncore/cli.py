@@ -16,7 +16,9 @@ or a directory holding them; gzip'd or not), read by ``nncore.datasets``.
 
 Mistakes in what was asked (a missing file, bad data in it, an unknown column, a
 wrong number of features, a bad option value) are reported in one line on stderr
-with exit status 2; set ``NNCORE_DEBUG=1`` to see the traceback instead.
+with exit status 2, a diverging training with status 1; set ``NNCORE_DEBUG=1``
+to see the traceback instead.  Any other exception is a bug in nncore and ends
+with its traceback.
 """
 
 from __future__ import annotations
@@ -136,6 +138,14 @@ def _apply_scale(meta, X):
     return (X - np.asarray(scale["offset"])) * np.asarray(scale["factor"])
 
 
+def _check_scaled(X, source):
+    """Features near the float64 limit can overflow when scaled: that is the data's
+    doing, so it is said here rather than left to the network's input check."""
+    if not np.isfinite(X).all():
+        raise UserError(f"{source}: some features become infinite when scaled; they are too "
+                        f"large (rescale the data)")
+
+
 def _r2(y, pred):
     ss = float(((y - y.mean()) ** 2).sum())
     return 1.0 - float(((y - pred) ** 2).sum()) / ss if ss > 0 else float("nan")
@@ -157,7 +167,10 @@ def _check_names(args, task):
                               (args.optimizer, tuple(optimizers.OPTIMIZERS), "optimizer")):
         if name not in valid:
             raise UserError(f"unknown {what} {name!r}; valid: {', '.join(valid)}")
-    losses.resolve(args.loss, args.output, 2)
+    try:
+        losses.resolve(args.loss, args.output, 2)
+    except ValueError as exc:  # a loss that does not go with the output activation
+        raise UserError(str(exc)) from None
 
 
 def _train(args) -> int:
@@ -205,6 +218,7 @@ def _train(args) -> int:
     X = data.data  # scaled in place: MNIST-sized data should not exist in many copies
     X -= offset
     X *= factor
+    _check_scaled(X, data.source)
     data.data = data.images = None  # images is a view that would keep X alive
     if task == "classify":
         n_out = len(classes)
@@ -359,7 +373,9 @@ def _model_inputs(net, meta, data: datasets.Dataset, model_path):
     if data.data.shape[1] != net.sizes[0]:
         raise UserError(f"{data.source} has {data.data.shape[1]} features but the model "
                         f"{model_path} expects {net.sizes[0]}")
-    return _apply_scale(meta, data.data)
+    X = _apply_scale(meta, data.data)
+    _check_scaled(X, data.source)
+    return X
 
 
 def _outputs_to_predictions(net, meta, X):
@@ -726,8 +742,10 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("nncore: interrupted", file=sys.stderr)
         return 130
-    except (UserError, ValueError, TypeError, OSError, DivergenceError) as exc:
-        if os.environ.get("NNCORE_DEBUG"):
+    except (UserError, OSError, DivergenceError) as exc:
+        # anything else, and an OSError that names no file (a full disk, say), is not
+        # a mistake in what was asked: its traceback goes to whoever reports the bug
+        if os.environ.get("NNCORE_DEBUG") or (isinstance(exc, OSError) and not exc.filename):
             raise
         if isinstance(exc, FileNotFoundError) and exc.filename:
             message = f"no such file or directory: {exc.filename}"

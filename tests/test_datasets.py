@@ -124,10 +124,15 @@ def test_read_csv_text_labels(tmp_path):
     np.testing.assert_array_equal(ds.data, [[1.0], [2.0], [3.0], [4.0]])
 
 
-def test_read_csv_fractional_targets_stay_floats(tmp_path):
+def test_read_csv_fractional_or_huge_targets_stay_floats(tmp_path):
     path = write(tmp_path / "t.csv", "x,y\n1,0.5\n2,1.0\n")
     ds = read_csv(path, target="y")
     assert ds.target.dtype == np.float64 and ds.target.tolist() == [0.5, 1.0]
+    path = write(tmp_path / "big.csv", "x,y\n1,1e20\n2,-3e20\n3,9007199254740992\n")
+    ds = read_csv(path, target="y")  # whole, but beyond what int64 labels should hold
+    assert ds.target.dtype == np.float64 and ds.target.tolist() == [1e20, -3e20, 2.0**53]
+    ints = read_csv(write(tmp_path / "ok.csv", "x,y\n1,9007199254740992\n2,-5\n"), target="y")
+    assert ints.target.dtype == np.int64 and ints.target.tolist() == [2**53, -5]
 
 
 @pytest.mark.parametrize("delimiter", [",", ";", "\t"], ids=["comma", "semicolon", "tab"])

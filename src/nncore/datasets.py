@@ -232,7 +232,8 @@ def read_data(path, *, target=None, features=None, labels=None, subset="train") 
     ValueError
         If the file is malformed, holds something other than numbers where
         features belong, or an option does not apply to it (``target`` for a
-        non-CSV file, ``labels`` for a non-IDX one).
+        non-CSV file, ``labels`` for a non-IDX one), or ``subset`` is neither
+        ``"train"`` nor ``"test"``.
 
     Examples
     --------
@@ -305,7 +306,8 @@ def _as_features(name, X) -> np.ndarray:
 
 def _whole_to_int(y):
     """Whole-valued float labels (as CSV and many .npz files hold them) as integers."""
-    if y.dtype.kind == "f" and np.isfinite(y).all() and (y == np.round(y)).all():
+    # beyond 2**53 a float64 cannot tell neighbouring integers apart (nor int64 hold 1e20)
+    if y.dtype.kind == "f" and (np.abs(y) <= 2.0**53).all() and (y == np.round(y)).all():
         return y.astype(np.int64)
     return y
 

@@ -405,3 +405,91 @@ def test_train_on_threads(capsys, threads):
                        threads, "--no-progress")
     assert code == 0
     assert "final test accuracy" in out
+
+
+# ---------------------------------------------------------------- bugs are not user errors
+
+
+def test_internal_bug_is_not_reported_as_a_user_error(capsys, monkeypatch, files):
+    from nncore import datasets
+
+    def broken(*args, **kwargs):
+        raise TypeError("unsupported operand type(s) for +: 'int' and 'str'")
+
+    monkeypatch.setattr(datasets, "read_data", broken)
+    with pytest.raises(TypeError, match="unsupported operand"):
+        cli.main(["train", "--data", str(files / "flowers.csv"), "--epochs", "1"])
+    assert "error:" not in capsys.readouterr().err
+
+
+def test_value_error_outside_the_readers_is_a_bug(capsys, monkeypatch):
+    from nncore import datasets
+
+    def broken(*args, **kwargs):
+        raise ValueError("operands could not be broadcast together")
+
+    monkeypatch.setattr(datasets, "split_indices", broken)
+    with pytest.raises(ValueError, match="could not be broadcast"):
+        cli.main(["train", "--epochs", "1"])
+    assert "error:" not in capsys.readouterr().err
+
+
+def test_reader_value_errors_are_user_errors(capsys, monkeypatch, files):
+    from nncore import datasets
+
+    def bad_data(path, **kwargs):
+        raise ValueError(f"{path}, line 7:\ncolumn 'a' is NaN or infinite")
+
+    monkeypatch.setattr(datasets, "read_data", bad_data)
+    assert_user_error(capsys, "train", "--data", files / "flowers.csv",
+                      match="flowers.csv, line 7: column 'a' is NaN or infinite")
+
+
+def test_bug_ends_with_a_traceback_and_nonzero_status(tmp_path):
+    code = ("import sys\n"
+            "from nncore import cli, datasets\n"
+            "def broken(*args, **kwargs):\n"
+            "    raise TypeError('a bug')\n"
+            "datasets.split_indices = broken\n"
+            "sys.exit(cli.main(['train', '--epochs', '1', '--no-progress']))\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120, cwd=tmp_path)
+    assert proc.returncode == 1, proc.stderr
+    assert "Traceback" in proc.stderr and "TypeError: a bug" in proc.stderr
+    assert "nncore: error" not in proc.stderr
+
+
+def test_file_errors_name_the_file(capsys, files, tmp_path):
+    model = tmp_path / "m.npz"
+    assert run(capsys, "train", "--data", files / "flowers.csv", "--epochs", "1", "--out",
+               model)[0] == 0
+    assert_user_error(capsys, "predict", model, "--data", files / "flowers.csv", "--out",
+                      tmp_path, match=f"{tmp_path}: Is a directory")
+
+
+def test_os_error_without_a_file_is_not_a_user_error(capsys, monkeypatch, files):
+    from nncore import datasets
+
+    def disk_gone(*args, **kwargs):
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(datasets, "read_data", disk_gone)
+    with pytest.raises(OSError, match="Input/output error"):
+        cli.main(["train", "--data", str(files / "flowers.csv"), "--epochs", "1"])
+
+
+def test_bad_targets_are_refused_before_training(capsys, tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_text("a,b,t\n1,2,0.5\n3,4,nan\n5,6,1.5\n7,8,2.5\n")
+    code, out, _ = run(capsys, "train", "--data", path, "--epochs", "1")
+    assert code == 2 and out == ""
+    assert_user_error(capsys, "train", "--data", path, match="line 3: column 't' is NaN")
+
+
+def test_features_that_overflow_when_scaled_are_a_user_error(capsys, tmp_path):
+    path = tmp_path / "huge.csv"
+    path.write_text("a,b,label\n" + "".join(f"{v:g},{-v:g},{i % 2}\n" for i, v in
+                                             enumerate([1e308, -1e308, 1e307, 5e307] * 5)))
+    with np.errstate(over="ignore", invalid="ignore"):  # the overflow itself is the point
+        assert_user_error(capsys, "train", "--data", path, "--scale", "minmax", "--epochs", "1",
+                          match="some features become infinite when scaled")

@@ -12,25 +12,27 @@ digits, reporting the accuracy on a fixed held-out quarter after every epoch.
 Data files: CSV with a header row (``--target`` names the label column; the
 last column by default), ``.npz`` with arrays ``X`` and ``y``, or MNIST-style
 IDX files (``--data train-images-idx3-ubyte --labels train-labels-idx1-ubyte``,
-or a directory holding them; gzip'd or not).
+or a directory holding them; gzip'd or not), read by ``nncore.datasets``.
 
-Mistakes in what was asked (a missing file, an unknown column, a wrong number
-of features, a bad option value) are reported in one line on stderr with exit
-status 2; set ``NNCORE_DEBUG=1`` to see the traceback instead.
+Mistakes in what was asked (a missing file, bad data in it, an unknown column, a
+wrong number of features, a bad option value) are reported in one line on stderr
+with exit status 2, a diverging training with status 1; set ``NNCORE_DEBUG=1``
+to see the traceback instead.  Any other exception is a bug in nncore and ends
+with its traceback.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
-import io as _io
 import os
 import sys
 import time
 import zipfile
-from dataclasses import dataclass, field
 
 import numpy as np
+
+from . import datasets
 
 LECTURE_LR = 3.0
 
@@ -42,226 +44,55 @@ class UserError(Exception):
 # ---------------------------------------------------------------- data files
 
 
-@dataclass
-class Data:
-    """Features (raw, float64), labels or targets (or None) and where they came from."""
-
-    X: np.ndarray
-    y: np.ndarray | None
-    source: str
-    kind: str  # "digits", "csv", "npz", "idx"
-    features: list[str] | None = None  # column names (CSV)
-    target: str | None = None  # the target column's name (CSV)
-    pixel_max: float | None = None  # images: the largest possible pixel value
-    notes: list[str] = field(default_factory=list)
-
-
-def _digits() -> Data:
-    from .datasets import load_digits
-
-    X, y = load_digits(return_X_y=True)
-    return Data(X, y, "the UCI digits", "digits", pixel_max=16.0)
-
-
 def _exists(path):
     if not os.path.exists(path):
         raise UserError(f"no such file or directory: {path}")
 
 
-def load_data(path, *, target=None, labels=None, model_meta=None, purpose="train") -> Data:
-    """Read ``path`` as CSV, .npz, IDX (file or directory) — whatever it is."""
+def load_data(path, *, target=None, labels=None, model_meta=None, purpose="train"):
+    """Read ``path`` with :func:`nncore.datasets.read_data`, whatever kind of file it is.
+
+    Training takes a CSV's last column as the target unless ``--target`` names
+    one; evaluating and predicting take the model's target and feature columns
+    by name when the file has them.  Bad data becomes a :class:`UserError`.
+    """
     _exists(path)
     if labels is not None:
         _exists(labels)
-    from .datasets import is_idx
-
-    if os.path.isdir(path):
-        images, found = _idx_pair_in_dir(path, purpose)
-        return _read_idx_pair(images, labels or found)
-    if labels is not None and not is_idx(path):
-        raise UserError(f"--labels goes with IDX image files, and {path} is not one")
-    lower = path.lower()
-    if lower.endswith(".npz"):
-        return _read_npz(path)
-    if is_idx(path):
-        return _read_idx_pair(path, labels or _guess_labels(path))
-    return _read_csv(path, target, model_meta, purpose)
-
-
-def _read_npz(path) -> Data:
     try:
-        with np.load(path, allow_pickle=False) as f:
-            files = list(f.files)
-            if "X" not in files:
-                raise UserError(f"{path} has no array named 'X' (it has: "
-                                f"{', '.join(files) or 'nothing'})")
-            X = np.asarray(f["X"])
-            ykey = "y" if "y" in files else "Y" if "Y" in files else None
-            y = np.asarray(f[ykey]) if ykey else None
-    except (zipfile.BadZipFile, OSError, EOFError) as exc:
-        raise UserError(f"{path} cannot be read as an .npz archive ({exc})") from None
-    except ValueError as exc:  # object arrays need pickles, which are refused
-        raise UserError(f"{path}: {exc}") from None
-    if X.ndim == 1:
-        X = X.reshape(-1, 1)
-    if X.ndim > 2:  # images: one row of pixels per sample
-        X = X.reshape(X.shape[0], -1)
-    pixel_max = 255.0 if X.dtype == np.uint8 else None
-    X = _as_features(X, path)
-    if y is not None:
-        if y.ndim == 2 and y.shape[1] == 1:
-            y = y[:, 0]
-        if y.ndim != 1:
-            raise UserError(f"{path}: y must be 1-D (one label or target per sample), "
-                            f"got shape {y.shape}")
-        if len(y) != len(X):
-            raise UserError(f"{path}: X has {len(X)} samples but y has {len(y)}")
-    return Data(X, y, path, "npz", pixel_max=pixel_max)
-
-
-def _as_features(X, source) -> np.ndarray:
-    if X.dtype.kind not in "biuf":
-        raise UserError(f"{source}: X has dtype {X.dtype}; features must be numbers")
-    X = np.asarray(X, dtype=np.float64)
-    if X.shape[0] == 0:
-        raise UserError(f"{source} holds no samples")
-    if not np.isfinite(X).all():
-        row = int(np.flatnonzero(~np.isfinite(X).all(axis=1))[0])
-        raise UserError(f"{source}: sample {row} has a missing, NaN or infinite feature")
-    return X
-
-
-def _guess_labels(images):
-    """``...-images-idx3-ubyte[.gz]`` -> ``...-labels-idx1-ubyte[.gz]`` if it exists."""
-    head, name = os.path.split(images)
-    for a, b in (("images-idx3", "labels-idx1"), ("images.idx3", "labels.idx1")):
-        if a in name:
-            candidate = os.path.join(head, name.replace(a, b))
-            if os.path.exists(candidate):
-                return candidate
-    return None
-
-
-def _idx_pair_in_dir(path, purpose):
-    names = sorted(os.listdir(path))
-    images = [n for n in names if "idx3" in n]
-    if not images:
-        raise UserError(f"{path} is a directory without IDX image files "
-                        f"(such as train-images-idx3-ubyte)")
-    # MNIST's naming: train-* for training, t10k-* for testing
-    prefer = ("train",) if purpose == "train" else ("t10k", "test")
-    chosen = [n for n in images if n.startswith(prefer)] or (images if len(images) == 1 else [])
-    if len(chosen) != 1:
-        raise UserError(f"{path} holds several IDX image files ({', '.join(images)}); "
-                        f"name one with --data")
-    image_file = os.path.join(path, chosen[0])
-    return image_file, _guess_labels(image_file)
-
-
-def _read_idx_pair(images, labels) -> Data:
-    from .datasets import read_idx
-
-    try:
-        X = read_idx(images)
-        y = read_idx(labels) if labels else None
-    except ValueError as exc:
+        kind = datasets.file_kind(path)
+        if labels is not None and kind != "idx":
+            raise UserError(f"--labels goes with IDX image files, and {path} is not one")
+        features = None
+        if kind != "csv":
+            target = None  # --target names a CSV column; other files have none to name
+        elif purpose == "train":
+            target = -1 if target is None else target
+        else:
+            target, features = _model_columns(path, target, model_meta or {}, purpose)
+        return datasets.read_data(path, target=target, features=features, labels=labels,
+                                  subset="train" if purpose == "train" else "test")
+    except ValueError as exc:  # the readers' verdict on the file
         raise UserError(str(exc)) from None
-    if X.ndim == 1:
-        raise UserError(f"{images} holds labels (1-D), not images; pass it with --labels")
-    n = X.shape[0]
-    pixel_max = float(np.iinfo(X.dtype).max) if X.dtype.kind == "u" else None
-    X = _as_features(X.reshape(n, -1), images)
-    if y is not None:
-        if y.ndim != 1:
-            raise UserError(f"{labels} does not hold labels (it is {y.ndim}-D)")
-        if len(y) != n:
-            raise UserError(f"{images} has {n} images but {labels} has {len(y)} labels")
-        y = y.astype(np.int64)
-    return Data(X, y, images, "idx", pixel_max=pixel_max)
 
 
-def _read_csv(path, target, meta, purpose) -> Data:
-    try:
-        with open(path, newline="", encoding="utf-8-sig") as fh:
-            text = fh.read()
-    except UnicodeDecodeError:
-        raise UserError(f"{path} is neither a CSV text file, an .npz archive nor an IDX "
-                        f"file") from None
-    text = text.lstrip("\r\n")
-    if not text.strip():
-        raise UserError(f"{path} is empty")
-    try:
-        dialect = csv.Sniffer().sniff(text[:8192], delimiters=",;\t")
-    except csv.Error:
-        dialect = csv.excel
-    newline = text.find("\n")
-    head, body_text = (text, "") if newline < 0 else (text[:newline], text[newline + 1:])
-    header = [h.strip() for h in next(csv.reader([head], dialect))]
-    if len(set(header)) != len(header):
-        raise UserError(f"{path}: the header repeats a column name")
-    cols = {name: i for i, name in enumerate(header)}
-
-    # which column is the target: --target, else the model's, else (training) the last
-    model_features = (meta or {}).get("features")
-    model_target = (meta or {}).get("target")
-    if target is not None:
-        if target not in cols:
-            raise UserError(f"{path} has no column {target!r} (columns: "
-                            f"{_short_list(header)})")
-    elif purpose == "train":
-        target = header[-1]
-    elif model_target in cols:
-        target = model_target
-    elif purpose == "evaluate":
-        missing = f"has no column {model_target!r} (the model's target)" if model_target \
-            else "needs --target to name its label column"
-        raise UserError(f"{path} {missing}; columns: {_short_list(header)}")
-    t_idx = cols.get(target) if target is not None else None
-
-    # which columns are features: the model's, by name, when the file has them all
-    if model_features and all(f in cols for f in model_features):
-        f_names = list(model_features)
-    else:
-        f_names = [h for i, h in enumerate(header) if i != t_idx]
-    f_idx = [cols[f] for f in f_names]
-    if not f_idx:
-        raise UserError(f"{path} has no feature columns besides the target {target!r}")
-
-    # all numbers (the usual case, and the only fast one for MNIST-sized files)
-    numbers = _all_numbers(body_text, dialect.delimiter, len(header))
-    if numbers is not None:
-        X = np.ascontiguousarray(numbers[:, f_idx])
-        y = None if t_idx is None else _labels(numbers[:, t_idx])
-    else:  # text labels, or a mistake to point at
-        rows = [r for r in csv.reader(_io.StringIO(body_text), dialect)
-                if r and any(c.strip() for c in r)]
-        for i, r in enumerate(rows, start=2):
-            if len(r) != len(header):
-                raise UserError(f"{path}, line {i}: {len(r)} fields, but the header has "
-                                f"{len(header)}")
-        if not rows:
-            raise UserError(f"{path} has a header but no data rows")
-        cells = np.array(rows, dtype=object)
-        X = np.empty((len(rows), len(f_idx)))
-        for j, c in enumerate(f_idx):
-            X[:, j] = _numbers(cells[:, c], path, header[c])
-        y = None if t_idx is None else _labels(cells[:, t_idx])
-    return Data(X, y, path, "csv", features=f_names,
-                target=header[t_idx] if t_idx is not None else target)
-
-
-def _all_numbers(body_text, delimiter, n_columns):
-    """The body as a float matrix if every field is a finite number, else None."""
-    if not body_text.strip():
-        return None
-    try:
-        M = np.loadtxt(_io.StringIO(body_text), delimiter=delimiter, dtype=np.float64,
-                       ndmin=2, comments=None, quotechar='"')
-    except ValueError:
-        return None
-    if M.shape[0] == 0 or M.shape[1] != n_columns or not np.isfinite(M).all():
-        return None
-    return M
+def _model_columns(path, target, meta, purpose):
+    """``(target, features)`` of a CSV for a model: its columns where the file has them."""
+    header = datasets.csv_header(path)
+    model_target = meta.get("target")
+    if target is None:
+        if model_target in header:
+            target = model_target
+        elif purpose == "evaluate":
+            missing = f"has no column {model_target!r} (the model's target)" if model_target \
+                else "needs --target to name its label column"
+            raise UserError(f"{path} {missing}; columns: {_short_list(header)}")
+    # the model's features by name when the file has them all; else every column but
+    # the target, by position (the model then checks their number)
+    model_features = meta.get("features")
+    if model_features and all(f in header for f in model_features):
+        return target, list(model_features)
+    return target, None
 
 
 def _short_list(names, n=5):
@@ -269,56 +100,21 @@ def _short_list(names, n=5):
     return shown + (f", ... ({len(names)} in all)" if len(names) > n else "")
 
 
-def _numbers(column, path, name) -> np.ndarray:
-    try:
-        values = np.array([float(v) for v in column])
-    except ValueError:
-        for line, v in enumerate(column, start=2):
-            try:
-                float(v)
-            except ValueError:
-                what = "is empty" if not v.strip() else f"has {v.strip()!r}, not a number"
-                raise UserError(f"{path}, line {line}: column {name!r} {what}") from None
-        raise
-    if not np.isfinite(values).all():
-        line = int(np.flatnonzero(~np.isfinite(values))[0]) + 2
-        raise UserError(f"{path}, line {line}: column {name!r} is NaN or infinite")
-    return values
-
-
-def _labels(column) -> np.ndarray:
-    """Numbers when every entry is one (integers when all are whole), else strings."""
-    if column.dtype.kind == "f":
-        return _whole_to_int(column.copy())
-    text = np.array([v.strip() for v in column])
-    try:
-        values = text.astype(np.float64)
-    except ValueError:
-        return text
-    return _whole_to_int(values) if np.isfinite(values).all() else values
-
-
 # ---------------------------------------------------------------- tasks and scaling
 
 
-def _whole_to_int(y):
-    """Whole-valued float labels (as .npz files often hold them) as integers."""
-    if y.dtype.kind == "f" and np.isfinite(y).all() and (y == np.round(y)).all():
-        return y.astype(np.int64)
-    return y
-
-
 def _detect_task(y) -> str:
-    """Classification for labels (text, or at most 100 distinct whole numbers), as
-    scikit-learn's ``type_of_target`` would call them; regression otherwise."""
+    """Classification for labels (text, or at most 100 distinct whole numbers: the
+    readers give whole numbers as integers), as scikit-learn's ``type_of_target``
+    would call them; regression otherwise."""
     if y.dtype.kind in "USOb":
         return "classify"
-    if _whole_to_int(y).dtype.kind in "iu" and len(np.unique(y)) <= 100:
+    if y.dtype.kind in "iu" and len(np.unique(y)) <= 100:
         return "classify"
     return "regress"
 
 
-def _scaling(kind, data: Data, X_train):
+def _scaling(kind, data: datasets.Dataset, X_train):
     """``(offset, factor)``: the network sees ``(X - offset) * factor``."""
     n = X_train.shape[1]
     if kind == "auto":
@@ -342,17 +138,12 @@ def _apply_scale(meta, X):
     return (X - np.asarray(scale["offset"])) * np.asarray(scale["factor"])
 
 
-def _split(y, fraction, stratify, seed=0):
-    """The fixed held-out split: per class (sorted), a shuffled ``fraction`` is held out.
-
-    For the digits with ``fraction=0.25`` this is exactly ``datasets.digits_split()``.
-    """
-    rng = np.random.default_rng(seed)
-    test = np.zeros(len(y), dtype=bool)
-    groups = [np.flatnonzero(y == c) for c in np.unique(y)] if stratify else [np.arange(len(y))]
-    for idx in groups:
-        test[rng.permutation(idx)[: int(round(len(idx) * fraction))]] = True
-    return rng.permutation(np.flatnonzero(~test)), np.flatnonzero(test)
+def _check_scaled(X, source):
+    """Features near the float64 limit can overflow when scaled: that is the data's
+    doing, so it is said here rather than left to the network's input check."""
+    if not np.isfinite(X).all():
+        raise UserError(f"{source}: some features become infinite when scaled; they are too "
+                        f"large (rescale the data)")
 
 
 def _r2(y, pred):
@@ -376,7 +167,10 @@ def _check_names(args, task):
                               (args.optimizer, optimizers.NAMES, "optimizer")):
         if name not in valid:
             raise UserError(f"unknown {what} {name!r}; valid: {', '.join(valid)}")
-    losses.resolve(args.loss, args.output, 2)
+    try:
+        losses.resolve(args.loss, args.output, 2)
+    except ValueError as exc:  # a loss that does not go with the output activation
+        raise UserError(str(exc)) from None
 
 
 def _train(args) -> int:
@@ -392,38 +186,40 @@ def _train(args) -> int:
         if out and not os.path.isdir(os.path.dirname(os.path.abspath(out))):
             raise UserError(f"cannot write {out}: its directory does not exist")
     data = load_data(args.data, target=args.target, labels=args.labels) if args.data \
-        else _digits()
-    if data.y is None:
+        else datasets.load_digits()
+    if data.target is None:
         raise UserError(f"{data.source} has no labels or targets to train on"
                         + (" (pass the labels file with --labels)" if data.kind == "idx" else ""))
-    task = args.task if args.task != "auto" else _detect_task(data.y)
-    if task == "regress" and data.y.dtype.kind not in "iuf":
-        raise UserError(f"--task regress needs numeric targets; {data.target or 'y'!r} holds "
-                        f"text such as {data.y[0]!r}")
+    task = args.task if args.task != "auto" else _detect_task(data.target)
+    if task == "regress" and data.target.dtype.kind not in "iuf":
+        raise UserError(f"--task regress needs numeric targets; {data.target_name or 'y'!r} "
+                        f"holds text such as {data.target[0]!r}")
     output = args.output or ("sigmoid" if task == "classify" else "identity")
     args.output = output
     _check_names(args, task)
 
-    y_all = _whole_to_int(data.y) if task == "classify" else data.y
+    y_all = data.target
     if task == "classify":
         classes, y_idx = np.unique(y_all, return_inverse=True)
         if len(classes) < 2:
             raise UserError(f"{data.source}: every sample has the label {classes[0]!r}; "
                             f"classification needs at least 2 classes")
-    train_idx, test_idx = _split(y_all, args.validation_split, task == "classify")
+    train_idx, test_idx = datasets.split_indices(y_all, test_fraction=args.validation_split,
+                                                 stratify=task == "classify")
     if len(train_idx) == 0:
         raise UserError(f"--validation-split {args.validation_split} leaves no training samples")
     if args.validation_split > 0 and len(test_idx) == 0:
         raise UserError(f"--validation-split {args.validation_split} holds out no sample of "
                         f"{len(y_all)}; use a larger fraction or 0")
-    scale_kind, offset, factor = _scaling(args.scale, data, data.X[train_idx])
-    meta = {"task": task, "features": data.features, "target": data.target,
+    scale_kind, offset, factor = _scaling(args.scale, data, data.data[train_idx])
+    meta = {"task": task, "features": data.feature_names, "target": data.target_name,
             "scale": {"kind": scale_kind, "offset": offset.tolist(), "factor": factor.tolist()},
             "data": data.source}
-    X = data.X  # scaled in place: MNIST-sized data should not exist in many copies
+    X = data.data  # scaled in place: MNIST-sized data should not exist in many copies
     X -= offset
     X *= factor
-    data.X = None
+    _check_scaled(X, data.source)
+    data.data = data.images = None  # images is a view that would keep X alive
     if task == "classify":
         n_out = len(classes)
         Y = np.zeros((len(y_all), n_out))
@@ -452,7 +248,7 @@ def _train(args) -> int:
                   dtype=args.dtype, seed=args.seed)
     what = "images" if data.kind in ("digits", "idx") else "samples"
     task_note = (f"{len(classes)} classes" if task == "classify" else f"regression of "
-                 f"{data.target or 'y'!r}")
+                 f"{data.target_name or 'y'!r}")
     print(f"nncore: training {'-'.join(map(str, sizes))} on {data.source} "
           f"({len(train_idx)} training, {len(test_idx)} held-out {what}; {task_note}), "
           f"{args.activation} / {output} / {args.loss}, {args.optimizer}, "
@@ -573,11 +369,13 @@ def _load_model(path):
     return net, meta
 
 
-def _model_inputs(net, meta, data: Data, model_path):
-    if data.X.shape[1] != net.sizes[0]:
-        raise UserError(f"{data.source} has {data.X.shape[1]} features but the model "
+def _model_inputs(net, meta, data: datasets.Dataset, model_path):
+    if data.data.shape[1] != net.sizes[0]:
+        raise UserError(f"{data.source} has {data.data.shape[1]} features but the model "
                         f"{model_path} expects {net.sizes[0]}")
-    return _apply_scale(meta, data.X)
+    X = _apply_scale(meta, data.data)
+    _check_scaled(X, data.source)
+    return X
 
 
 def _outputs_to_predictions(net, meta, X):
@@ -593,7 +391,7 @@ def _evaluate(args) -> int:
     net, meta = _load_model(args.model)
     data = load_data(args.data, target=args.target, labels=args.labels, model_meta=meta,
                      purpose="evaluate")
-    if data.y is None:
+    if data.target is None:
         raise UserError(f"{data.source} has no labels or targets to evaluate against"
                         + (" (pass the labels file with --labels)" if data.kind == "idx" else ""))
     X = _model_inputs(net, meta, data, args.model)
@@ -606,7 +404,7 @@ def _evaluate(args) -> int:
           f"{data.source} ({n} samples)")
     if meta["task"] == "classify":
         classes = list(meta["classes"])
-        truth = np.array(_json_labels(_whole_to_int(data.y)), dtype=object)
+        truth = np.array(_json_labels(data.target), dtype=object)
         known = np.array([t in classes for t in truth])
         correct = int(np.sum(pred == truth))
         print(f"accuracy {correct / n:.4f} ({correct}/{n})")
@@ -621,9 +419,9 @@ def _evaluate(args) -> int:
             print(f"note: {int((~known).sum())} samples have labels the model does not know "
                   f"({', '.join(unknown[:5])}); they count as errors")
     else:
-        if data.y.dtype.kind not in "iuf":
+        if data.target.dtype.kind not in "iuf":
             raise UserError(f"{data.source}: the targets are not numbers")
-        y = data.y.astype(np.float64)
+        y = data.target.astype(np.float64)
         rmse = float(np.sqrt(np.mean((pred - y) ** 2)))
         mae = float(np.mean(np.abs(pred - y)))
         print(f"R^2 {_r2(y, pred):.4f}  RMSE {rmse:.4g}  MAE {mae:.4g}")
@@ -944,8 +742,10 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("nncore: interrupted", file=sys.stderr)
         return 130
-    except (UserError, ValueError, TypeError, OSError, DivergenceError) as exc:
-        if os.environ.get("NNCORE_DEBUG"):
+    except (UserError, OSError, DivergenceError) as exc:
+        # anything else, and an OSError that names no file (a full disk, say), is not
+        # a mistake in what was asked: its traceback goes to whoever reports the bug
+        if os.environ.get("NNCORE_DEBUG") or (isinstance(exc, OSError) and not exc.filename):
             raise
         if isinstance(exc, FileNotFoundError) and exc.filename:
             message = f"no such file or directory: {exc.filename}"

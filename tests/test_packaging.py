@@ -59,3 +59,18 @@ def test_show_versions_without_threadpoolctl(monkeypatch):
     monkeypatch.setitem(sys.modules, "threadpoolctl", None)  # import fails
     blas = _show_versions._blas()
     assert blas and "Traceback" not in blas
+
+
+def test_import_nncore_imports_no_optional_package():
+    # the exporters' packages are extras (nncore[onnx], nncore[torch]); only
+    # nncore.onnx and nncore.torch may import them.  A fresh interpreter, since
+    # this one has imported them for other tests.
+    import subprocess
+    import sys
+
+    optional = ["onnx", "onnxruntime", "skl2onnx", "torch", "sklearn", "matplotlib"]
+    code = f"import sys, nncore; print([m for m in {optional!r} if m in sys.modules])"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]"

@@ -8,9 +8,6 @@ the two differ by rounding only: a few ulps per layer, far below these bounds.
 Labels must agree exactly.
 """
 
-import subprocess
-import sys
-
 import numpy as np
 import pytest
 
@@ -18,7 +15,7 @@ onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
 pytest.importorskip("sklearn")
 
-from conftest import assert_close  # noqa: E402
+from conftest import assert_close, run_python  # noqa: E402
 from sklearn.exceptions import NotFittedError  # noqa: E402
 from sklearn.linear_model import LogisticRegression  # noqa: E402
 from sklearn.pipeline import make_pipeline  # noqa: E402
@@ -336,31 +333,19 @@ def test_skl2onnx_with_too_old_an_opset_is_refused(skl2onnx, rng):
 # ---------------------------------------------------------------- imports
 
 
-def python(code):
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=120)
-    assert proc.returncode == 0, proc.stderr
-    return proc.stdout
-
-
 def test_without_onnx_the_module_says_what_to_install():
-    out = python(
-        "import sys; sys.modules['onnx'] = None\n"
-        "try:\n"
-        "    import nncore.onnx\n"
-        "except ModuleNotFoundError as exc:\n"
-        "    print(exc.name, '|', exc)\n")
+    out = run_python("try:\n"
+                 "    import nncore.onnx\n"
+                 "except ModuleNotFoundError as exc:\n"
+                 "    print(exc.name, '|', exc)\n", absent=["onnx"])
     assert out.startswith("onnx |") and 'pip install "nncore[onnx]"' in out
 
 
 def test_only_onnx_is_needed_to_export():
-    out = python(
-        "import sys\n"
-        "for name in ('skl2onnx', 'onnxruntime'):\n"
-        "    sys.modules[name] = None\n"
-        "import nncore, nncore.onnx\n"
-        "model = nncore.onnx.to_onnx(nncore.Network([3, 2, 1]))\n"
-        "print(nncore.onnx.SKL2ONNX_REGISTERED, len(model.graph.node))\n")
+    out = run_python("import nncore, nncore.onnx\n"
+                 "model = nncore.onnx.to_onnx(nncore.Network([3, 2, 1]))\n"
+                 "print(nncore.onnx.SKL2ONNX_REGISTERED, len(model.graph.node))\n",
+                 absent=["skl2onnx", "onnxruntime", "sklearn", "torch"])
     assert out.split() == ["False", "4"]
 
 

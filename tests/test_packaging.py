@@ -5,6 +5,7 @@ import re
 from importlib import metadata, resources
 
 import pytest
+from conftest import run_python
 
 import nncore
 from nncore import _kernels, _show_versions
@@ -65,12 +66,6 @@ def test_import_nncore_imports_no_optional_package():
     # the exporters' packages are extras (nncore[onnx], nncore[torch]); only
     # nncore.onnx and nncore.torch may import them.  A fresh interpreter, since
     # this one has imported them for other tests.
-    import subprocess
-    import sys
-
     optional = ["onnx", "onnxruntime", "skl2onnx", "torch", "sklearn", "matplotlib"]
-    code = f"import sys, nncore; print([m for m in {optional!r} if m in sys.modules])"
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=120)
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.strip() == "[]"
+    out = run_python(f"import sys, nncore; print([m for m in {optional!r} if m in sys.modules])")
+    assert out.strip() == "[]"

@@ -7,15 +7,12 @@ so the outputs differ by a few ulps per layer, far below these bounds.
 Parameters moved between the two must agree exactly.
 """
 
-import subprocess
-import sys
-
 import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
 
-from conftest import assert_close  # noqa: E402
+from conftest import assert_close, run_python  # noqa: E402
 from torch import nn  # noqa: E402
 
 import nncore  # noqa: E402
@@ -223,17 +220,10 @@ def test_from_torch_needs_a_sequential():
 # ---------------------------------------------------------------- imports
 
 
-def python(code, cwd=None):
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=300, cwd=cwd)
-    assert proc.returncode == 0, proc.stderr
-    return proc.stdout
-
-
 def test_the_module_imports_pytorch_itself():
     # nncore/torch.py is named like the package it wraps: its own `import torch`
     # and the user's must both reach PyTorch
-    out = python("import nncore.torch, torch\n"
+    out = run_python("import nncore.torch, torch\n"
                  "assert nncore.torch.torch is torch and torch.nn.Linear\n"
                  "assert nncore.torch.__name__ == 'nncore.torch'\n"
                  "print(torch.__file__)\n")
@@ -242,12 +232,10 @@ def test_the_module_imports_pytorch_itself():
 
 
 def test_without_pytorch_the_module_says_what_to_install():
-    out = python(
-        "import sys; sys.modules['torch'] = None\n"
-        "try:\n"
-        "    import nncore.torch\n"
-        "except ModuleNotFoundError as exc:\n"
-        "    print(exc.name, '|', exc)\n")
+    out = run_python("try:\n"
+                 "    import nncore.torch\n"
+                 "except ModuleNotFoundError as exc:\n"
+                 "    print(exc.name, '|', exc)\n", absent=["torch"])
     assert out.startswith("torch |") and 'pip install "nncore[torch]"' in out
 
 

@@ -197,19 +197,21 @@ def test_regressor_graph_equals_predict(n_targets, output, dtype, rng):
 # ---------------------------------------------------------------- opsets
 
 
-@pytest.fixture(scope="module")
-def every_kind():
-    """A model of each kind whose graph uses every operator the exporter emits."""
+@pytest.fixture(scope="module", params=[np.float64, np.float32], ids=["f64", "f32"])
+def every_kind(request):
+    """Models of each kind whose graphs together use every operator the exporter emits."""
+    dtype = request.param
     rng = np.random.default_rng(0)
     X, index = blobs(rng, n_classes=3)
     Y = (X[:, :2] > 0).astype(int)
     net = nncore.Network([4, 5, 5, 3], activation=["leaky_relu", "tanh"], output="softmax",
-                         seed=0)
-    return X, [net,
-               NNClassifier(output="sigmoid", epochs=1, random_state=0).fit(X, index),
-               NNClassifier(epochs=1, random_state=0).fit(X, index == 1),
-               NNClassifier(epochs=1, random_state=0).fit(X, Y),
-               NNRegressor(activation="relu", epochs=1, random_state=0).fit(X, X[:, 0])]
+                         dtype=dtype, seed=0)
+    kw = dict(epochs=1, dtype=dtype, random_state=0)
+    return X.astype(dtype), [net,
+                             NNClassifier(output="sigmoid", **kw).fit(X, index),
+                             NNClassifier(**kw).fit(X, index == 1),
+                             NNClassifier(**kw).fit(X, Y),
+                             NNRegressor(activation="relu", **kw).fit(X, X[:, 0])]
 
 
 def test_default_opset(every_kind):
@@ -225,10 +227,11 @@ def test_every_opset_from_the_minimum_runs(opset, every_kind):
     X, models = every_kind
     for model in models:
         outputs = run(to_onnx(model, target_opset=opset), X)
-        expected = (model.predict(X) if isinstance(model, nncore.Network)
-                    else model.predict_proba(X) if isinstance(model, NNClassifier)
-                    else model.predict(X))
-        assert_close(outputs[-1], expected, np.float64)
+        if isinstance(model, NNClassifier):
+            assert np.array_equal(outputs[0], model.predict(X))
+            assert_close(outputs[1], model.predict_proba(X), X.dtype)
+        else:
+            assert_close(outputs[0], model.predict(X), X.dtype)
 
 
 @pytest.mark.parametrize("opset, error", [(MIN_OPSET - 1, ValueError),

@@ -12,8 +12,9 @@ in the network's precision (a float64 network gives a float64 graph)::
 
 Each layer is one ``Gemm`` (``z = a W^T + b``) followed by its activation.
 Every operator used has a float64 kernel in onnxruntime's CPU provider:
-``leaky_relu`` is written as ``Max(z, 0.01 z)`` because onnxruntime implements
-``LeakyRelu`` and ``PRelu`` for float32 only.
+``leaky_relu`` is written as ``Max(z, 0.01 z)`` because ``LeakyRelu`` and
+``PRelu`` have no float64 kernel there (onnxruntime 1.32 refuses them as
+NOT_IMPLEMENTED at opsets 13-15 and from 19 on).
 
 After ``import nncore.onnx``, ``skl2onnx.to_onnx`` also converts pipelines that
 contain nncore's estimators (when skl2onnx is installed); the converters it
@@ -50,8 +51,7 @@ __all__ = ["to_onnx", "MIN_OPSET", "DEFAULT_OPSET", "SKL2ONNX_REGISTERED"]
 #: takes its axes as an input and ``Softmax`` normalises over one axis.
 MIN_OPSET = 13
 #: The opset :func:`to_onnx` writes by default.  The graphs need nothing newer
-#: than :data:`MIN_OPSET`, and the oldest opset loads in the most runtimes
-#: (onnxruntime since 1.7).
+#: than :data:`MIN_OPSET`, and the oldest opset loads in the most runtimes.
 DEFAULT_OPSET = MIN_OPSET
 
 _TENSOR_TYPES = {np.dtype(np.float32): TensorProto.FLOAT,
@@ -139,7 +139,7 @@ def _unary(op_type):
 
 def _leaky_relu(em, z, out, dtype):
     # max(z, s z) is z for z > 0 and s z below, as 0 < s < 1; LeakyRelu itself
-    # has no float64 kernel in onnxruntime's CPU provider
+    # lacks a float64 kernel in onnxruntime's CPU provider (see the module docstring)
     slope = em.constant("leaky_slope", np.array(LEAKY_SLOPE, dtype=dtype))
     return em.node("Max", [z, em.node("Mul", [z, slope], em.name("leaky"))], out)
 
@@ -166,9 +166,9 @@ def _emit_network(em, net, x, out):
     for l, (W, b, act) in enumerate(zip(net.weights, net.biases, net.activations)):
         emit = _ACTIVATIONS[act]
         z = out if l == last and emit is None else em.name(f"z{l}")
-        W = em.constant(f"W{l}", np.ascontiguousarray(W))
-        b = em.constant(f"b{l}", np.ascontiguousarray(b))
-        a = em.node("Gemm", [a, W, b], z, transB=1)
+        weights = em.constant(f"W{l}", np.ascontiguousarray(W))
+        biases = em.constant(f"b{l}", np.ascontiguousarray(b))
+        a = em.node("Gemm", [a, weights, biases], z, transB=1)
         if emit is not None:
             a = emit(em, z, out if l == last else em.name(f"a{l}"), net.dtype)
     return a

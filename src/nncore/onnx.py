@@ -18,7 +18,9 @@ NOT_IMPLEMENTED at opsets 13-15 and from 19 on).
 
 After ``import nncore.onnx``, ``skl2onnx.to_onnx`` also converts pipelines that
 contain nncore's estimators (when skl2onnx is installed); the converters it
-uses build the same graph as :func:`to_onnx`.
+uses build the same graph as :func:`to_onnx`.  There, as for skl2onnx's own
+regressors, a regressor's output is ``[N, n_targets]`` even for one target, and
+classifiers take no ``zipmap`` option (their probabilities are a plain tensor).
 
 This module needs onnx (``pip install "nncore[onnx]"``); ``import nncore`` does
 not.  Running the graphs needs a runtime such as onnxruntime.

@@ -5,6 +5,7 @@ import re
 from importlib import metadata, resources
 
 import pytest
+from conftest import run_python
 
 import nncore
 from nncore import _kernels, _show_versions
@@ -59,3 +60,12 @@ def test_show_versions_without_threadpoolctl(monkeypatch):
     monkeypatch.setitem(sys.modules, "threadpoolctl", None)  # import fails
     blas = _show_versions._blas()
     assert blas and "Traceback" not in blas
+
+
+def test_import_nncore_imports_no_optional_package():
+    # the exporters' packages are extras (nncore[onnx], nncore[torch]); only
+    # nncore.onnx and nncore.torch may import them.  A fresh interpreter, since
+    # this one has imported them for other tests.
+    optional = ["onnx", "onnxruntime", "skl2onnx", "torch", "sklearn", "matplotlib"]
+    out = run_python(f"import sys, nncore; print([m for m in {optional!r} if m in sys.modules])")
+    assert out.strip() == "[]"

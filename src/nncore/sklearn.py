@@ -273,6 +273,8 @@ class NNClassifier(ClassifierMixin, _BaseNN):
     ----------
     classes_ : ndarray of shape (n_classes,)
         The class labels (for multilabel targets, the label indices).
+    multilabel_ : bool
+        Whether the targets were a multilabel indicator matrix (read-only).
 {attrs}
 
     See Also
@@ -320,6 +322,11 @@ class NNClassifier(ClassifierMixin, _BaseNN):
         tags = super().__sklearn_tags__()
         tags.classifier_tags.multi_label = True
         return tags
+
+    @property
+    def multilabel_(self):
+        """Whether the targets were a multilabel indicator matrix (AttributeError until fitted)."""
+        return self._kind == "multilabel-indicator"
 
     # ------------------------------------------------------------ targets
 

@@ -92,18 +92,22 @@ def test_kernel_refuses_a_workspace_too_small_for_its_threads():
     X, Y = np.ones((8, 5)), np.ones((8, 2))
     order = np.empty(8, np.intp)
     rng, step = np.zeros(1, np.uint64), np.zeros(1, np.uint64)
-    opt = dict(kind=0, learning_rate=0.1, weight_decay=0.0, momentum=0.0, beta1=0.0, beta2=0.0,
-               epsilon=0.0)
+    opt = dict(kind=0, learning_rate=0.1, weight_decay=0.0, alpha=0.0, momentum=0.0, beta1=0.0,
+               beta2=0.0, epsilon=0.0)
+
+    def epoch(nt):
+        return dict(batch_size=8, shuffle=1, metric=0, block_rows=0, n_threads=nt,
+                    stop_nonfinite=1)
     one = _kernels.train_workspace_size(sizes, 8, 8, 0, 0, 1)
     two = _kernels.train_workspace_size(sizes, 8, 8, 0, 0, 2)
     for nt, ws_len in [(2, one), (2, two - 1), (3, two)]:
         with pytest.raises(ValueError, match="workspace"):
-            _kernels.train_epoch(params, sizes, acts, 0, X, Y, None, order, True, rng, 8, opt,
-                                 None, step, np.empty(ws_len), 0, 0, nt)
+            _kernels.train_epoch(params, sizes, acts, 0, X, Y, None, order, rng, opt, None,
+                                 step, np.empty(ws_len), epoch(nt))
     for nt in (0, -2, _kernels.MAX_THREADS + 1):
         with pytest.raises(ValueError, match="n_threads"):
-            _kernels.train_epoch(params, sizes, acts, 0, X, Y, None, order, True, rng, 8, opt,
-                                 None, step, np.empty(10 * two), 0, 0, nt)
+            _kernels.train_epoch(params, sizes, acts, 0, X, Y, None, order, rng, opt, None,
+                                 step, np.empty(10 * two), epoch(nt))
         with pytest.raises(ValueError, match="n_threads"):
             _kernels.train_workspace_size(sizes, 8, 8, 0, 0, nt)
     np.testing.assert_array_equal(params, 0.0)  # nothing ran

@@ -139,10 +139,15 @@ def net_config(draw, max_layers=3, max_width=6):
     L = draw(st.integers(1, max_layers))
     sizes = draw(st.lists(st.integers(1, max_width), min_size=L + 1, max_size=L + 1))
     hidden = draw(st.lists(st.sampled_from([0, 1, 2, 3, 4]), min_size=L - 1, max_size=L - 1))
-    out = draw(st.sampled_from([0, 4, 5]))  # sigmoid, identity, softmax
-    loss = draw(st.sampled_from([0, 1])) if out in (0, 5) else 0
+    out = draw(st.sampled_from([0, 4, 5, 6]))  # sigmoid, identity, softmax, exp
+    loss = draw(st.sampled_from(LOSSES_FOR[out]))
     dtype = draw(st.sampled_from([F32, F64]))
     return np.array(sizes, dtype=np.intp), np.array(hidden + [out], dtype=np.intc), loss, dtype
+
+
+#: output activation id -> the loss ids it pairs with (mse, cross_entropy,
+#: half_squared_error, log_loss, poisson)
+LOSSES_FOR = {0: [0, 1, 2, 3], 4: [0, 2], 5: [0, 1, 2, 3], 6: [0, 2, 4]}
 
 
 def n_par(sizes):
@@ -157,13 +162,13 @@ def ws_len(sizes, rows, train=False, opt=False):
 # Each builder returns (kernel, {name: argument}) for a *valid* call, and the
 # rules saying which single mutations must be refused.
 
-N_STATE = {0: 0, 1: 1, 2: 1, 3: 2}
+N_STATE = {0: 0, 1: 1, 2: 1, 3: 2, 4: 1, 5: 1, 6: 2}
 
 
 def opt_config(kind, learning_rate=0.1, weight_decay=0.0):
     """The kernels' optimiser description (a dict that converts to their C struct)."""
     return {"kind": kind, "learning_rate": learning_rate, "weight_decay": weight_decay,
-            "momentum": 0.9, "beta1": 0.9, "beta2": 0.999, "epsilon": 1e-8}
+            "alpha": 0.0, "momentum": 0.9, "beta1": 0.9, "beta2": 0.999, "epsilon": 1e-8}
 
 
 def build(draw, name):
@@ -181,7 +186,7 @@ def build(draw, name):
         return {"sizes": Arr((len(sizes),), np.intp, True, sizes),
                 "n_samples": draw(st.integers(0, 2**20)),
                 "batch_size": draw(st.integers(1, 2**20)),
-                "optimizer": draw(st.integers(0, 3)), "block_rows": draw(st.integers(0, 2**10)),
+                "optimizer": draw(st.integers(0, 6)), "block_rows": draw(st.integers(0, 2**10)),
                 "n_threads": draw(st.integers(1, 4))}
     common = {"params": Arr((P,), F, True), "sizes": Arr((len(sizes),), np.intp, True, sizes),
               "acts": Arr((len(acts),), np.intc, True, acts)}
@@ -211,41 +216,56 @@ def build(draw, name):
             args["workspace"] = Arr((ws_len(sizes, chunk),), F, False)
         return args
     if name == "train_epoch":
-        opt = draw(st.integers(0, 3))
+        opt = draw(st.integers(0, 6))
         bs = draw(st.integers(1, n + 2))
         block = draw(st.integers(0, n + 2))
         nt = draw(st.integers(1, 4))
         config = opt_config(opt, draw(st.sampled_from([1e-3, 0.1, 3.0, 1e6])),
                             draw(st.sampled_from([0.0, 1e-4, 0.5])))
-        return {"params": Arr((P,), F, False), "sizes": common["sizes"], "acts": common["acts"],
+        if opt != 0:
+            config["alpha"] = draw(st.sampled_from([0.0, 1e-4, 1.0]))
+        shuffle = draw(st.integers(0, 2))
+        order = np.random.default_rng(draw(st.integers(0, 99))).permutation(n) \
+            if shuffle == 2 else np.zeros(n, np.intp)
+        args = {"params": Arr((P,), F, False), "sizes": common["sizes"], "acts": common["acts"],
                 "loss": loss, "X": Arr((n, n0), F, True), "Y": Arr((n, nL), F, True),
                 "sample_weight": Arr((n,), F, True, none=draw(st.booleans())),
-                "order": Arr((n,), np.intp, False, np.zeros(n, np.intp)),
-                "shuffle": draw(st.booleans()),
+                "order": Arr((n,), np.intp, False, order),
                 "rng": Arr((1,), np.uint64, False,
                            np.array([draw(st.integers(0, 2**64 - 1))], np.uint64)),
-                "batch_size": bs, "opt": config,
+                "opt": config,
                 "opt_state": Arr((N_STATE[opt] * P,), F, False, none=opt == 0),
                 "step": Arr((1,), np.uint64, False, np.zeros(1, np.uint64)),
                 "workspace": Arr((K.train_workspace_size(sizes, n, bs, opt, block, nt),), F,
                                  False),
-                "metric": draw(st.integers(0, 2)), "block_rows": block, "n_threads": nt}
+                "epoch": {"batch_size": bs, "shuffle": shuffle, "metric": draw(st.integers(0, 2)),
+                          "block_rows": block, "n_threads": nt,
+                          "stop_nonfinite": draw(st.integers(0, 1))}}
+        if draw(st.booleans()):  # the rows in CSR form
+            dense = np.where(np.random.default_rng(n).uniform(size=(n, n0)) < 0.4, 1.0, 0.0)
+            rows, cols = np.nonzero(dense)
+            indptr = np.searchsorted(rows, np.arange(n + 1)).astype(np.intp)
+            args["X"] = Arr((n, n0), F, True, none=True)
+            args["X_data"] = Arr((len(cols),), F, True)
+            args["X_indices"] = Arr((len(cols),), np.intp, True, cols.astype(np.intp))
+            args["X_indptr"] = Arr((n + 1,), np.intp, True, indptr)
+        return args
     r, c = draw(st.integers(0, 7)), draw(st.integers(0, 7))
     if name == "first_nonfinite_row":
         return {"A": Arr((r, c), F, True), "n_threads": draw(st.integers(1, 9))}
     if name in ("activate", "sigmoid"):
         args = {"Z": Arr((r, c), F, True), "out": Arr((r, c), F, False)}
         if name == "activate":
-            args["act"] = draw(st.integers(0, 5))
+            args["act"] = draw(st.integers(0, 6))
         return args
     if name in ("activation_prime", "sigmoid_prime"):
         args = {"A": Arr((r, c), F, True), "out": Arr((r, c), F, False)}
         if name == "activation_prime":
-            args["act"] = draw(st.integers(0, 4))
+            args["act"] = draw(st.sampled_from([0, 1, 2, 3, 4, 6]))
         return args
     if name == "output_delta":
-        act = draw(st.integers(0, 5))
-        loss = draw(st.sampled_from([0, 1])) if act in (0, 5) else 0
+        act = draw(st.integers(0, 6))
+        loss = draw(st.sampled_from(LOSSES_FOR.get(act, [0, 2])))
         return {"Z": Arr((r, c), F, True), "Y": Arr((r, c), F, True), "D": Arr((r, c), F, False),
                 "loss": loss, "act": act}
     if name == "mse":
@@ -258,13 +278,16 @@ def build(draw, name):
         return {"params": Arr((m,), F, False), "grad": Arr((m,), F, True),
                 "learning_rate": draw(st.sampled_from([0.0, 1e-3, 1.0, -1.0, 1e308, np.nan]))}
     if name == "optimizer_step":
-        opt = draw(st.integers(0, 3))
-        return {"opt": opt_config(opt, 0.1, draw(st.sampled_from([0.0, 1e-4]))),
-                "sizes": common["sizes"], "params": Arr((P,), F, False),
+        opt = draw(st.integers(0, 6))
+        config = opt_config(opt, 0.1, draw(st.sampled_from([0.0, 1e-4])))
+        if opt != 0:
+            config["alpha"] = draw(st.sampled_from([0.0, 1e-3]))
+        return {"opt": config, "sizes": common["sizes"], "params": Arr((P,), F, False),
                 "grad": Arr((P,), F, False),
                 "state": Arr((N_STATE[opt] * P,), F, False, none=opt == 0 and draw(st.booleans())),
                 "step": Arr((1,), np.uint64, False,
-                            np.array([draw(st.integers(0, 10**6))], np.uint64))}
+                            np.array([draw(st.integers(0, 10**6))], np.uint64)),
+                "batch_weight": draw(st.sampled_from([1.0, 7.0, 0.25]))}
     if name == "shuffle_order":
         k = draw(st.integers(1, 3))
         return {"order": Arr((m,), np.intp, False, np.zeros(m, np.intp)),
@@ -338,7 +361,7 @@ def test_valid_kernel_calls_stay_inside_their_buffers(name, data):
         first = int(np.argmin(finite_rows)) if not finite_rows.all() else -1
         assert result == first
     if name == "train_epoch":
-        total, wsum, correct, status = result
+        total, wsum, correct, status, batch_total = result
         assert status in (K.STATUS_OK, K.STATUS_NONFINITE)
         assert 0 <= correct <= args["X"].shape[0]
         order = values["order"]
@@ -448,17 +471,25 @@ def scalar_mutations(name, key, value, args):
         flags.add("optimizer")
     if key in flags:  # bint: any object has a truth value
         return [(f"{key}={v!r}", {**args, key: v}, None) for v in (not value, "1", None)]
+    if key == "epoch":  # how the epoch runs: a bad setting, a field missing
+        bad = {"batch_size": [0, -1], "shuffle": [-1, 3], "metric": [-1, 3],
+               "block_rows": [-1], "n_threads": [0, K.MAX_THREADS + 1]}
+        out = [(f"epoch {f}={v}", {**args, key: {**value, f: v}}, True)
+               for f, vs in bad.items() for v in vs]
+        out += [(f"epoch without {f}", {**args, key: {k: v for k, v in value.items() if k != f}},
+                 True) for f in value]
+        return out
     if key == "opt":  # the optimiser's description: a bad kind, a field missing
         out = [(f"opt kind={v}", {**args, key: {**value, "kind": v}}, True)
-               for v in (-1, 4, 99)]
+               for v in (-1, 7, 99)]
         out += [(f"opt without {f}", {**args, key: {k: v for k, v in value.items() if k != f}},
                  True) for f in value]
         out.append(("opt as a list", {**args, key: list(value.values())}, True))
         return out
     bad = {
-        "loss": [-1, 2, 1000, -(2**31)],
-        "act": [-1, 6 if name != "activation_prime" else 5, 2**31 - 1],
-        "optimizer": [-1, 4, 99],
+        "loss": [-1, 5, 1000, -(2**31)],
+        "act": [-1, 7 if name != "activation_prime" else 5, 2**31 - 1],
+        "optimizer": [-1, 7, 99],
         "batch_size": [0, -1, -(2**62)],
         "bmax": [0, -1],
         "rows": [0, -1],
@@ -466,6 +497,8 @@ def scalar_mutations(name, key, value, args):
         "block_rows": [-1, -(2**40)],
         "n_threads": [0, -1, K.MAX_THREADS + 1, 2**40],
     }.get(key, [])
+    if key == "batch_weight":
+        bad = [0.0, -1.0, np.nan]
     out = [(f"{key}={v}", {**args, key: v}, True) for v in bad]
     either = {
         "batch_size": [2**40],
@@ -513,7 +546,7 @@ def acts_mutations(args):
     out.append(("acts one short", with_acts(acts[:-1]), True))
     out.append(("acts one extra", with_acts(np.r_[acts, 0]), True))
     for i in range(len(acts)):
-        for v in (-1, 6, 2**31 - 1):
+        for v in (-1, 7, 2**31 - 1):
             new = acts.copy()
             new[i] = v
             out.append((f"acts[{i}]={v}", with_acts(new), True))
@@ -592,12 +625,13 @@ def relayout(A, layout):
 @st.composite
 def public_case(draw, finite=True):
     sizes_, acts, loss, F = draw(net_config(max_width=5))
-    names = ["sigmoid", "tanh", "relu", "leaky_relu", "identity", "softmax"]
+    names = ["sigmoid", "tanh", "relu", "leaky_relu", "identity", "softmax", "exp"]
     sizes = [int(s) for s in sizes_]
     if acts[-1] == 5 and sizes[-1] < 2:
         sizes[-1] = 2
+    loss_name = ["mse", "cross_entropy", "half_squared_error", "log_loss", "poisson"][loss]
     net = nncore.Network(sizes, activation=[names[a] for a in acts[:-1]],
-                         output=names[acts[-1]], loss=["mse", "cross_entropy"][loss],
+                         output=names[acts[-1]], loss=loss_name,
                          dtype=np.dtype(F).name, seed=draw(st.integers(0, 2**64 - 1)))
     n = draw(st.integers(1, 12))
     in_dtype = draw(st.sampled_from(INPUT_DTYPES))
@@ -610,6 +644,8 @@ def public_case(draw, finite=True):
     elements = st.one_of(elements, specials) if wide else elements
     X = draw(hnp.arrays(in_dtype, (n, sizes[0]), elements=elements))
     Y = draw(hnp.arrays(in_dtype, (n, sizes[-1]), elements=elements))
+    if loss_name == "poisson":  # (counts: a negative target is refused, tested elsewhere)
+        Y = np.abs(Y)
     layout = draw(st.sampled_from(LAYOUTS))
     return net, X, Y, layout
 

@@ -13,12 +13,23 @@ from numpy.typing import NDArray
 
 _F = TypeVar("_F", np.float32, np.float64)
 
+class _EpochConfig(TypedDict):
+    """How one epoch of train_epoch runs (the C struct it takes)."""
+
+    batch_size: int
+    shuffle: int
+    metric: int
+    block_rows: int
+    n_threads: int
+    stop_nonfinite: int
+
 class _OptConfig(TypedDict):
     """An optimiser's update (the C struct the kernels take; built by nncore.optimizers)."""
 
     kind: int
     learning_rate: float
     weight_decay: float
+    alpha: float
     momentum: float
     beta1: float
     beta2: float
@@ -31,6 +42,9 @@ METRIC_IDS: dict[str | None, int]
 LEAKY_SLOPE: float
 STATUS_OK: int
 STATUS_NONFINITE: int
+SHUFFLE_NONE: int
+SHUFFLE_RNG: int
+SHUFFLE_GIVEN: int
 # Build facts (Cython version, debug build, ...), set by setup.py at build time.
 BUILD_INFO: dict[str, Any]
 # Whether the build has OpenMP, and the most threads train_epoch takes.
@@ -83,21 +97,20 @@ def train_epoch(
     sizes: NDArray[np.intp],
     acts: NDArray[np.intc],
     loss: int,
-    X: NDArray[_F],
+    X: NDArray[_F] | None,
     Y: NDArray[_F],
     sample_weight: NDArray[_F] | None,
     order: NDArray[np.intp],
-    shuffle: bool,
     rng: NDArray[np.uint64],
-    batch_size: int,
     opt: _OptConfig,
     opt_state: NDArray[_F] | None,
     step: NDArray[np.uint64],
     workspace: NDArray[_F],
-    metric: int = 0,
-    block_rows: int = 0,
-    n_threads: int = 1,
-) -> tuple[float, float, int, int]: ...
+    epoch: _EpochConfig,
+    X_data: NDArray[_F] | None = None,
+    X_indices: NDArray[np.intp] | None = None,
+    X_indptr: NDArray[np.intp] | None = None,
+) -> tuple[float, float, int, int, float]: ...
 def train_workspace_size(
     sizes: NDArray[np.intp], n_samples: int, batch_size: int, optimizer: int,
     block_rows: int = 0, n_threads: int = 1,
@@ -122,6 +135,7 @@ def optimizer_step(
     grad: NDArray[_F],
     state: NDArray[_F] | None,
     step: NDArray[np.uint64],
+    batch_weight: float = 1.0,
 ) -> None: ...
 def shuffle_order(order: NDArray[np.intp], state: NDArray[np.uint64]) -> None: ...
 def uniform(out: NDArray[np.float64], state: NDArray[np.uint64]) -> None: ...

@@ -13,7 +13,8 @@ pointers, and a ``def`` entry point that checks every shape and buffer length
 """
 
 from cython cimport floating
-from libc.math cimport exp, expf, log, log1p, log1pf, sqrt, fabs, fabsf, isfinite
+from libc.math cimport exp, expf, log, log1p, log1pf, sqrt, fabs, fabsf, isfinite, isnan
+from libc.float cimport DBL_EPSILON, FLT_EPSILON
 from libc.stdint cimport uint64_t
 from libc.string cimport memcpy, memset
 from scipy.linalg.cython_blas cimport dgemm, sgemm
@@ -53,24 +54,33 @@ cdef enum:
     LEAKY_RELU = 3
     IDENTITY = 4
     SOFTMAX = 5
+    EXP = 6          # output only: the log link of the Poisson loss
 
 cdef enum:
     MSE = 0
     CROSS_ENTROPY = 1
+    HALF_SQUARED_ERROR = 2   # scikit-learn's MLP losses, with their conventions
+    LOG_LOSS = 3
+    POISSON = 4
 
 cdef enum:
     OPT_SGD = 0
     OPT_MOMENTUM = 1
     OPT_NESTEROV = 2
     OPT_ADAM = 3
+    OPT_SK_MOMENTUM = 4      # scikit-learn's update forms (velocity carries the rate,
+    OPT_SK_NESTEROV = 5      # eps outside the bias correction)
+    OPT_SK_ADAM = 6
 
 ctypedef struct OptConfig:
     # An optimiser's update, one field per hyperparameter and one meaning per
     # field (a Python dict with these keys converts to it; fields the optimiser
     # does not use are 0).  nncore.optimizers builds it.
-    int kind               # OPT_SGD, OPT_MOMENTUM, OPT_NESTEROV or OPT_ADAM
+    int kind               # OPT_SGD ... OPT_SK_ADAM
     double learning_rate   # r
     double weight_decay    # L2: weight_decay * W is added to the weights' gradient
+    double alpha           # scikit-learn's L2: alpha * W / (the minibatch's weight) is added
+                           # to the weights' gradient, 0.5 alpha |W|^2 / (its weight) to its loss
     double momentum        # mu (momentum, nesterov)
     double beta1           # Adam's decay rate of the first moment
     double beta2           # ... and of the second
@@ -82,9 +92,21 @@ cdef enum:
     METRIC_BINARY = 2
 
 ACTIVATION_IDS = {"sigmoid": SIGMOID, "tanh": TANH, "relu": RELU,
-                  "leaky_relu": LEAKY_RELU, "identity": IDENTITY, "softmax": SOFTMAX}
-LOSS_IDS = {"mse": MSE, "cross_entropy": CROSS_ENTROPY}
-OPTIMIZER_IDS = {"sgd": OPT_SGD, "momentum": OPT_MOMENTUM, "nesterov": OPT_NESTEROV, "adam": OPT_ADAM}
+                  "leaky_relu": LEAKY_RELU, "identity": IDENTITY, "softmax": SOFTMAX, "exp": EXP}
+LOSS_IDS = {"mse": MSE, "cross_entropy": CROSS_ENTROPY, "half_squared_error": HALF_SQUARED_ERROR,
+            "log_loss": LOG_LOSS, "poisson": POISSON}
+OPTIMIZER_IDS = {"sgd": OPT_SGD, "momentum": OPT_MOMENTUM, "nesterov": OPT_NESTEROV, "adam": OPT_ADAM,
+                 "sk_momentum": OPT_SK_MOMENTUM, "sk_nesterov": OPT_SK_NESTEROV,
+                 "sk_adam": OPT_SK_ADAM}
+# Shuffle modes of train_epoch.
+cdef enum:
+    _SHUFFLE_NONE = 0    # the rows in order
+    _SHUFFLE_RNG = 1     # a Fisher-Yates permutation drawn from rng
+    _SHUFFLE_GIVEN = 2   # the caller's permutation in order
+
+SHUFFLE_NONE = _SHUFFLE_NONE
+SHUFFLE_RNG = _SHUFFLE_RNG
+SHUFFLE_GIVEN = _SHUFFLE_GIVEN
 METRIC_IDS = {None: METRIC_NONE, "argmax": METRIC_ARGMAX, "binary": METRIC_BINARY}
 
 #: the slope of leaky_relu for z < 0
@@ -180,6 +202,14 @@ cdef void _activate(floating* Z, Py_ssize_t rows, Py_ssize_t cols, int act) noex
             nn_relu_f(Z, n, m)
         else:
             nn_relu_d(Z, n, m)
+    elif act == EXP:
+        # no guard, as scikit-learn's inplace_exp: a large z overflows to inf and the
+        # loss says so
+        for i in range(n):
+            if floating is float:
+                Z[i] = expf(Z[i])
+            else:
+                Z[i] = exp(Z[i])
     elif act == SOFTMAX:
         # subtract the row maximum so exp never overflows
         for i in range(rows):
@@ -204,9 +234,10 @@ cdef void _mul_act_prime(floating* D, const floating* A, Py_ssize_t n, int act) 
     """D := D * act'(z), the derivative written in terms of a = act(z).
 
     sigmoid' = a (1 - a), tanh' = 1 - a^2, relu' = [a > 0],
-    leaky_relu' = 1 if a > 0 else slope, identity' = 1.
+    leaky_relu' = 1 if a > 0 else slope, identity' = 1, exp' = a.
     """
     cdef floating slope
+    cdef Py_ssize_t i
     if act == SIGMOID:
         if floating is float:
             nn_sigmoid_prime_mul_f(D, A, n)
@@ -223,9 +254,19 @@ cdef void _mul_act_prime(floating* D, const floating* A, Py_ssize_t n, int act) 
             nn_relu_prime_mul_f(D, A, n, slope)
         else:
             nn_relu_prime_mul_d(D, A, n, slope)
+    elif act == EXP:
+        for i in range(n):
+            D[i] = D[i] * A[i]
 
 
 # ------------------------------------------------------ loss and delta ---
+
+cdef inline double _xlogy(double x, double y) noexcept nogil:
+    """x log y, and 0 where x is 0 (unless y is NaN), as scipy.special.xlogy."""
+    if x == 0.0 and not isnan(y):
+        return 0.0
+    return x * log(y)
+
 
 cdef double _output_delta(int loss, int act, const floating* Z, const floating* A,
                           const floating* Y, const floating* sw, Py_ssize_t B,
@@ -235,14 +276,26 @@ cdef double _output_delta(int loss, int act, const floating* Z, const floating* 
     mse:            C_i = sum_k (a_k - y_k)^2,   dC_i/da_k = 2 (a_k - y_k)
     cross_entropy:  sigmoid  C_i = sum_k softplus(z_k) - y_k z_k,  D = a - y
                     softmax  C_i = sum_k y_k (lse(z) - z_k),      D = a sum(y) - y
+    scikit-learn's MLP losses, exactly as it defines them:
+    half_squared_error  C_i = 1/(2n) sum_k (a_k - y_k)^2, but dC_i/da_k = a_k - y_k
+                        (scikit-learn averages its value over the outputs, not its
+                        gradient)
+    log_loss        softmax  C_i = -sum_k y_k log p_k,                       D = a - y
+                    sigmoid  C_i = -sum_k y_k log p_k + (1-y_k) log(1-p_k),  D = a - y
+                    with p = a clipped to [eps, 1 - eps] of the dtype
+    poisson (exp)   C_i = sum_k y_k log(y_k / a_k) - y_k + a_k,              D = a - y
     D is skipped when it is NULL (loss only).  Sums are kept in double.
     """
     cdef Py_ssize_t i, k
-    cdef double total = 0.0, ci, g, dot, w, m, s, sy
+    cdef double total = 0.0, ci, g, dot, w, m, s, sy, p, eps
     cdef const floating* a
     cdef const floating* y
     cdef const floating* z
     cdef floating* d
+    if floating is float:
+        eps = FLT_EPSILON
+    else:
+        eps = DBL_EPSILON
     for i in range(B):
         a = A + i * n
         y = Y + i * n
@@ -250,13 +303,16 @@ cdef double _output_delta(int loss, int act, const floating* Z, const floating* 
         d = D + i * n if D != NULL else NULL
         w = sw[i] if sw != NULL else 1.0
         ci = 0.0
-        if loss == MSE:
+        if loss == MSE or loss == HALF_SQUARED_ERROR:
             for k in range(n):
                 g = <double> a[k] - <double> y[k]
                 ci += g * g
+            if loss == HALF_SQUARED_ERROR:
+                ci *= 0.5 / n
             if d != NULL:
                 for k in range(n):
-                    d[k] = <floating> (2.0 * w * (<double> a[k] - <double> y[k]))
+                    g = <double> a[k] - <double> y[k]
+                    d[k] = <floating> ((2.0 * w if loss == MSE else w) * g)
                 if act == SOFTMAX:
                     # softmax Jacobian: d_k = a_k (g_k - sum_j g_j a_j)
                     dot = 0.0
@@ -266,7 +322,7 @@ cdef double _output_delta(int loss, int act, const floating* Z, const floating* 
                         d[k] = <floating> (a[k] * (d[k] - dot))
                 else:
                     _mul_act_prime(d, a, n, act)
-        else:
+        elif loss == CROSS_ENTROPY:
             if act == SOFTMAX:
                 m = z[0]
                 for k in range(1, n):
@@ -289,6 +345,19 @@ cdef double _output_delta(int loss, int act, const floating* Z, const floating* 
                 if d != NULL:
                     for k in range(n):
                         d[k] = <floating> (w * (<double> a[k] - <double> y[k]))
+        else:  # log_loss, poisson: canonical links, D = a - y
+            for k in range(n):
+                if loss == LOG_LOSS:
+                    p = min(max(<double> a[k], eps), 1.0 - eps)
+                    ci -= _xlogy(y[k], p)
+                    if act != SOFTMAX:
+                        ci -= _xlogy(1.0 - <double> y[k], 1.0 - p)
+                else:
+                    ci += _xlogy(y[k], <double> y[k] / <double> a[k]) - <double> y[k] \
+                        + <double> a[k]
+            if d != NULL:
+                for k in range(n):
+                    d[k] = <floating> (w * (<double> a[k] - <double> y[k]))
         total += w * ci
     return total
 
@@ -448,16 +517,19 @@ cdef void _optimizer_step(const OptConfig* h, floating* P, const floating* G, fl
     """One update of the elements lo..hi-1 of the flat parameter vector (length n),
     state S in the same layout (Adam: first moments S[0:n], second S[n:2n]).
 
-    sgd:       W := W - r g
-    momentum:  v := mu v + g;  W := W - r v              (nesterov: W := W - r (g + mu v))
-    adam:      m := b1 m + (1-b1) g;  v := b2 v + (1-b2) g^2;
-               W := W - r m/(1-b1^t) / (sqrt(v/(1-b2^t)) + eps)
+    sgd:          W := W - r g
+    momentum:     v := mu v + g;  W := W - r v           (nesterov: W := W - r (g + mu v))
+    adam:         m := b1 m + (1-b1) g;  v := b2 v + (1-b2) g^2;
+                  W := W - r m/(1-b1^t) / (sqrt(v/(1-b2^t)) + eps)
+    scikit-learn's forms (its MLP's _stochastic_optimizers):
+    sk_momentum:  v := mu v - r g;  W := W + v            (sk_nesterov: W := W + mu v - r g)
+    sk_adam:      m, v as adam;  W := W - r sqrt(1-b2^t)/(1-b1^t) m / (sqrt(v) + eps)
     t is the step count, starting at 1.
     """
     cdef Py_ssize_t i
     cdef double r = h.learning_rate, mu = h.momentum, b1 = h.beta1, b2 = h.beta2
     cdef double eps = h.epsilon
-    cdef double v, m, c1, c2
+    cdef double v, m, c1, c2, rt
     cdef floating* S2
     if h.kind == OPT_SGD:
         for i in range(lo, hi):
@@ -479,6 +551,23 @@ cdef void _optimizer_step(const OptConfig* h, floating* P, const floating* G, fl
             S[i] = <floating> m
             S2[i] = <floating> v
             P[i] = <floating> (P[i] - r * (m / c1) / (sqrt(v / c2) + eps))
+    elif h.kind == OPT_SK_MOMENTUM or h.kind == OPT_SK_NESTEROV:
+        for i in range(lo, hi):
+            v = mu * S[i] - r * G[i]
+            S[i] = <floating> v
+            if h.kind == OPT_SK_NESTEROV:
+                P[i] = <floating> (P[i] + (mu * S[i] - r * G[i]))
+            else:
+                P[i] = P[i] + S[i]
+    elif h.kind == OPT_SK_ADAM:
+        S2 = S + n
+        rt = r * sqrt(1.0 - b2 ** t) / (1.0 - b1 ** t)
+        for i in range(lo, hi):
+            m = b1 * S[i] + (1.0 - b1) * G[i]
+            v = b2 * S2[i] + (1.0 - b2) * (<double> G[i] * G[i])
+            S[i] = <floating> m
+            S2[i] = <floating> v
+            P[i] = <floating> (P[i] - rt * S[i] / (sqrt(<double> S2[i]) + eps))
 
 
 # ------------------------------------------------------------- random ---
@@ -604,7 +693,7 @@ cdef object _setup(Net* net, const Py_ssize_t[::1] sizes, const int[::1] acts,
     if acts.shape[0] != L:
         raise ValueError(f"need {L} activation ids, got {acts.shape[0]}")
     for l in range(L):
-        if acts[l] < SIGMOID or acts[l] > SOFTMAX or (acts[l] == SOFTMAX and l != L - 1):
+        if acts[l] < SIGMOID or acts[l] > EXP or (acts[l] >= SOFTMAX and l != L - 1):
             raise ValueError(f"invalid activation id {acts[l]} for layer {l}")
     if n_params != _n_params(sizes):
         raise ValueError(f"params has length {n_params}, the network needs {_n_params(sizes)}")
@@ -622,10 +711,12 @@ cdef object _setup(Net* net, const Py_ssize_t[::1] sizes, const int[::1] acts,
 
 
 def _check_loss(int loss, int out_act):
-    if loss == CROSS_ENTROPY and out_act != SIGMOID and out_act != SOFTMAX:
-        raise ValueError("cross_entropy needs sigmoid or softmax outputs")
-    if loss != MSE and loss != CROSS_ENTROPY:
+    if loss < MSE or loss > POISSON:
         raise ValueError(f"invalid loss id {loss}")
+    if (loss == CROSS_ENTROPY or loss == LOG_LOSS) and out_act != SIGMOID and out_act != SOFTMAX:
+        raise ValueError("cross_entropy and log_loss need sigmoid or softmax outputs")
+    if loss == POISSON and out_act != EXP:
+        raise ValueError("the poisson loss needs exp outputs")
 
 
 def forward(const floating[::1] params, const Py_ssize_t[::1] sizes, const int[::1] acts,
@@ -903,7 +994,7 @@ def train_workspace_size(const Py_ssize_t[::1] sizes, Py_ssize_t n_samples, Py_s
     """Workspace length train_epoch needs for these settings."""
     if batch_size < 1 or n_samples < 0 or block_rows < 0:
         raise ValueError("batch_size must be >= 1, n_samples and block_rows >= 0")
-    if optimizer < OPT_SGD or optimizer > OPT_ADAM:
+    if optimizer < OPT_SGD or optimizer > OPT_SK_ADAM:
         raise ValueError(f"invalid optimizer id {optimizer}")
     _check_threads(n_threads)
     cdef Py_ssize_t rows = _train_rows(n_samples, batch_size, block_rows, n_threads)
@@ -917,16 +1008,50 @@ def train_workspace_size(const Py_ssize_t[::1] sizes, Py_ssize_t n_samples, Py_s
 MAX_THREADS = 256
 
 
-cdef void _train_part(Net* net, const floating* P, const floating* X, const floating* Y,
-                      const floating* SW, const Py_ssize_t* idx, Py_ssize_t count,
-                      Py_ssize_t rows, int loss, int metric, floating* ws, floating* G,
-                      floating alpha, floating wbeta, floating bbeta, bint update,
-                      double* out) noexcept nogil:
+cdef struct Data:
+    # One epoch's training data, as pointers into the caller's arrays: X dense (X != NULL)
+    # or CSR (Xdata, Xind, Xptr), Y, and the sample weights (or NULL).  The pointers are
+    # to floating; a struct cannot be fused, so they are cast where they are read.
+    const void* X
+    const void* Xdata
+    const Py_ssize_t* Xind
+    const Py_ssize_t* Xptr
+    const void* Y
+    const void* SW
+
+
+cdef void _gather(const Data* d, const Py_ssize_t* idx, Py_ssize_t count, Py_ssize_t nf,
+                  Py_ssize_t no, floating* xb, floating* yb, floating* wb) noexcept nogil:
+    """Rows idx[0:count] of X, Y (and the weights) into the dense minibatch buffers."""
+    cdef Py_ssize_t i, r, p
+    cdef const floating* X = <const floating*> d.X
+    cdef const floating* Xdata = <const floating*> d.Xdata
+    cdef const floating* Y = <const floating*> d.Y
+    cdef const floating* SW = <const floating*> d.SW
+    cdef floating* row
+    for i in range(count):
+        r = idx[i]
+        if X != NULL:
+            memcpy(xb + i * nf, X + r * nf, nf * sizeof(floating))
+        else:
+            row = xb + i * nf
+            memset(row, 0, nf * sizeof(floating))
+            for p in range(d.Xptr[r], d.Xptr[r + 1]):
+                row[d.Xind[p]] += Xdata[p]  # (duplicate entries add, as in toarray)
+        memcpy(yb + i * no, Y + r * no, no * sizeof(floating))
+        if SW != NULL:
+            wb[i] = SW[r]
+
+
+cdef void _train_part(Net* net, const floating* P, const Data* d, const Py_ssize_t* idx,
+                      Py_ssize_t count, Py_ssize_t rows, int loss, int metric,
+                      bint stop_nonfinite, floating* ws, floating* G, floating alpha,
+                      floating wbeta, floating bbeta, bint update, double* out) noexcept nogil:
     """One thread's share of a minibatch: the rows idx[0:count], in blocks of up to
     rows rows, forward and backward, into G (see _backward; wbeta and bbeta apply
     to the first block, later blocks add to it).  out := [loss sum, correct count,
     status]."""
-    cdef Py_ssize_t nf = net.sizes[0], no = net.sizes[net.L], s0 = 0, sb, i, r
+    cdef Py_ssize_t nf = net.sizes[0], no = net.sizes[net.L], s0 = 0, sb
     cdef floating* xb = ws + net.xoff
     cdef floating* yb = ws + net.yoff
     cdef floating* wb = ws + net.woff
@@ -935,18 +1060,14 @@ cdef void _train_part(Net* net, const floating* P, const floating* X, const floa
     out[2] = _STATUS_OK
     while s0 < count:
         sb = min(rows, count - s0)
-        for i in range(sb):
-            r = idx[s0 + i]
-            memcpy(xb + i * nf, X + r * nf, nf * sizeof(floating))
-            memcpy(yb + i * no, Y + r * no, no * sizeof(floating))
-            if SW != NULL:
-                wb[i] = SW[r]
+        _gather(d, idx + s0, sb, nf, no, xb, yb, wb)
         _forward(net, P, xb, sb, ws)
         bl = _output_delta(loss, net.acts[net.L - 1], ws + net.zoff, _A(net, ws, net.L), yb,
-                           wb if SW != NULL else NULL, sb, no, ws + net.d0off)
+                           wb if d.SW != NULL else NULL, sb, no, ws + net.d0off)
         if not isfinite(bl):
             out[2] = _STATUS_NONFINITE
-            break
+            if stop_nonfinite:
+                break
         total += bl
         if metric != METRIC_NONE:
             correct += _count_correct(_A(net, ws, net.L), yb, sb, no, metric)
@@ -958,54 +1079,97 @@ cdef void _train_part(Net* net, const floating* P, const floating* X, const floa
     out[1] = <double> correct
 
 
+cdef double _sum_sq_weights(Net* net, const floating* P, Py_ssize_t lo,
+                            Py_ssize_t hi) noexcept nogil:
+    """sum W^2 over the weights (not the biases) among the elements lo..hi-1."""
+    cdef Py_ssize_t l, j, k, n_in, n_out, base, a, e
+    cdef double s = 0.0
+    for l in range(net.L):
+        n_in = net.sizes[l]
+        n_out = net.sizes[l + 1]
+        for j in range(n_out):
+            base = net.poff[l] + j * (n_in + 1) + 1
+            a = max(base, lo)
+            e = min(base + n_in, hi)
+            for k in range(a, e):
+                s += <double> P[k] * P[k]
+    return s
+
+
 cdef void _update_slice(Net* net, floating* P, floating* ws, Py_ssize_t stride,
-                        Py_ssize_t parts, const OptConfig* h, floating* S, Py_ssize_t n,
-                        double step, Py_ssize_t lo, Py_ssize_t hi) noexcept nogil:
+                        Py_ssize_t parts, const OptConfig* h, double bw, floating* S,
+                        Py_ssize_t n, double step, Py_ssize_t lo, Py_ssize_t hi,
+                        double* sq) noexcept nogil:
     """Elements lo..hi-1: thread 0's gradient += every other part's, in part order
-    (deterministic), then weight decay and the optimiser step."""
+    (deterministic), then weight decay (and alpha / bw), then the optimiser step.
+    With alpha, sq := sum W^2 of the slice's weights before the step."""
     cdef floating* g0 = ws + net.goff
+    cdef double wd = h.weight_decay
     _add_parts(g0, g0, stride, parts, lo, hi)
-    if h.weight_decay != 0.0:
-        _decay_weights(net, P, g0, h.weight_decay, lo, hi)
+    if h.alpha != 0.0:
+        sq[0] = _sum_sq_weights(net, P, lo, hi)
+        wd = wd + h.alpha / bw
+    if wd != 0.0:
+        _decay_weights(net, P, g0, wd, lo, hi)
     _optimizer_step(h, P, g0, S, n, step, lo, hi)
+
+
+ctypedef struct EpochConfig:
+    # How one epoch runs (a Python dict with these keys converts to it).
+    Py_ssize_t batch_size
+    int shuffle             # SHUFFLE_NONE, SHUFFLE_RNG or SHUFFLE_GIVEN
+    int metric              # METRIC_NONE, METRIC_ARGMAX or METRIC_BINARY
+    Py_ssize_t block_rows   # 0: whole minibatches (see train_epoch)
+    Py_ssize_t n_threads
+    int stop_nonfinite      # end the epoch at the first NaN or infinite minibatch loss
 
 
 def train_epoch(floating[::1] params, const Py_ssize_t[::1] sizes, const int[::1] acts,
                 int loss, const floating[:, ::1] X, const floating[:, ::1] Y,
-                const floating[::1] sample_weight, Py_ssize_t[::1] order, bint shuffle,
-                uint64_t[::1] rng, Py_ssize_t batch_size, OptConfig opt,
-                floating[::1] opt_state, uint64_t[::1] step, floating[::1] workspace,
-                int metric=METRIC_NONE, Py_ssize_t block_rows=0, Py_ssize_t n_threads=1):
+                const floating[::1] sample_weight, Py_ssize_t[::1] order, uint64_t[::1] rng,
+                OptConfig opt, floating[::1] opt_state, uint64_t[::1] step,
+                floating[::1] workspace, EpochConfig epoch,
+                const floating[::1] X_data=None, const Py_ssize_t[::1] X_indices=None,
+                const Py_ssize_t[::1] X_indptr=None):
     """One epoch of minibatch training, entirely without the GIL.
 
-    order is shuffled (Fisher-Yates, SplitMix64 state rng[0]) when shuffle
-    is true, otherwise 0..n-1; each minibatch of batch_size rows (the last may be
-    shorter) is gathered into the workspace, forwarded, backpropagated and the
-    optimiser opt applied (its state in opt_state, its step count in step[0],
-    both carried on from call to call).
+    The rows are visited in order (epoch.shuffle SHUFFLE_NONE), in a
+    Fisher-Yates permutation drawn from the SplitMix64 state rng[0] (SHUFFLE_RNG),
+    or in the caller's order (SHUFFLE_GIVEN: every entry must lie in [0, n));
+    order holds the permutation used.  Each minibatch of epoch.batch_size rows (the
+    last may be shorter) is gathered into the workspace, forwarded,
+    backpropagated and the optimiser opt applied (its state in opt_state, its step
+    count in step[0], both carried on from call to call).
 
-    block_rows > 0 splits each larger minibatch into blocks of that many rows
-    whose gradients add up in the workspace before the minibatch's one update:
-    the same step, but each block's gathered inputs stay in cache from its
-    forward pass to its weight gradient.  The workspace length comes from
-    train_workspace_size.
+    X is a dense matrix, or None with the rows in CSR form (X_data, X_indices,
+    X_indptr; each minibatch's rows are scattered into a dense buffer).
 
-    n_threads > 1 splits every minibatch into that many consecutive parts, one
-    per thread (OpenMP), each in its own slice of the workspace with its own
+    epoch.block_rows > 0 splits each larger minibatch into blocks of that many
+    rows whose gradients add up in the workspace before the minibatch's one
+    update: the same step, but each block's gathered inputs stay in cache from its
+    forward pass to its weight gradient.
+
+    epoch.n_threads > 1 splits every minibatch into that many consecutive parts,
+    one per thread (OpenMP), each in its own slice of the workspace with its own
     gradient buffer; the parts' gradients are added in a fixed order before the
-    one update, so results do not depend on scheduling.  The workspace comes
-    from train_workspace_size with the same n_threads.
+    one update, so results do not depend on scheduling.  The workspace length
+    comes from train_workspace_size with the same settings.
 
-    Returns (weighted loss sum, weight sum, correct count, status); status is
-    STATUS_NONFINITE when a minibatch's loss was NaN or infinite, in which case
-    the epoch stopped there (the caller restores its snapshot).
+    Returns (weighted loss sum, weight sum, correct count, status, batch-loss
+    sum).  The batch-loss sum is scikit-learn's accounting: sum over minibatches
+    of (rows) x (the minibatch's weighted mean loss + 0.5 alpha |W|^2 / its weight),
+    |W| measured before its update.  status is STATUS_NONFINITE when a
+    minibatch's loss was NaN or infinite; with epoch.stop_nonfinite the epoch
+    stopped there (the caller restores its snapshot), otherwise it went on.
     """
     cdef Net net
-    cdef Py_ssize_t n = X.shape[0], start, b, i, t, parts, base, extra, stride
-    cdef Py_ssize_t npar = params.shape[0], nt = n_threads, correct = 0, need_state, rows
-    cdef double total = 0.0, wsum = 0.0, bw, lr, wd
+    cdef Py_ssize_t n = Y.shape[0], start, b, i, t, parts, base, extra, stride
+    cdef Py_ssize_t npar = params.shape[0], nt = epoch.n_threads, correct = 0, need_state, rows
+    cdef Py_ssize_t nf = sizes[0] if sizes.shape[0] > 0 else 0
+    cdef double total = 0.0, wsum = 0.0, batch_total = 0.0, bw, lr, wd, bl, sq
     cdef int status = _STATUS_OK
-    cdef bint direct, blocked, has_w = sample_weight is not None
+    cdef bint direct, blocked, has_w = sample_weight is not None, sparse = X is None
+    cdef Py_ssize_t batch_size = epoch.batch_size
     _check_sizes(sizes)
     _check_loss(loss, acts[acts.shape[0] - 1] if acts.shape[0] > 0 else -1)
     _check_optimizer(&opt)
@@ -1013,17 +1177,31 @@ def train_epoch(floating[::1] params, const Py_ssize_t[::1] sizes, const int[::1
         raise ValueError("rng and step must hold one counter each")
     if batch_size < 1:
         raise ValueError("batch_size must be at least 1")
-    if block_rows < 0:
+    if epoch.block_rows < 0:
         raise ValueError("block_rows must be >= 0")
-    _check_threads(n_threads)
-    if Y.shape[0] != n or order.shape[0] != n:
-        raise ValueError(f"X has {n} rows, Y has {Y.shape[0]}, order has {order.shape[0]}")
+    if epoch.shuffle < _SHUFFLE_NONE or epoch.shuffle > _SHUFFLE_GIVEN:
+        raise ValueError(f"invalid shuffle mode {epoch.shuffle}")
+    if epoch.metric < METRIC_NONE or epoch.metric > METRIC_BINARY:
+        raise ValueError(f"invalid metric id {epoch.metric}")
+    _check_threads(nt)
+    if sparse:
+        _check_csr(X_data, X_indices, X_indptr, n, nf)
+    elif X_data is not None or X_indices is not None or X_indptr is not None:
+        raise ValueError("give X dense or in CSR form (X=None), not both")
+    elif X.shape[0] != n:
+        raise ValueError(f"X has {X.shape[0]} rows, Y has {n}")
+    if order.shape[0] != n:
+        raise ValueError(f"Y has {n} rows, order has {order.shape[0]}")
+    if epoch.shuffle == _SHUFFLE_GIVEN:
+        for i in range(n):
+            if order[i] < 0 or order[i] >= n:
+                raise ValueError(f"order[{i}] = {order[i]} is not a row index in [0, {n})")
     if has_w and sample_weight.shape[0] != n:
         raise ValueError(f"sample_weight has {sample_weight.shape[0]} entries, X has {n} rows")
     need_state = _state_vectors(opt.kind) * npar
     if opt_state is None and need_state > 0 or opt_state is not None and opt_state.shape[0] < need_state:
         raise ValueError(f"optimizer state must have length {need_state}")
-    rows = _train_rows(n, batch_size, block_rows, n_threads)
+    rows = _train_rows(n, batch_size, epoch.block_rows, nt)
     blocked = n > 0 and rows < min(batch_size, n)
     lr = opt.learning_rate
     wd = opt.weight_decay
@@ -1032,33 +1210,39 @@ def train_epoch(floating[::1] params, const Py_ssize_t[::1] sizes, const int[::1
     # decay).  Otherwise each thread's gradient goes to its own buffer, and the
     # buffers are added up, decayed and applied once per minibatch.
     direct = opt.kind == OPT_SGD and not blocked and nt == 1
-    _keep = _setup(&net, sizes, acts, npar, X.shape[1], Y.shape[1], workspace.shape[0], rows,
-                   True, not direct)
+    _keep = _setup(&net, sizes, acts, npar, nf if sparse else X.shape[1], Y.shape[1],
+                   workspace.shape[0], rows, True, not direct)
     stride = _thread_stride(net.size)  # thread t's slice starts at t * stride
     if nt > 1 and workspace.shape[0] < nt * stride:
         raise ValueError(f"workspace has length {workspace.shape[0]}, needs {nt * stride}")
     if n == 0:
-        return 0.0, 0.0, 0, STATUS_OK
+        return 0.0, 0.0, 0, STATUS_OK, 0.0
+    cdef Data data
+    data.X = NULL if sparse else &X[0, 0]
+    data.Xdata = &X_data[0] if sparse and X_data.shape[0] > 0 else NULL
+    data.Xind = &X_indices[0] if sparse and X_indices.shape[0] > 0 else NULL
+    data.Xptr = &X_indptr[0] if sparse else NULL
+    data.Y = &Y[0, 0]
+    data.SW = &sample_weight[0] if has_w else NULL
+    cdef const floating* SWp = &sample_weight[0] if has_w else NULL
     cdef floating* ws = &workspace[0]
     cdef floating* P = &params[0]
     cdef uint64_t* rng_state = &rng[0]
     cdef uint64_t* steps = &step[0]
-    cdef const floating* Xp = &X[0, 0]
-    cdef const floating* Yp = &Y[0, 0]
-    cdef const floating* SWp = &sample_weight[0] if has_w else NULL
     cdef Py_ssize_t* idx = &order[0]
     cdef floating* S = &opt_state[0] if need_state > 0 else NULL
     cdef floating alpha, wbeta = 0, bbeta = 0
-    cdef double[::1] outs = np.zeros(3 * nt)
+    cdef double[::1] outs = np.zeros(8 * nt)  # a cache line a thread
     cdef double* out = &outs[0]
-    cdef bint serial = _serial(nt)
+    cdef bint serial = _serial(nt), stop = epoch.stop_nonfinite != 0
+    cdef int metric = epoch.metric
     if direct:
         wbeta = <floating> (1.0 - lr * wd)
         bbeta = 1
     with nogil:
-        if shuffle:
+        if epoch.shuffle == _SHUFFLE_RNG:
             _shuffle(idx, n, rng_state)
-        else:
+        elif epoch.shuffle == _SHUFFLE_NONE:
             for i in range(n):
                 idx[i] = i
         start = 0
@@ -1078,38 +1262,66 @@ def train_epoch(floating[::1] params, const Py_ssize_t[::1] sizes, const int[::1
                 alpha = <floating> (-lr / bw) if direct else <floating> (1.0 / bw)
             if serial:
                 for t in range(nt):
-                    _train_part(&net, P, Xp, Yp, SWp,
-                                idx + start + t * base + min(t, extra), base + (t < extra),
-                                rows, loss, metric, ws + t * stride,
+                    _train_part(&net, P, &data, idx + start + t * base + min(t, extra),
+                                base + (t < extra), rows, loss, metric, stop, ws + t * stride,
                                 P if direct else ws + t * stride + net.goff,
-                                alpha, wbeta, bbeta, bw > 0, out + 3 * t)
+                                alpha, wbeta, bbeta, bw > 0, out + 8 * t)
             else:
                 for t in prange(nt, num_threads=nt, schedule='static', chunksize=1):
-                    _train_part(&net, P, Xp, Yp, SWp,
-                                idx + start + t * base + min(t, extra), base + (t < extra),
-                                rows, loss, metric, ws + t * stride, ws + t * stride + net.goff,
-                                alpha, wbeta, bbeta, bw > 0, out + 3 * t)
+                    _train_part(&net, P, &data, idx + start + t * base + min(t, extra),
+                                base + (t < extra), rows, loss, metric, stop, ws + t * stride,
+                                ws + t * stride + net.goff, alpha, wbeta, bbeta, bw > 0,
+                                out + 8 * t)
             for t in range(parts):
-                if out[3 * t + 2] != _STATUS_OK:
+                if out[8 * t + 2] != _STATUS_OK:
                     status = _STATUS_NONFINITE
-            if status != _STATUS_OK:
+            if status != _STATUS_OK and stop:
                 break
+            bl = 0.0
             for t in range(parts):
-                total += out[3 * t]
-                correct += <Py_ssize_t> out[3 * t + 1]
+                bl += out[8 * t]
+                correct += <Py_ssize_t> out[8 * t + 1]
+            total += bl
             wsum += bw
+            sq = 0.0
             if bw > 0:
                 steps[0] += 1
                 # each thread adds up, decays and updates its own slice of the vector
                 if serial and not direct:
-                    _update_slice(&net, P, ws, stride, parts, &opt, S, npar,
-                                  <double> steps[0], 0, npar)
+                    _update_slice(&net, P, ws, stride, parts, &opt, bw, S, npar,
+                                  <double> steps[0], 0, npar, out + 3)
+                    sq = out[3]
                 elif not direct:
                     for t in prange(nt, num_threads=nt, schedule='static', chunksize=1):
-                        _update_slice(&net, P, ws, stride, parts, &opt, S, npar,
-                                      <double> steps[0], t * npar // nt, (t + 1) * npar // nt)
+                        _update_slice(&net, P, ws, stride, parts, &opt, bw, S, npar,
+                                      <double> steps[0], t * npar // nt, (t + 1) * npar // nt,
+                                      out + 8 * t + 3)
+                    for t in range(nt):
+                        sq = sq + out[8 * t + 3]
+            # (a minibatch of weight 0 gives NaN here, as scikit-learn's 0 / 0)
+            batch_total += b * ((bl + 0.5 * opt.alpha * sq) / bw)
             start += b
-    return total, wsum, correct, status
+    return total, wsum, correct, status, batch_total
+
+
+cdef void _check_csr(const floating[::1] data, const Py_ssize_t[::1] indices,
+                     const Py_ssize_t[::1] indptr, Py_ssize_t n, Py_ssize_t nf) except *:
+    """Every index the gather will follow lies inside its array."""
+    cdef Py_ssize_t i, p
+    if data is None or indices is None or indptr is None:
+        raise ValueError("X in CSR form needs X_data, X_indices and X_indptr")
+    if indptr.shape[0] != n + 1:
+        raise ValueError(f"X_indptr has {indptr.shape[0]} entries, {n} rows need {n + 1}")
+    if indices.shape[0] != data.shape[0]:
+        raise ValueError(f"X_indices has {indices.shape[0]} entries, X_data {data.shape[0]}")
+    if indptr[0] < 0 or indptr[n] > data.shape[0]:
+        raise ValueError("X_indptr points outside X_data")
+    for i in range(n):
+        if indptr[i + 1] < indptr[i]:
+            raise ValueError(f"X_indptr decreases at row {i}")
+    for p in range(indptr[0], indptr[n]):
+        if indices[p] < 0 or indices[p] >= nf:
+            raise ValueError(f"X_indices[{p}] = {indices[p]} is not a column in [0, {nf})")
 
 
 cdef inline int _any_nonfinite(const floating* x, Py_ssize_t n) noexcept nogil:
@@ -1167,7 +1379,7 @@ def activate(const floating[:, ::1] Z, floating[:, ::1] out, int act):
     """out := act(Z) (softmax row by row)."""
     if Z.shape[0] != out.shape[0] or Z.shape[1] != out.shape[1]:
         raise ValueError("Z and out must have the same shape")
-    if act < SIGMOID or act > SOFTMAX:
+    if act < SIGMOID or act > EXP:
         raise ValueError(f"invalid activation id {act}")
     cdef Py_ssize_t n = Z.shape[0] * Z.shape[1]
     if n == 0:
@@ -1186,7 +1398,7 @@ def activation_prime(const floating[:, ::1] A, floating[:, ::1] out, int act):
     """out := act'(z) written through a = act(z); sigmoid: a (1 - a)."""
     if A.shape[0] != out.shape[0] or A.shape[1] != out.shape[1]:
         raise ValueError("A and out must have the same shape")
-    if act < SIGMOID or act > IDENTITY:
+    if act < SIGMOID or act > EXP or act == SOFTMAX:
         raise ValueError(f"invalid elementwise activation id {act}")
     cdef Py_ssize_t i, n = A.shape[0] * A.shape[1]
     if n == 0:
@@ -1210,7 +1422,7 @@ def output_delta(const floating[:, ::1] Z, const floating[:, ::1] Y, floating[:,
     if Y.shape[0] != B or Y.shape[1] != n or D.shape[0] != B or D.shape[1] != n:
         raise ValueError("Z, Y and D must have the same shape")
     _check_loss(loss, act)
-    if act < SIGMOID or act > SOFTMAX:
+    if act < SIGMOID or act > EXP:
         raise ValueError(f"invalid activation id {act}")
     A = np.empty((B, n), dtype=np.float32 if floating is float else np.float64)
     cdef floating[:, ::1] Av = A
@@ -1262,24 +1474,31 @@ def sgd_update(floating[::1] params, const floating[::1] grad, double learning_r
 
 cdef Py_ssize_t _state_vectors(int kind) noexcept:
     """How many vectors of the parameters' length an optimiser keeps."""
-    if kind == OPT_ADAM:
+    if kind == OPT_ADAM or kind == OPT_SK_ADAM:
         return 2
-    if kind == OPT_MOMENTUM or kind == OPT_NESTEROV:
-        return 1
-    return 0
+    if kind == OPT_SGD:
+        return 0
+    return 1
 
 
 cdef void _check_optimizer(const OptConfig* h) except *:
-    if h.kind < OPT_SGD or h.kind > OPT_ADAM:
+    if h.kind < OPT_SGD or h.kind > OPT_SK_ADAM:
         raise ValueError(f"invalid optimizer id {h.kind}")
+    if h.alpha < 0 or h.weight_decay < 0:
+        raise ValueError("weight_decay and alpha must be >= 0")
+    if h.kind == OPT_SGD and h.alpha != 0:
+        # plain SGD writes its step straight into the parameters, with no buffer for
+        # a penalty that depends on each minibatch's weight
+        raise ValueError("alpha needs a stateful update (sk_momentum with momentum 0)")
 
 
 def optimizer_step(OptConfig opt, const Py_ssize_t[::1] sizes, floating[::1] params,
-                   floating[::1] grad, floating[::1] state, uint64_t[::1] step):
+                   floating[::1] grad, floating[::1] state, uint64_t[::1] step,
+                   double batch_weight=1.0):
     """One optimiser update of params with the gradient grad (see _optimizer_step):
-    step[0] += 1 (Adam's bias correction counts from 1), then grad += weight_decay W
-    for the weights (grad is overwritten), then the update, exactly as each
-    minibatch of train_epoch does it."""
+    step[0] += 1 (Adam's bias correction counts from 1), then grad += (weight_decay
+    + alpha / batch_weight) W for the weights (grad is overwritten), then the
+    update, exactly as each minibatch of train_epoch does it."""
     cdef Net net
     cdef Py_ssize_t n = params.shape[0], need
     _check_sizes(sizes)
@@ -1293,13 +1512,16 @@ def optimizer_step(OptConfig opt, const Py_ssize_t[::1] sizes, floating[::1] par
         raise ValueError(f"optimizer state must have length {need}")
     if step.shape[0] != 1:
         raise ValueError("step must hold one counter")
+    if not batch_weight > 0:
+        raise ValueError(f"batch_weight must be > 0, got {batch_weight}")
+    cdef double wd = opt.weight_decay + opt.alpha / batch_weight
     poff = np.zeros(sizes.shape[0], dtype=np.intp)
     aoff = np.zeros(sizes.shape[0], dtype=np.intp)
     _layout(&net, sizes, poff, aoff, 1, False, False)
     step[0] += 1
     with nogil:
-        if opt.weight_decay != 0.0:
-            _decay_weights(&net, &params[0], &grad[0], opt.weight_decay, 0, n)
+        if wd != 0.0:
+            _decay_weights(&net, &params[0], &grad[0], wd, 0, n)
         _optimizer_step(&opt, &params[0], &grad[0], &state[0] if need else NULL,
                         n, <double> step[0], 0, n)
 

@@ -124,6 +124,40 @@ def check_array(A, *, name: str, dtype: np.dtype, n_cols: int | None = None,
     return arr
 
 
+def is_sparse(A) -> bool:
+    """Whether A is a scipy.sparse matrix or array."""
+    return hasattr(A, "tocsr") and hasattr(A, "nnz")
+
+
+def check_sparse(A, *, name: str, dtype: np.dtype, n_cols: int | None = None):
+    """A scipy.sparse matrix as a finite, non-empty CSR matrix of ``dtype`` (a CSR
+    matrix of the right dtype is used as it is; other formats are converted
+    without ever making a dense copy)."""
+    import scipy.sparse as sp
+
+    A = sp.csr_matrix(A) if not sp.issparse(A) or A.format != "csr" else A
+    if A.dtype.kind not in "biuf":
+        raise TypeError(f"{name} has dtype {A.dtype}; nncore needs real numbers")
+    if A.ndim != 2:
+        raise ValueError(f"{name} must be 2-D, got shape {A.shape}")
+    if A.shape[0] == 0:
+        raise ValueError(f"{name} is empty: it has 0 samples")
+    if n_cols is not None and A.shape[1] != n_cols:
+        raise ValueError(f"{name} has {A.shape[1]} columns, the network expects {n_cols}")
+    if A.shape[1] == 0:
+        raise ValueError(f"{name} has 0 columns")
+    if A.dtype != dtype:
+        with np.errstate(over="ignore"):
+            A = A.astype(dtype)
+    if A.data.size and not np.isfinite(A.data).all():
+        p = int(np.flatnonzero(~np.isfinite(A.data))[0])
+        row = int(np.searchsorted(A.indptr, p, side="right")) - 1
+        raise ValueError(f"{name} contains {A.data[p]} (NaN or infinity, or too large for "
+                         f"{dtype}) in row {row}, column {int(A.indices[p])}; all values must "
+                         f"be finite")
+    return A
+
+
 def _check_finite(arr: np.ndarray, name: str, original: np.ndarray | None = None) -> None:
     """Raise naming the first row that holds NaN or +-inf (or, after a narrowing
     cast, a value too large for the target dtype).

@@ -12,6 +12,8 @@ relu        max(z, 0)                       1 if a > 0 else 0               He
 leaky_relu  z if z > 0 else 0.01 z          1 if a > 0 else 0.01            He
 identity    z                               1                               Glorot
 softmax     exp(z_k) / sum_j exp(z_j)       (Jacobian, output layer only)   Glorot
+exp         exp(z)                          a  (output layer only: the      Glorot
+                                            Poisson loss's log link)
 ==========  ==============================  ==============================  ==========
 
 Initialisation (weights; biases start at zero), uniform on ``[-limit, limit]``:
@@ -48,6 +50,7 @@ ACTIVATIONS: dict[str, Activation] = {
         ("leaky_relu", "he", True, False),
         ("identity", "glorot", True, True),
         ("softmax", "glorot", False, True),
+        ("exp", "glorot", False, True),
     ]
 }
 

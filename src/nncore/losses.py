@@ -10,11 +10,25 @@ and ``-sum_k [y_k log y~_k + (1 - y_k) log(1 - y~_k)]`` with sigmoid outputs
 (binary, per output).  Both are computed from the pre-activation ``z`` with
 log-sum-exp and softplus, so no log of 0 is ever taken, and both give the fused
 output delta ``dC_i/dz_k = y~_k - y_k``.
+
+scikit-learn's MLP defines its losses a little differently, and
+:mod:`nncore.sklearn`'s drop-in estimators train on them exactly as it does:
+
+``half_squared_error``  ``C_i = 1/(2K) sum_k (y~_k - y_k)^2`` over the K outputs,
+    while the gradient it trains on is that of ``1/2 sum_k (y~_k - y_k)^2``
+    (scikit-learn averages the reported value over the outputs, not the gradient);
+``log_loss``  the cross-entropy of the *probabilities* clipped to
+    ``[eps, 1 - eps]`` of the dtype (softmax or sigmoid outputs);
+``poisson``  half the Poisson deviance, ``sum_k y_k log(y_k / y~_k) - y_k + y~_k``,
+    with ``exp`` outputs (the log link) and targets >= 0.
+All three give ``dC_i/dz_k = y~_k - y_k`` with their canonical outputs.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+import numpy as np
 
 from . import _kernels
 
@@ -27,11 +41,23 @@ class Loss:
 
 
 LOSSES: dict[str, Loss] = {
-    "mse": Loss("mse", _kernels.LOSS_IDS["mse"], ("sigmoid", "identity", "softmax")),
-    "cross_entropy": Loss(
-        "cross_entropy", _kernels.LOSS_IDS["cross_entropy"], ("sigmoid", "softmax")
-    ),
+    name: Loss(name, _kernels.LOSS_IDS[name], outputs)
+    for name, outputs in [
+        ("mse", ("sigmoid", "identity", "softmax", "exp")),
+        ("cross_entropy", ("sigmoid", "softmax")),
+        ("half_squared_error", ("identity", "sigmoid", "softmax", "exp")),
+        ("log_loss", ("sigmoid", "softmax")),
+        ("poisson", ("exp",)),
+    ]
 }
+
+
+def check_targets(loss: str, Y) -> None:
+    """Refuse targets the loss is not defined for (the Poisson loss needs counts >= 0)."""
+    if loss == "poisson" and (Y < 0).any():
+        row = int(np.flatnonzero((Y < 0).any(axis=1))[0])
+        raise ValueError(f"the poisson loss needs targets >= 0; Y has a negative value in "
+                         f"row {row}")
 
 
 def resolve(loss: str, output: str, n_outputs: int) -> Loss:

@@ -256,15 +256,23 @@ class Network:
         arrays of the network's dtype with its numbers of inputs (and outputs).
 
         Arrays that already are are returned as they are (no copy); a 1-D ``Y``
-        is one column when the network has one output.  Raises ``ValueError`` or
-        ``TypeError`` naming the problem.  Returns ``X``, or ``(X, Y)``.
+        is one column when the network has one output; a scipy.sparse ``X``
+        becomes a CSR matrix of the network's dtype (never a dense copy).  Raises
+        ``ValueError`` or ``TypeError`` naming the problem.  Returns ``X``, or
+        ``(X, Y)``.
         """
-        X = _validation.check_array(X, name=names[0], dtype=self.dtype, n_cols=self.sizes[0])
+        if _validation.is_sparse(X):
+            X = _validation.check_sparse(X, name=names[0], dtype=self.dtype,
+                                         n_cols=self.sizes[0])
+        else:
+            X = _validation.check_array(X, name=names[0], dtype=self.dtype,
+                                        n_cols=self.sizes[0])
         if Y is None:
             return X
         Y = _validation.check_array(Y, name=names[1], dtype=self.dtype, n_cols=self.sizes[-1],
                                     one_col_1d=self.sizes[-1] == 1)
         _validation.check_rows(X, Y, names)
+        losses.check_targets(self.loss_name, Y)
         return X, Y
 
     def _workspace(self, n_rows, n_threads=1, gradient=False):
@@ -282,29 +290,60 @@ class Network:
     # ------------------------------------------------------------ maths
 
     def predict(self, X) -> np.ndarray:
-        """Output activations ``a_L`` for every row of ``X``, shape (n, n_outputs)."""
+        """Output activations ``a_L`` for every row of ``X``, shape (n, n_outputs).
+        ``X`` may be a scipy.sparse matrix (densified a block of rows at a time)."""
         X = self.check_data(X)
         out = np.empty((X.shape[0], self.sizes[-1]), dtype=self.dtype)
+        if isinstance(X, np.ndarray):
+            self._forward(X, out)
+        else:
+            for start, chunk in _dense_chunks(X):
+                self._forward(chunk, out[start:start + chunk.shape[0]])
+        return out
+
+    def _forward(self, X, out):
         spec = self.spec
         _parallel.run_pass(X.shape[0], self._work_per_row, lambda nt: _kernels.forward(
             self.params, spec.sizes, spec.acts, X, out, self._workspace(X.shape[0], nt), nt))
-        return out
+
+    def _sums(self, X, Y, sw, grad):
+        """The loss sum over the rows (a dense X), and grad := the gradient sum."""
+        spec = self.spec
+        want = grad is not None
+        return _parallel.run_pass(
+            X.shape[0], self._work_per_row, lambda nt: _kernels.loss_gradient(
+                self.params, spec.sizes, spec.acts, spec.loss, X, Y, sw,
+                grad if want else _NO_GRAD[self.dtype.type], self._workspace(X.shape[0], nt, want),
+                want, nt))
+
+    def loss_and_gradient_sums(self, X, Y, sample_weight=None):
+        """``(sum_i w_i C_i, sum_i w_i grad C_i, sum_i w_i)``: the sums behind
+        :meth:`loss_and_gradient`, before the division, so that sums over blocks of
+        rows (on several machines, say) add up to the sums over all of them."""
+        total, grad, wsum = self._loss_grad(X, Y, sample_weight, True)
+        return total, grad, wsum
 
     def _loss_grad(self, X, Y, sample_weight, want_grad):
+        """(loss sum, gradient sum or None, weight sum)."""
         X, Y = self.check_data(X, Y)
         sw = _validation.check_sample_weight(sample_weight, X.shape[0], self.dtype)
-        grad = np.zeros(self.n_params, dtype=self.dtype)
-        spec = self.spec
-        total = _parallel.run_pass(
-            X.shape[0], self._work_per_row, lambda nt: _kernels.loss_gradient(
-                self.params, spec.sizes, spec.acts, spec.loss, X, Y, sw, grad,
-                self._workspace(X.shape[0], nt, want_grad), want_grad, nt))
+        grad = np.zeros(self.n_params, dtype=self.dtype) if want_grad else None
+        if isinstance(X, np.ndarray):
+            total = self._sums(X, Y, sw, grad)
+        else:
+            total, part = 0.0, np.empty_like(grad) if want_grad else None
+            for start, chunk in _dense_chunks(X):
+                rows = slice(start, start + chunk.shape[0])
+                total += self._sums(chunk, Y[rows], None if sw is None else sw[rows], part)
+                if want_grad:
+                    grad += part
         wsum = X.shape[0] if sw is None else float(sw.sum(dtype=np.float64))
-        return total / wsum, grad, wsum
+        return total, grad, wsum
 
     def loss(self, X, Y, sample_weight=None) -> float:
         """The cost ``C = 1/N sum_i C_i`` (weighted mean with ``sample_weight``)."""
-        return float(self._loss_grad(X, Y, sample_weight, False)[0])
+        total, _, wsum = self._loss_grad(X, Y, sample_weight, False)
+        return float(total / wsum)
 
     def gradient(self, X, Y, sample_weight=None) -> np.ndarray:
         """``grad C``: the gradient of every parameter, averaged over the samples,
@@ -315,9 +354,9 @@ class Network:
 
     def loss_and_gradient(self, X, Y, sample_weight=None):
         """``(C, grad C)`` from one forward and one backward pass."""
-        loss, grad, wsum = self._loss_grad(X, Y, sample_weight, True)
+        total, grad, wsum = self._loss_grad(X, Y, sample_weight, True)
         grad /= self.dtype.type(wsum)
-        return float(loss), grad
+        return float(total / wsum), grad
 
     def per_sample_gradients(self, X, Y) -> np.ndarray:
         """The table of per-example gradients, shape (n_samples, n_params).
@@ -328,6 +367,8 @@ class Network:
         by the compiled kernels.
         """
         X, Y = self.check_data(X, Y)
+        if not isinstance(X, np.ndarray):  # (a table with a row per sample is dense anyway)
+            X = np.ascontiguousarray(X.toarray())
         out = np.empty((X.shape[0], self.n_params), dtype=self.dtype)
         spec = self.spec
         _kernels.per_sample_gradients(self.params, spec.sizes, spec.acts, spec.loss,
@@ -342,6 +383,8 @@ class Network:
         ``a`` from the compiled activation kernel: the same code that trains.
         """
         a_prev = self.check_data(X)
+        if not isinstance(a_prev, np.ndarray):
+            a_prev = np.ascontiguousarray(a_prev.toarray())
         out = []
         for block, n_in, n_out, act in zip(_layout.blocks(self.params, self.sizes),
                                            self.sizes[:-1], self.sizes[1:], self.activations):
@@ -668,4 +711,15 @@ def _is_int(x) -> bool:
 
 
 _IDENTITY = np.array([activations.ACTIVATIONS["identity"].id], dtype=np.intc)
+_NO_GRAD = {np.float64: np.empty(0, np.float64), np.float32: np.empty(0, np.float32)}
+
+#: a sparse X is densified this many values (32 MB of float64) at a time
+_DENSE_CHUNK_VALUES = 1 << 22
+
+
+def _dense_chunks(X):
+    """(first row, dense block of rows) over a CSR matrix, a few MB at a time."""
+    rows = max(1, _DENSE_CHUNK_VALUES // max(1, X.shape[1]))
+    for start in range(0, X.shape[0], rows):
+        yield start, np.ascontiguousarray(X[start:start + rows].toarray())
 

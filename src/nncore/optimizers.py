@@ -46,7 +46,7 @@ import numpy as np
 from . import _kernels, _validation
 
 __all__ = [
-    "Optimizer", "SGD", "Adam", "Schedule", "Constant", "ExponentialDecay", "StepDecay",
+    "Optimizer", "SGD", "Adam", "SklearnSGD", "SklearnAdam", "Schedule", "Constant", "ExponentialDecay", "StepDecay",
     "InverseTimeDecay", "DEFAULT_LEARNING_RATES", "NAMES", "SCHEDULES", "get",
     "from_config", "from_dict", "learning_rate",
 ]
@@ -237,8 +237,8 @@ class Optimizer:
 
     def kernel_config(self, learning_rate: float | None = None) -> dict[str, float]:
         """The compiled kernels' description of one update at ``learning_rate``."""
-        config = {"kind": self.kind, "weight_decay": self.weight_decay, "momentum": 0.0,
-                  "beta1": 0.0, "beta2": 0.0, "epsilon": 0.0,
+        config = {"kind": self.kind, "weight_decay": self.weight_decay, "alpha": 0.0,
+                  "momentum": 0.0, "beta1": 0.0, "beta2": 0.0, "epsilon": 0.0,
                   "learning_rate": self.learning_rate if learning_rate is None
                   else learning_rate}
         config.update(self._hyper())
@@ -263,10 +263,13 @@ class Optimizer:
         self.state = None
         self.step_counter[0] = 0
 
-    def step(self, network, grad, *, learning_rate: float | None = None) -> None:
+    def step(self, network, grad, *, learning_rate: float | None = None,
+             batch_weight: float = 1.0) -> None:
         """Apply one update to ``network.params`` with the gradient ``grad`` (in the
         layout of params), exactly as the compiled epoch does after a minibatch:
-        count the step, add the weight decay, update.  ``grad`` is not modified."""
+        count the step, add the weight decay (and scikit-learn's ``alpha`` over
+        ``batch_weight``, the minibatch's weight), update.  ``grad`` is not
+        modified."""
         params = network.params
         self.bind(params.shape[0], params.dtype)
         grad = np.array(grad, dtype=params.dtype, order="C")  # the kernel decays it in place
@@ -274,7 +277,7 @@ class Optimizer:
             raise ValueError(f"grad has shape {grad.shape}, params {params.shape}")
         _kernels.optimizer_step(self.kernel_config(learning_rate),
                                 np.asarray(network.sizes, dtype=np.intp), params, grad,
-                                self.state, self.step_counter)
+                                self.state, self.step_counter, batch_weight)
 
     # -------------------------------------------------------- rollback, files
 
@@ -440,15 +443,152 @@ class Adam(Optimizer):
                 "weight_decay": self.weight_decay, "schedule": _schedule_config(self.schedule)}
 
 
-_CLASSES = {"SGD": SGD, "Adam": Adam}
+class SklearnSGD(Optimizer):
+    """scikit-learn's MLP stochastic gradient descent, its update and its schedules.
+
+    ``v := mu v - r g;  W := W + v`` (Nesterov: ``W := W + mu v - r g``) — the
+    velocity carries the learning rate, so a rate that changes between epochs
+    changes the steps as in ``sklearn.neural_network``'s ``SGDOptimizer``.  The
+    rate follows ``lr_schedule``: ``"constant"``; ``"invscaling"``, ``r =
+    learning_rate_init / (t + 1) ** power_t`` after every epoch, ``t`` the samples
+    seen (:meth:`iteration_ends`); ``"adaptive"``, divided by 5 each time training
+    stalls, until it falls below 1e-6 (:meth:`trigger_stopping`).
+
+    ``alpha`` is scikit-learn's L2 penalty: ``alpha W / (the minibatch's weight)``
+    is added to the weights' gradient (and ``0.5 alpha |W|^2`` over that weight to
+    the minibatch's loss).  The drop-in estimators of :mod:`nncore.sklearn` use
+    this optimiser; it works for any network.
+
+    Attributes
+    ----------
+    learning_rate : float
+        The current learning rate.
+    """
+
+    def __init__(self, learning_rate_init: float = 0.1, lr_schedule: str = "constant",
+                 momentum: float = 0.9, nesterov: bool = True, power_t: float = 0.5, *,
+                 alpha: float = 0.0):
+        if lr_schedule not in ("constant", "invscaling", "adaptive"):
+            raise ValueError(f"lr_schedule must be 'constant', 'invscaling' or 'adaptive', "
+                             f"got {lr_schedule!r}")
+        self.learning_rate_init = _validation.check_positive(learning_rate_init,
+                                                             "learning_rate_init")
+        self.lr_schedule = lr_schedule
+        self.momentum = _validation.check_positive(momentum, "momentum", allow_zero=True)
+        if self.momentum > 1:
+            raise ValueError(f"momentum must be in [0, 1], got {momentum!r}")
+        self.nesterov = bool(nesterov)
+        self.power_t = _validation.check_positive(power_t, "power_t", allow_zero=True)
+        self.alpha = _validation.check_positive(alpha, "alpha", allow_zero=True)
+        super().__init__(self.learning_rate_init)
+
+    kind = property(lambda self: _kernels.OPTIMIZER_IDS[
+        "sk_nesterov" if self.nesterov else "sk_momentum"])
+    n_state = property(lambda self: 1)
+    key = property(lambda self: ("sk_sgd", self.nesterov))
+
+    @property
+    def velocity(self) -> np.ndarray | None:
+        return self.state
+
+    def _hyper(self):
+        return {"momentum": self.momentum, "alpha": self.alpha}
+
+    def learning_rate_at(self, epoch: int) -> float:
+        return self.learning_rate
+
+    def iteration_ends(self, time_step: int) -> None:
+        """After an epoch, with ``time_step`` the samples trained on so far."""
+        if self.lr_schedule == "invscaling":
+            self.learning_rate = float(self.learning_rate_init) / (time_step + 1) ** self.power_t
+
+    def trigger_stopping(self, msg: str, verbose) -> bool:
+        """Training has stalled: whether to stop (otherwise the adaptive rate was
+        divided by 5)."""
+        if self.lr_schedule != "adaptive":
+            if verbose:
+                print(msg + " Stopping.")
+            return True
+        if self.learning_rate <= 1e-6:
+            if verbose:
+                print(msg + " Learning rate too small. Stopping.")
+            return True
+        self.learning_rate /= 5.0
+        if verbose:
+            print(msg + " Setting learning rate to %f" % self.learning_rate)
+        return False
+
+    def get_config(self):
+        return {"class": "SklearnSGD", "learning_rate_init": self.learning_rate_init,
+                "lr_schedule": self.lr_schedule, "momentum": self.momentum,
+                "nesterov": self.nesterov, "power_t": self.power_t, "alpha": self.alpha,
+                "learning_rate": self.learning_rate}
+
+
+class SklearnAdam(Optimizer):
+    """scikit-learn's MLP Adam: ``m, v`` as in :class:`Adam`, and
+    ``W := W - r sqrt(1 - b2^t) / (1 - b1^t) * m / (sqrt(v) + eps)`` — epsilon is
+    added outside the bias correction, unlike PyTorch's Adam.  ``alpha`` as in
+    :class:`SklearnSGD`.
+
+    Attributes
+    ----------
+    learning_rate : float
+        As scikit-learn's AdamOptimizer: the bias-corrected rate of the last step.
+    """
+
+    def __init__(self, learning_rate_init: float = 0.001, beta_1: float = 0.9,
+                 beta_2: float = 0.999, epsilon: float = 1e-8, *, alpha: float = 0.0):
+        self.learning_rate_init = _validation.check_positive(learning_rate_init,
+                                                             "learning_rate_init")
+        self.beta_1 = _validation.check_fraction(beta_1, "beta_1")
+        self.beta_2 = _validation.check_fraction(beta_2, "beta_2")
+        self.epsilon = _validation.check_positive(epsilon, "epsilon")
+        self.alpha = _validation.check_positive(alpha, "alpha", allow_zero=True)
+        super().__init__(self.learning_rate_init)
+
+    kind = property(lambda self: _kernels.OPTIMIZER_IDS["sk_adam"])
+    n_state = property(lambda self: 2)
+    key = property(lambda self: ("sk_adam", False))
+
+    def _hyper(self):
+        return {"beta1": self.beta_1, "beta2": self.beta_2, "epsilon": self.epsilon,
+                "alpha": self.alpha}
+
+    def learning_rate_at(self, epoch: int) -> float:
+        return self.learning_rate_init
+
+    def iteration_ends(self, time_step: int) -> None:
+        t = self.step_count
+        if t:  # scikit-learn's AdamOptimizer keeps the last step's corrected rate
+            self.learning_rate = (self.learning_rate_init * np.sqrt(1 - self.beta_2 ** t)
+                                  / (1 - self.beta_1 ** t))
+
+    def trigger_stopping(self, msg: str, verbose) -> bool:
+        if verbose:
+            print(msg + " Stopping.")
+        return True
+
+    def get_config(self):
+        return {"class": "SklearnAdam", "learning_rate_init": self.learning_rate_init,
+                "beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon,
+                "alpha": self.alpha}
+
+
+_CLASSES = {"SGD": SGD, "Adam": Adam, "SklearnSGD": SklearnSGD, "SklearnAdam": SklearnAdam}
 
 
 def from_config(config: dict[str, Any]) -> Optimizer:
     """The optimiser :meth:`Optimizer.get_config` describes (without state)."""
     params = dict(config)
     cls = _CLASSES[params.pop("class")]
-    params["schedule"] = _schedule_from_config(params.get("schedule"))
-    return cls(**params)
+    current = params.pop("learning_rate", None) if cls is SklearnSGD else None
+    if cls in (SGD, Adam):
+        params["schedule"] = _schedule_from_config(params.get("schedule"))
+    opt = cls(**params)
+    if current is not None:  # the adaptive / invscaling rate where training left it
+        opt.learning_rate = _validation.check_positive(current, "learning_rate")
+    return opt
 
 
 def from_dict(entry, state: np.ndarray, step_count: int, n_params: int, dtype) -> Optimizer:
@@ -462,12 +602,14 @@ def from_dict(entry, state: np.ndarray, step_count: int, n_params: int, dtype) -
         raise ValueError("the optimizer entry is malformed")
     name = entry.get("name")
     nesterov = entry.get("nesterov", False)
-    if not isinstance(name, str) or name not in NAMES:
+    if not isinstance(name, str) or name not in (*NAMES, "sk_sgd", "sk_adam"):
         raise ValueError(f"unknown optimizer {name!r}")
     if not isinstance(nesterov, bool):
         raise ValueError(f"the optimizer's nesterov flag is {nesterov!r}, not true/false")
     config = entry.get("config")
     try:
+        if config is None and name.startswith("sk_"):
+            raise ValueError("scikit-learn's optimisers are saved with their configuration")
         if config is None:
             opt = get(name, nesterov=nesterov) if name == "momentum" else get(name)
         elif not isinstance(config, dict) or config.get("class") not in _CLASSES:

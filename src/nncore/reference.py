@@ -34,7 +34,8 @@ import secrets
 __all__ = [
     "Network", "sigmoid", "sigmoid_prime", "activate", "activation_prime", "neuron",
     "layer_forward", "mse", "mse_grad", "cross_entropy", "output_delta", "backprop",
-    "gradient", "sgd_step", "momentum_step", "adam_step", "SGD", "Adam", "splitmix64",
+    "gradient", "sgd_step", "momentum_step", "adam_step", "SGD", "Adam", "SklearnSGD",
+    "SklearnAdam", "xlogy", "half_squared_error", "log_loss", "poisson", "splitmix64",
     "uniform", "shuffled", "n_params", "layer_offsets", "init_params",
 ]
 
@@ -75,6 +76,8 @@ def activate(name: str, z: list[float]) -> list[float]:
         e = [math.exp(v - m) for v in z]
         s = sum(e)
         return [v / s for v in e]
+    if name == "exp":  # the log link: a large z gives inf, as in floating point
+        return [math.exp(v) if v < 709.8 else math.inf for v in z]
     raise ValueError(f"unknown activation {name!r}")
 
 
@@ -90,6 +93,8 @@ def activation_prime(name: str, a: float) -> float:
         return 1.0 if a > 0 else LEAKY_SLOPE
     if name == "identity":
         return 1.0
+    if name == "exp":
+        return a
     raise ValueError(f"{name!r} has no elementwise derivative")
 
 
@@ -143,21 +148,60 @@ def cross_entropy(z: list[float], y: list[float], output: str) -> float:
     return sum(_softplus(v) - t * v for v, t in zip(z, y))
 
 
-def output_delta(loss: str, output: str, z: list[float], a: list[float], y: list[float]):
+def xlogy(x: float, y: float) -> float:
+    """x log y, taken as 0 where x = 0 (as scipy.special.xlogy)."""
+    if x == 0 and not math.isnan(y):
+        return 0.0
+    return x * math.log(y) if y > 0 else (-math.inf if y == 0 else math.nan)
+
+
+def half_squared_error(y_pred: list[float], y: list[float]) -> float:
+    """scikit-learn's squared error of one sample: 1/(2K) sum_k (y~_k - y_k)^2."""
+    return sum((p - t) ** 2 for p, t in zip(y_pred, y)) / (2 * len(y))
+
+
+def log_loss(y_pred: list[float], y: list[float], output: str,
+             eps: float = 2.220446049250313e-16) -> float:
+    """scikit-learn's log-loss of one sample, the probabilities clipped to [eps, 1 - eps]:
+    softmax -sum_k y_k log p_k; sigmoid -sum_k y_k log p_k + (1 - y_k) log(1 - p_k)."""
+    total = 0.0
+    for p, t in zip(y_pred, y):
+        p = min(max(p, eps), 1.0 - eps)
+        total -= xlogy(t, p)
+        if output != "softmax":
+            total -= xlogy(1.0 - t, 1.0 - p)
+    return total
+
+
+def poisson(y_pred: list[float], y: list[float]) -> float:
+    """Half the Poisson deviance of one sample: sum_k y_k log(y_k / y~_k) - y_k + y~_k."""
+    return sum(xlogy(t, t / p) - t + p for p, t in zip(y_pred, y))
+
+
+def output_delta(loss: str, output: str, z: list[float], a: list[float], y: list[float],
+                 eps: float = 2.220446049250313e-16):
     """delta_L = dC_i/dz_L for one sample, and the cost C_i.
 
     mse:           delta_k = 2 (a_k - y_k) act'(z_k)   (softmax: through its Jacobian,
                    delta_k = a_k (g_k - sum_j g_j a_j) with g = 2 (a - y))
     cross_entropy: delta_k = a_k - y_k  (softmax, targets summing to s: a_k s - y_k)
+    half_squared_error: delta_k = (a_k - y_k) act'(z_k)  (the gradient of half the
+                   *sum* of squares, whatever the value's 1/K)
+    log_loss, poisson: delta_k = a_k - y_k  (their canonical outputs)
+    ``eps`` is the clipping bound of log_loss (the dtype's machine epsilon).
     """
-    if loss == "mse":
-        g = mse_grad(a, y)
+    if loss in ("mse", "half_squared_error"):
+        g = mse_grad(a, y) if loss == "mse" else [p - t for p, t in zip(a, y)]
         if output == "softmax":
             dot = sum(gj * aj for gj, aj in zip(g, a))
             delta = [ak * (gk - dot) for gk, ak in zip(g, a)]
         else:
             delta = [gk * activation_prime(output, ak) for gk, ak in zip(g, a)]
-        return delta, mse(a, y)
+        return delta, mse(a, y) if loss == "mse" else half_squared_error(a, y)
+    if loss == "log_loss":
+        return [ak - yk for ak, yk in zip(a, y)], log_loss(a, y, output, eps)
+    if loss == "poisson":
+        return [ak - yk for ak, yk in zip(a, y)], poisson(a, y)
     if output == "softmax":
         s = sum(y)
         return [ak * s - yk for ak, yk in zip(a, y)], cross_entropy(z, y, output)
@@ -398,6 +442,72 @@ class Adam:
         return new
 
 
+def _weights_sq(params, sizes):
+    """sum of the squared weights (not the biases)."""
+    total = 0.0
+    for off, n_in, n_out in zip(layer_offsets(sizes), sizes[:-1], sizes[1:]):
+        for j in range(n_out):
+            total += sum(w * w for w in params[off + j * (n_in + 1) + 1:off + (j + 1) * (n_in + 1)])
+    return total
+
+
+class SklearnSGD:
+    """The twin of :class:`nncore.optimizers.SklearnSGD`: scikit-learn's MLP update
+    ``v = mu v - r g; W = W + v`` (Nesterov: ``W = W + mu v - r g``), the gradient
+    of the weights first increased by ``alpha W / (the minibatch's weight)``."""
+
+    def __init__(self, learning_rate_init=0.1, lr_schedule="constant", momentum=0.9,
+                 nesterov=True, power_t=0.5, *, alpha=0.0):
+        self.learning_rate = float(learning_rate_init)
+        self.momentum, self.nesterov, self.alpha = float(momentum), bool(nesterov), float(alpha)
+        self.velocity = None
+        self.step_count = 0
+
+    def rate(self, epoch):
+        return self.learning_rate
+
+    def step(self, params, grad, sizes, epoch=0, batch_weight=1.0):
+        self.step_count += 1
+        g = _decayed(params, grad, sizes, self.alpha / batch_weight)
+        r, mu = self.learning_rate, self.momentum
+        if self.velocity is None:
+            self.velocity = [0.0] * len(params)
+        self.velocity = [mu * v - r * gi for v, gi in zip(self.velocity, g)]
+        if self.nesterov:
+            return [w + mu * v - r * gi for w, v, gi in zip(params, self.velocity, g)]
+        return [w + v for w, v in zip(params, self.velocity)]
+
+
+class SklearnAdam:
+    """The twin of :class:`nncore.optimizers.SklearnAdam`: scikit-learn's MLP Adam,
+    ``W = W - r sqrt(1 - b2^t) / (1 - b1^t) m / (sqrt(v) + eps)`` (eps outside the
+    bias correction), with ``alpha`` as in :class:`SklearnSGD`."""
+
+    def __init__(self, learning_rate_init=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-8, *,
+                 alpha=0.0):
+        self.learning_rate_init = float(learning_rate_init)
+        self.beta_1, self.beta_2, self.epsilon = float(beta_1), float(beta_2), float(epsilon)
+        self.alpha = float(alpha)
+        self.m = self.v = None
+        self.step_count = 0
+
+    def rate(self, epoch):
+        return self.learning_rate_init
+
+    def step(self, params, grad, sizes, epoch=0, batch_weight=1.0):
+        self.step_count += 1
+        t = self.step_count
+        g = _decayed(params, grad, sizes, self.alpha / batch_weight)
+        if self.m is None:
+            self.m, self.v = [0.0] * len(params), [0.0] * len(params)
+        b1, b2 = self.beta_1, self.beta_2
+        self.m = [b1 * m + (1 - b1) * gi for m, gi in zip(self.m, g)]
+        self.v = [b2 * v + (1 - b2) * gi * gi for v, gi in zip(self.v, g)]
+        rt = self.learning_rate_init * math.sqrt(1 - b2 ** t) / (1 - b1 ** t)
+        return [w - rt * m / (math.sqrt(v) + self.epsilon)
+                for w, m, v in zip(params, self.m, self.v)]
+
+
 # ------------------------------------------------------------ the network
 
 class Network:
@@ -509,25 +619,41 @@ class Network:
         self.params = opt.step(self.params, grad, self.sizes, self.epochs_done)
 
     def fit(self, X, Y, *, epochs=30, batch_size=10, learning_rate=None, shuffle=True,
-            optimizer="sgd", sample_weight=None, **options):
-        """Minibatch gradient descent, minibatches drawn in nncore.Network's order;
-        ``optimizer`` as in :meth:`nncore.Network.fit` (an object of this module, or
-        a short form with its options)."""
+            optimizer="sgd", sample_weight=None, order=None, **options):
+        """Minibatch gradient descent, minibatches drawn in nncore.Network's order
+        (or, with ``order``, in ``order[epoch]`` for each epoch, counted over every
+        fit); ``optimizer`` as in :meth:`nncore.Network.fit` (an object of this
+        module, or a short form with its options).  ``history["batch_loss"]`` is
+        scikit-learn's account of each epoch's loss (each minibatch's mean loss plus
+        ``0.5 alpha |W|^2`` over its weight, weighted by its rows)."""
         opt = self._resolve(optimizer, learning_rate, **options)
         Y = [y if isinstance(y, (list, tuple)) else [y] for y in Y]
         n = len(X)
         for _ in range(epochs):
-            order = shuffled(n, self._shuffle_state) if shuffle else list(range(n))
-            total = wsum = 0.0
+            if order is not None:
+                epoch_order = list(order[self.epochs_done])
+            elif shuffle:
+                epoch_order = shuffled(n, self._shuffle_state)
+            else:
+                epoch_order = list(range(n))
+            total = wsum = batch_total = 0.0
             for start in range(0, n, batch_size):
-                idx = order[start:start + batch_size]
+                idx = epoch_order[start:start + batch_size]
                 sw = None if sample_weight is None else [sample_weight[i] for i in idx]
                 g, c = gradient(self.params, self.sizes, self.activations, self.loss_name,
                                 [X[i] for i in idx], [Y[i] for i in idx], sw)
                 bw = len(idx) if sw is None else sum(sw)
                 total += c * bw
                 wsum += bw
-                self.params = opt.step(self.params, g, self.sizes, self.epochs_done)
+                # scikit-learn's account: each minibatch's mean loss and penalty, by its rows
+                alpha = getattr(opt, "alpha", 0.0)
+                batch_total += len(idx) * (c * bw + 0.5 * alpha * _weights_sq(
+                    self.params, self.sizes)) / bw
+                if isinstance(opt, (SklearnSGD, SklearnAdam)):
+                    self.params = opt.step(self.params, g, self.sizes, self.epochs_done, bw)
+                else:
+                    self.params = opt.step(self.params, g, self.sizes, self.epochs_done)
             self.history["loss"].append(total / wsum)
+            self.history.setdefault("batch_loss", []).append(batch_total / n)
             self.epochs_done += 1
         return self

@@ -50,13 +50,19 @@ class EpochResult:
     weights summed over the epoch's minibatches, each cost measured before its
     minibatch's update; ``correct`` counts the samples classified right (when the
     source has a metric); ``finite`` is False when a minibatch's loss was NaN or
-    infinite (the epoch stopped there).
+    infinite.  ``mean_loss`` is the epoch's loss as the source accounts it, by
+    default ``loss_sum / weight_sum``.
     """
 
     loss_sum: float
     weight_sum: float
     correct: int = 0
     finite: bool = True
+    mean_loss: float | None = None
+
+    @property
+    def loss(self) -> float:
+        return self.loss_sum / self.weight_sum if self.mean_loss is None else self.mean_loss
 
 
 def target_metric(Y: np.ndarray):
@@ -90,27 +96,47 @@ class LocalData:
     Parameters
     ----------
     network : nncore.Network
-    X, Y : ndarray
+    X, Y : ndarray (X may be a scipy.sparse CSR matrix)
         Checked by :meth:`nncore.Network.check_data` (C-contiguous, the
-        network's dtype, finite).
+        network's dtype, finite).  Each minibatch of a sparse X is gathered into
+        a dense buffer; X itself is never densified.
     sample_weight : ndarray or None
     batch_size : int
     shuffle : bool
         Reshuffle before every epoch, from the network's shuffling stream.
+    order : callable, optional
+        ``order(epoch)`` gives the permutation of the rows for that epoch (an
+        int array); replaces ``shuffle`` (the drop-in estimators draw it as
+        scikit-learn does).
+    stop_nonfinite : bool
+        End an epoch at its first NaN or infinite minibatch loss (the loop then
+        restores the epoch's snapshot).  scikit-learn trains on through NaN.
+    batch_mean_loss : bool
+        Account the epoch's loss as scikit-learn does: each minibatch's mean loss
+        (plus ``alpha``'s penalty), weighted by its rows.
     n_threads, blas_threads
         As in :meth:`nncore.Network.fit`; planned when the source is entered.
     """
 
     def __init__(self, network, X, Y, sample_weight=None, *, batch_size: int,
-                 shuffle: bool = True, n_threads="auto", blas_threads="auto"):
+                 shuffle: bool = True, order=None, stop_nonfinite: bool = True,
+                 batch_mean_loss: bool = False, n_threads="auto", blas_threads="auto"):
         self.network = network
         self.X, self.Y, self.sample_weight = X, Y, sample_weight
         self.batch_size = batch_size
         self.shuffle = bool(shuffle)
+        self.order = order
+        self.stop_nonfinite = bool(stop_nonfinite)
+        self.batch_mean_loss = bool(batch_mean_loss)
         self.n_threads = _parallel.check_n_threads(n_threads)
         self.blas_threads = _parallel.check_blas_threads(blas_threads)
-        self.n_samples = X.shape[0]
+        self.n_samples = Y.shape[0]
         self.metric = target_metric(Y)
+        self._csr = None
+        if not isinstance(X, np.ndarray):  # CSR, as check_data makes it
+            self._csr = (X.data, np.asarray(X.indices, dtype=np.intp),
+                         np.asarray(X.indptr, dtype=np.intp))
+        self._epochs = 0
         self._stack = None
 
     def __enter__(self):
@@ -122,6 +148,12 @@ class LocalData:
                 self.batch_size, self.n_samples)
             self._order = np.empty(self.n_samples, dtype=np.intp)
             self._workspaces = {}
+            shuffle = _kernels.SHUFFLE_RNG if self.shuffle else _kernels.SHUFFLE_NONE
+            self._epoch_config = {
+                "batch_size": self.batch_size,
+                "shuffle": _kernels.SHUFFLE_GIVEN if self.order is not None else shuffle,
+                "metric": _kernels.METRIC_IDS[self.metric], "block_rows": self._block,
+                "n_threads": self._threads, "stop_nonfinite": int(self.stop_nonfinite)}
         except BaseException:
             self._stack.close()
             raise
@@ -148,16 +180,24 @@ class LocalData:
         spec = net.spec
         optimizer.bind(net.n_params, net.dtype)
         config = optimizer.kernel_config(learning_rate)
-        total, wsum, correct, status = _kernels.train_epoch(
-            net.params, spec.sizes, spec.acts, spec.loss, self.X, self.Y, self.sample_weight,
-            self._order, self.shuffle, net.rng_state, self.batch_size, config, optimizer.state,
-            optimizer.step_counter, self._workspace(config["kind"]),
-            _kernels.METRIC_IDS[self.metric], self._block, self._threads)
-        return EpochResult(total, wsum, correct, status == _kernels.STATUS_OK)
+        if self.order is not None:
+            self._order[:] = self.order(self._epochs)
+        X, csr = (self.X, ()) if self._csr is None else (None, self._csr)
+        total, wsum, correct, status, batch_total = _kernels.train_epoch(
+            net.params, spec.sizes, spec.acts, spec.loss, X, self.Y, self.sample_weight,
+            self._order, net.rng_state, config, optimizer.state, optimizer.step_counter,
+            self._workspace(config["kind"]), self._epoch_config, *csr)
+        self._epochs += 1
+        return EpochResult(total, wsum, correct, status == _kernels.STATUS_OK,
+                           batch_total / self.n_samples if self.batch_mean_loss else None)
 
     def loss_and_gradient(self):
         """``(C, grad C)`` over all the data, for full-batch solvers."""
         return self.network.loss_and_gradient(self.X, self.Y, self.sample_weight)
+
+    def loss_and_gradient_sums(self):
+        """``(sum_i w_i C_i, sum_i w_i grad C_i, sum_i w_i)`` over all the data."""
+        return self.network.loss_and_gradient_sums(self.X, self.Y, self.sample_weight)
 
 
 class Trainer:
@@ -175,7 +215,10 @@ class Trainer:
     callbacks : list of callbacks (see :mod:`nncore.callbacks`)
     validation : (X_val, Y_val) or None
         Measured after every epoch as ``val_loss`` (and ``val_accuracy``).
-    on_divergence : {"raise", "warn"}
+    on_divergence : {"raise", "warn", "continue"}
+        What a NaN or infinite loss does: restore the last finite epoch and raise
+        :class:`DivergenceError` or warn, or (scikit-learn's way, for a source
+        built with ``stop_nonfinite=False``) nothing: training goes on.
 
     Attributes
     ----------
@@ -188,7 +231,7 @@ class Trainer:
 
     def __init__(self, network, data, optimizer, *, epochs: int, callbacks=(),
                  validation=None, on_divergence: str = "raise"):
-        if on_divergence not in ("raise", "warn"):
+        if on_divergence not in ("raise", "warn", "continue"):
             raise ValueError(f"on_divergence must be 'raise' or 'warn', got {on_divergence!r}")
         self.network = network
         self.data = data
@@ -237,6 +280,8 @@ class Trainer:
             try:
                 result = self.data.run_epoch(opt, lr)
                 finite = result.finite and bool(np.isfinite(net.params).all())
+                if self.on_divergence == "continue":
+                    finite = True
                 if finite:
                     # The epoch counts once its whole record is written: an interrupt
                     # anywhere before that (a signal lands between bytecodes, e.g. in
@@ -270,7 +315,7 @@ class Trainer:
                 break
 
     def _logs(self, result: EpochResult, lr: float, seconds: float) -> dict:
-        logs = {"loss": result.loss_sum / result.weight_sum, "lr": lr, "time": seconds}
+        logs = {"loss": result.loss, "lr": lr, "time": seconds}
         if self.metric:
             logs["accuracy"] = result.correct / self.n_samples
         if self.validation is not None:

@@ -73,7 +73,8 @@ def test_losses_against_finite_differences(hidden, output, loss):
 
 
 def test_log_loss_clips_probabilities_as_scikit_learn():
-    for dtype, eps in ((np.float64, np.finfo(np.float64).eps), (np.float32, np.finfo(np.float32).eps)):
+    for dtype in (np.float64, np.float32):
+        eps = np.finfo(dtype).eps
         net = nncore.Network([2, 2], output="softmax", loss="log_loss", dtype=dtype)
         net.params = np.zeros(net.n_params)
         net.biases[0][:] = [200.0, -200.0]  # softmax gives [1, 0] exactly

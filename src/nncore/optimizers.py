@@ -46,9 +46,9 @@ import numpy as np
 from . import _kernels, _validation
 
 __all__ = [
-    "Optimizer", "SGD", "Adam", "SklearnSGD", "SklearnAdam", "Schedule", "Constant", "ExponentialDecay", "StepDecay",
-    "InverseTimeDecay", "DEFAULT_LEARNING_RATES", "NAMES", "SCHEDULES", "get",
-    "from_config", "from_dict", "learning_rate",
+    "Optimizer", "SGD", "Adam", "SklearnSGD", "SklearnAdam", "Schedule", "Constant",
+    "ExponentialDecay", "StepDecay", "InverseTimeDecay", "DEFAULT_LEARNING_RATES", "NAMES",
+    "SCHEDULES", "get", "from_config", "from_dict", "learning_rate",
 ]
 
 #: the short forms of ``fit(optimizer=...)`` and their default learning rates:
@@ -482,10 +482,17 @@ class SklearnSGD(Optimizer):
         self.alpha = _validation.check_positive(alpha, "alpha", allow_zero=True)
         super().__init__(self.learning_rate_init)
 
-    kind = property(lambda self: _kernels.OPTIMIZER_IDS[
-        "sk_nesterov" if self.nesterov else "sk_momentum"])
-    n_state = property(lambda self: 1)
-    key = property(lambda self: ("sk_sgd", self.nesterov))
+    @property
+    def kind(self):
+        return _kernels.OPTIMIZER_IDS["sk_nesterov" if self.nesterov else "sk_momentum"]
+
+    @property
+    def n_state(self):
+        return 1  # the velocity, also without momentum (scikit-learn keeps it)
+
+    @property
+    def key(self):
+        return ("sk_sgd", self.nesterov)
 
     @property
     def velocity(self) -> np.ndarray | None:
@@ -515,7 +522,7 @@ class SklearnSGD(Optimizer):
             return True
         self.learning_rate /= 5.0
         if verbose:
-            print(msg + " Setting learning rate to %f" % self.learning_rate)
+            print(f"{msg} Setting learning rate to {self.learning_rate:f}")
         return False
 
     def get_config(self):
@@ -547,9 +554,17 @@ class SklearnAdam(Optimizer):
         self.alpha = _validation.check_positive(alpha, "alpha", allow_zero=True)
         super().__init__(self.learning_rate_init)
 
-    kind = property(lambda self: _kernels.OPTIMIZER_IDS["sk_adam"])
-    n_state = property(lambda self: 2)
-    key = property(lambda self: ("sk_adam", False))
+    @property
+    def kind(self):
+        return _kernels.OPTIMIZER_IDS["sk_adam"]
+
+    @property
+    def n_state(self):
+        return 2
+
+    @property
+    def key(self):
+        return ("sk_adam", False)
 
     def _hyper(self):
         return {"beta1": self.beta_1, "beta2": self.beta_2, "epsilon": self.epsilon,

@@ -49,3 +49,20 @@ def shuffle_seed(seed: int) -> int:
     """Start of the shuffling stream: the seed through one step of Knuth's MMIX
     LCG, so it lands far from the initialisation stream (which starts at seed)."""
     return (seed * 6364136223846793005 + 1442695040888963407) & _MASK64
+
+
+def weights_mask(sizes: Sequence[int]) -> np.ndarray:
+    """True at the weights, False at the biases, in the layout of the parameter vector."""
+    mask = np.ones(n_params(sizes), dtype=bool)
+    for block in blocks(mask, sizes):
+        block[:, 0] = False
+    return mask
+
+
+def sklearn_order(sizes: Sequence[int]) -> np.ndarray:
+    """The permutation ``p`` with ``params[p]`` in scikit-learn's packing: every
+    layer's ``coefs_`` (shape ``(n_in, n_out)``, raveled row by row), then every
+    layer's ``intercepts_``."""
+    index = np.arange(n_params(sizes))
+    views = blocks(index, sizes)
+    return np.concatenate([v[:, 1:].T.ravel() for v in views] + [v[:, 0] for v in views])

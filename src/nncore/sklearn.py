@@ -39,7 +39,9 @@ except ImportError as exc:  # pragma: no cover - exercised only without scikit-l
 from . import _validation, optimizers
 from .network import Network
 
-__all__ = ["NNClassifier", "NNRegressor"]
+from ._sklearn_mlp import MLPClassifier, MLPRegressor  # noqa: E402  (the drop-in)
+
+__all__ = ["NNClassifier", "NNRegressor", "MLPClassifier", "MLPRegressor"]
 
 _COMMON_PARAMS_DOC = """
     hidden_layer_sizes : int or tuple of int, default=(100,)

@@ -1,0 +1,52 @@
+"""What nncore's two families of scikit-learn estimators share.
+
+``nncore.sklearn.NNClassifier`` / ``NNRegressor`` (nncore's own parameters) and the
+drop-in ``MLPClassifier`` / ``MLPRegressor`` (scikit-learn's) differ in their
+parameters and mathematics, not in how they run: an :class:`nncore.Network`
+trained by :class:`nncore.training.Trainer` over a
+:class:`nncore.training.LocalData` source, with inputs checked here.
+"""
+
+from __future__ import annotations
+
+try:
+    import sklearn  # noqa: F401
+    from sklearn.base import BaseEstimator
+except ImportError as exc:  # pragma: no cover - exercised only without scikit-learn
+    raise ImportError(
+        "nncore.sklearn needs scikit-learn >= 1.6 (pip install 'nncore[sklearn]'); "
+        f"importing it failed: {exc}"
+    ) from exc
+
+from .training import LocalData, Trainer
+
+__all__ = ["BaseEstimator", "refuse_dates", "train_network"]
+
+
+def refuse_dates(X):
+    """scikit-learn's check_array turns datetime64/timedelta64 into float
+    (nanoseconds since 1970); a network fed that is almost surely a mistake."""
+    kind = getattr(getattr(X, "dtype", None), "kind", None)
+    if kind in ("M", "m"):
+        raise TypeError(f"X has dtype {X.dtype} (datetime); nncore needs real numbers: "
+                        "turn dates into numeric features first")
+
+
+def train_network(network, X, Y, sample_weight, optimizer, *, epochs, batch_size,
+                  shuffle=True, order=None, callbacks=(), validation=None,
+                  on_divergence="raise", stop_nonfinite=True, batch_mean_loss=False,
+                  verbose=0):
+    """Train ``network`` in place: the one loop (Trainer) over the arrays in this
+    process (LocalData, X dense or sparse).  Returns the network."""
+    from .callbacks import PrintProgress, ProgressBar
+
+    X, Y = network.check_data(X, Y)
+    data = LocalData(network, X, Y, sample_weight, batch_size=batch_size, shuffle=shuffle,
+                     order=order, stop_nonfinite=stop_nonfinite,
+                     batch_mean_loss=batch_mean_loss)
+    progress = [ProgressBar()] if verbose == 1 else [PrintProgress()] if verbose else []
+    trainer = Trainer(network, data, optimizer, epochs=epochs,
+                      callbacks=[*callbacks, *progress], validation=validation,
+                      on_divergence=on_divergence)
+    network.optimizer = optimizer
+    return trainer.run()

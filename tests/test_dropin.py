@@ -1,0 +1,323 @@
+"""The drop-in MLPClassifier / MLPRegressor against scikit-learn's, in the same run
+(issue 13): the same steps for every solver, schedule and task, every fitted
+attribute, warm starts and partial fits, sparse input, float32, pickling, and the
+estimator checks.
+
+Tolerances: the stochastic solvers take the same steps as scikit-learn's with sums
+in another order (BLAS blocks, threads), a few ulps per operation over some
+hundred updates -- 1e-12 relative to the weights' scale (measured: below 6e-15).
+L-BFGS's line searches and two-loop recursion amplify those differences: 1e-9
+(measured: below 3e-11 after 20 iterations).  float32 against float32: 1e-4.
+"""
+
+import itertools
+import pickle
+import warnings
+
+import numpy as np
+import pytest
+
+sklearn = pytest.importorskip("sklearn")
+
+import scipy.sparse as sp  # noqa: E402
+from sklearn.datasets import load_digits, make_multilabel_classification  # noqa: E402
+from sklearn.datasets import make_regression  # noqa: E402
+from sklearn.exceptions import ConvergenceWarning, NotFittedError  # noqa: E402
+from sklearn.model_selection import GridSearchCV  # noqa: E402
+from sklearn.neural_network import MLPClassifier as SkClassifier  # noqa: E402
+from sklearn.neural_network import MLPRegressor as SkRegressor  # noqa: E402
+from sklearn.pipeline import make_pipeline  # noqa: E402
+from sklearn.preprocessing import MinMaxScaler, StandardScaler  # noqa: E402
+from sklearn.utils.estimator_checks import check_estimator  # noqa: E402
+
+import nncore  # noqa: E402
+from nncore.sklearn import MLPClassifier, MLPRegressor  # noqa: E402
+
+RTOL = {"stochastic": 1e-12, "lbfgs": 1e-9, "float32": 1e-4}
+
+_X, _y = load_digits(return_X_y=True)
+_X = MinMaxScaler().fit_transform(_X)
+_Xm, _Ym = make_multilabel_classification(n_samples=300, n_features=20, random_state=0)
+_Xr, _yr = make_regression(n_samples=300, n_features=10, n_targets=3, noise=1.0,
+                           random_state=0)
+_yr = _yr / 100
+
+TASKS = {
+    "multiclass": (SkClassifier, MLPClassifier, _X[:400], _y[:400], {}),
+    "binary": (SkClassifier, MLPClassifier, _X[:400], _y[:400] > 4, {}),
+    "string-labels": (SkClassifier, MLPClassifier, _X[:300],
+                      np.array(["zero", "one", "two"])[_y[:300] % 3], {}),
+    "multilabel": (SkClassifier, MLPClassifier, _Xm, _Ym, {}),
+    "regression": (SkRegressor, MLPRegressor, _Xr, _yr[:, 0], {}),
+    "multioutput": (SkRegressor, MLPRegressor, _Xr, _yr, {}),
+    "poisson": (SkRegressor, MLPRegressor, _Xr,
+                np.random.RandomState(0).poisson(np.exp(_Xr[:, 0] / 3)), {"loss": "poisson"}),
+}
+SOLVERS = {
+    "adam": dict(solver="adam", learning_rate_init=1e-2),
+    "sgd-nesterov": dict(solver="sgd", learning_rate_init=0.05),
+    "sgd-momentum": dict(solver="sgd", nesterovs_momentum=False, momentum=0.5,
+                         learning_rate_init=0.05),
+    "sgd-plain": dict(solver="sgd", momentum=0.0, learning_rate_init=0.05),
+    "sgd-invscaling": dict(solver="sgd", learning_rate="invscaling", learning_rate_init=0.5,
+                           power_t=0.3),
+    "sgd-adaptive": dict(solver="sgd", learning_rate="adaptive", tol=0.1, n_iter_no_change=1),
+    "lbfgs": dict(solver="lbfgs"),
+    "adam-early-stopping": dict(solver="adam", early_stopping=True, learning_rate_init=1e-2),
+    "sgd-unshuffled": dict(solver="sgd", shuffle=False, learning_rate_init=0.05),
+}
+
+ATTRIBUTES = ["loss_", "best_loss_", "loss_curve_", "validation_scores_",
+              "best_validation_score_", "t_", "n_iter_", "n_layers_", "n_outputs_",
+              "out_activation_", "n_features_in_", "_no_improvement_count"]
+
+
+def _fit_both(task, solver, alpha=0.0, weighted=False, **extra):
+    Sk, Nn, X, y, kw = TASKS[task]
+    params = dict(hidden_layer_sizes=(15, 7), max_iter=20, random_state=0, alpha=alpha,
+                  batch_size=32, **kw, **SOLVERS[solver], **extra)
+    sw = np.random.RandomState(1).uniform(0.5, 2, len(y)) if weighted else None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ours = Nn(**params).fit(X, y, sample_weight=sw)
+        theirs = Sk(**params).fit(X, y, sample_weight=sw)
+    return ours, theirs, X, y
+
+
+def assert_same_fit(ours, theirs, rtol):
+    scale = max(np.abs(c).max() for c in theirs.coefs_ + theirs.intercepts_)
+    for a, b in zip(ours.coefs_ + ours.intercepts_, theirs.coefs_ + theirs.intercepts_):
+        assert a.shape == b.shape and a.dtype == b.dtype
+        np.testing.assert_allclose(a, b, rtol=rtol, atol=rtol * scale)
+    for name in ATTRIBUTES:
+        if not hasattr(theirs, name):
+            assert not hasattr(ours, name), name
+            continue
+        a, b = getattr(ours, name), getattr(theirs, name)
+        if isinstance(b, (float, list)) and b is not None and not isinstance(b, str):
+            np.testing.assert_allclose(a, b, rtol=rtol * 10, err_msg=name)
+        else:
+            assert a == b, (name, a, b)
+    if hasattr(theirs, "classes_"):
+        np.testing.assert_array_equal(ours.classes_, theirs.classes_)
+    if hasattr(theirs, "_optimizer"):
+        assert ours._optimizer.learning_rate == pytest.approx(theirs._optimizer.learning_rate,
+                                                              rel=rtol)
+
+
+CASES = list(itertools.product(TASKS, SOLVERS))
+
+
+@pytest.mark.parametrize("task, solver", CASES, ids=[f"{t}-{s}" for t, s in CASES])
+@pytest.mark.parametrize("alpha, weighted", [(0.0, False), (1e-2, True)],
+                         ids=["plain", "alpha-weighted"])
+def test_the_same_steps_as_scikit_learn(task, solver, alpha, weighted):
+    ours, theirs, X, _ = _fit_both(task, solver, alpha, weighted)
+    rtol = RTOL["lbfgs" if solver == "lbfgs" else "stochastic"]
+    assert_same_fit(ours, theirs, rtol)
+    if isinstance(ours, MLPClassifier):
+        np.testing.assert_array_equal(ours.predict(X), theirs.predict(X))
+        np.testing.assert_allclose(ours.predict_proba(X), theirs.predict_proba(X),
+                                   rtol=rtol * 100, atol=rtol * 100)
+        with np.errstate(divide="ignore"):
+            np.testing.assert_allclose(ours.predict_log_proba(X), theirs.predict_log_proba(X),
+                                       rtol=rtol * 100, atol=rtol * 100)
+    else:
+        np.testing.assert_allclose(ours.predict(X), theirs.predict(X), rtol=rtol * 100,
+                                   atol=rtol * 100)
+
+
+@pytest.mark.parametrize("solver", ["adam", "sgd-nesterov", "sgd-invscaling"])
+def test_warm_start_and_partial_fit_continue_as_scikit_learn(solver):
+    Sk, Nn, X, y, _ = TASKS["multiclass"]
+    params = dict(hidden_layer_sizes=(12,), max_iter=3, random_state=0, batch_size=50,
+                  warm_start=True, **SOLVERS[solver])
+    ours, theirs = Nn(**params), Sk(**params)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        for est in (ours, theirs):
+            est.fit(X, y).fit(X, y)  # warm start: the same optimizer? scikit-learn's rule
+            for _ in range(3):
+                est.partial_fit(X[:150], y[:150])
+    assert_same_fit(ours, theirs, RTOL["stochastic"])
+
+
+def test_assigned_initial_weights_are_trained_from():
+    """coefs_ / intercepts_ set by hand (scikit-learn's shapes) start the training."""
+    Sk, Nn, X, y, _ = TASKS["binary"]
+    rng = np.random.RandomState(5)
+    coefs = [rng.normal(0, 0.3, (64, 10)), rng.normal(0, 0.3, (10, 1))]
+    intercepts = [rng.normal(0, 0.1, 10), rng.normal(0, 0.1, 1)]
+    runs = []
+    for cls in (Nn, Sk):
+        est = cls(hidden_layer_sizes=(10,), solver="sgd", max_iter=1, random_state=0,
+                  warm_start=True, learning_rate_init=0.1)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            est.fit(X, y)
+            est.coefs_ = [c.copy() for c in coefs]
+            est.intercepts_ = [b.copy() for b in intercepts]
+            est.fit(X, y)
+        runs.append(est)
+    assert_same_fit(*runs, RTOL["stochastic"])
+    ours = runs[0]
+    # the network is built from the assigned arrays, and coefs_ are its views again
+    np.testing.assert_array_equal(ours.network_.weights[0], ours.coefs_[0].T)
+    ours.coefs_[1][:] = 0.0
+    ours.intercepts_[1][:] = 3.0
+    np.testing.assert_allclose(ours.predict_proba(X)[:, 1], 1 / (1 + np.exp(-3.0)))
+
+
+@pytest.mark.parametrize("fmt", ["csr", "csc"])
+@pytest.mark.parametrize("solver", ["adam", "lbfgs"])
+def test_sparse_input_gives_the_dense_result(fmt, solver):
+    X = np.where(np.random.RandomState(0).uniform(size=(200, 40)) < 0.1, 1.0, 0.0)
+    X[:, 0] = 1.0
+    y = (X[:, 1] + X[:, 2] > 0).astype(int)
+    Xs = sp.csr_matrix(X).asformat(fmt)
+    kw = dict(hidden_layer_sizes=(8,), max_iter=15, random_state=0, solver=solver)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        dense = MLPClassifier(**kw).fit(X, y)
+        sparse = MLPClassifier(**kw).fit(Xs, y)
+    for a, b in zip(dense.coefs_, sparse.coefs_):
+        np.testing.assert_allclose(a, b, rtol=RTOL["lbfgs"], atol=1e-13)
+    np.testing.assert_array_equal(dense.predict_proba(X), sparse.predict_proba(X))
+    np.testing.assert_allclose(sparse.predict_proba(Xs), dense.predict_proba(X), rtol=1e-12)
+
+
+@pytest.mark.parametrize("Sk, Nn", [(SkClassifier, MLPClassifier), (SkRegressor, MLPRegressor)])
+def test_float32_trains_in_float32(Sk, Nn):
+    X, y = _X[:300].astype(np.float32), _y[:300]
+    kw = dict(hidden_layer_sizes=(10,), max_iter=5, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ours, theirs = Nn(**kw).fit(X, y), Sk(**kw).fit(X, y)
+    assert ours.network_.dtype == np.float32
+    assert all(c.dtype == np.float32 for c in ours.coefs_ + ours.intercepts_)
+    for a, b in zip(ours.coefs_, theirs.coefs_):
+        np.testing.assert_allclose(a, b, rtol=RTOL["float32"], atol=RTOL["float32"])
+
+
+def test_the_network_and_its_views():
+    clf = MLPClassifier(hidden_layer_sizes=(7,), max_iter=5, random_state=0)
+    with pytest.raises(NotFittedError):
+        clf.network_
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(_X[:200], _y[:200])
+    net = clf.network_
+    assert isinstance(net, nncore.Network) and net.sizes == (64, 7, 10)
+    assert net.activations == ["relu", "softmax"] and net.loss_name == "log_loss"
+    np.testing.assert_array_equal(net.predict(_X[:5]), clf.predict_proba(_X[:5]))
+    assert np.shares_memory(clf.coefs_[0], net.params)
+    reg = MLPRegressor(loss="poisson", hidden_layer_sizes=(3,), max_iter=2, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        reg.fit(_Xr, np.abs(_yr[:, 0]))
+    assert reg.network_.activations[-1] == "exp" and reg.out_activation_ == "exp"
+    with pytest.raises(ValueError, match="negative.*Poisson"):
+        MLPRegressor(loss="poisson").fit(_Xr, _yr[:, 0])
+
+
+@pytest.mark.parametrize("solver", ["adam", "lbfgs"])
+def test_pickle_round_trip_continues_identically(solver):
+    clf = MLPClassifier(hidden_layer_sizes=(9,), max_iter=4, random_state=0, solver=solver)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(_X[:300], _y[:300])
+    back = pickle.loads(pickle.dumps(clf))
+    np.testing.assert_array_equal(back.predict_proba(_X), clf.predict_proba(_X))
+    assert np.shares_memory(back.coefs_[0], back.network_.params)
+    if solver == "adam":
+        for est in (clf, back):
+            est.partial_fit(_X[300:400], _y[300:400])
+        for a, b in zip(clf.coefs_, back.coefs_):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_pipeline_and_grid_search():
+    grid = {"mlpclassifier__hidden_layer_sizes": [(5,), (20,)],
+            "mlpclassifier__alpha": [1e-4, 1e-2]}
+    searches = []
+    for cls in (MLPClassifier, SkClassifier):
+        pipe = make_pipeline(StandardScaler(), cls(max_iter=40, learning_rate_init=0.01,
+                                                   random_state=0))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            searches.append(GridSearchCV(pipe, grid, cv=3).fit(_X[:600], _y[:600]))
+    ours, theirs = searches
+    assert ours.best_params_ == theirs.best_params_
+    np.testing.assert_allclose(ours.cv_results_["mean_test_score"],
+                               theirs.cv_results_["mean_test_score"], rtol=1e-12)
+    assert ours.best_score_ > 0.85
+    assert ours.score(_X[600:900], _y[600:900]) == theirs.score(_X[600:900], _y[600:900])
+
+
+def test_leaky_relu_is_nncores_addition():
+    clf = MLPClassifier(activation="leaky_relu", hidden_layer_sizes=(20,), max_iter=60,
+                        learning_rate_init=0.01, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(_X[:500], _y[:500])
+    assert clf.network_.activations[0] == "leaky_relu"
+    assert clf.score(_X[500:800], _y[500:800]) > 0.85
+    with pytest.raises(ValueError, match="activation"):
+        MLPClassifier(activation="swish").fit(_X[:10], _y[:10])
+
+
+@pytest.mark.parametrize("make", [lambda C, R: C(max_iter=100), lambda C, R: R(max_iter=100),
+                                  lambda C, R: R(loss="poisson", solver="lbfgs")],
+                         ids=["MLPClassifier", "MLPRegressor", "MLPRegressor-poisson"])
+def test_scikit_learn_estimator_checks(make):
+    """scikit-learn's estimator checks, with no expected failure, on the instances
+    scikit-learn checks its own MLPs with (max_iter=100); and the Poisson regressor,
+    whose targets are declared non-negative (scikit-learn's own MLP trains on
+    negative counts with a NaN loss and fails check_regressors_train there)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        results = check_estimator(make(MLPClassifier, MLPRegressor), on_fail=None)
+    failed = [(r["check_name"], repr(r["exception"])) for r in results
+              if r["status"] == "failed"]
+    assert not failed
+    assert len(results) > 50
+
+
+@pytest.mark.parametrize("make", [
+    lambda C, R: C(solver="lbfgs", random_state=0),
+    lambda C, R: R(solver="sgd", tol=1e-2, random_state=42),
+    lambda C, R: C(solver="sgd", early_stopping=True, max_iter=50, random_state=0),
+], ids=["C-lbfgs", "R-sgd-tol", "C-early-stopping"])
+def test_other_settings_pass_and_fail_the_checks_scikit_learn_does(make):
+    """Where scikit-learn's own MLP fails a check in some setting (its sample-weight
+    checks with early stopping, its lbfgs on the multilabel check, ...), the drop-in
+    fails the same one: a user notices no difference."""
+    outcomes = []
+    for C, R in ((MLPClassifier, MLPRegressor), (SkClassifier, SkRegressor)):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            results = check_estimator(make(C, R), on_fail=None)
+        # scikit-learn runs its own MLPs' sample-weight checks with settings of its own
+        # (below), whatever the instance: those two are compared there
+        outcomes.append({(r["check_name"], r["status"]) for r in results
+                         if not r["check_name"].startswith("check_sample_weight_equivalence")})
+    assert outcomes[0] == outcomes[1]
+
+
+@pytest.mark.parametrize("est", [MLPClassifier(solver="lbfgs"),
+                                 MLPRegressor(solver="sgd", tol=1e-2, random_state=42)],
+                         ids=repr)
+@pytest.mark.parametrize("sparse", [False, True])
+def test_sample_weights_are_repetitions_in_scikit_learns_settings(est, sparse):
+    """Integer sample weights equal repeated samples, checked as scikit-learn checks
+    its own MLPs (lbfgs for the classifier, sgd with tol=1e-2 for the regressor)."""
+    from sklearn.utils.estimator_checks import (
+        check_sample_weight_equivalence_on_dense_data,
+        check_sample_weight_equivalence_on_sparse_data,
+    )
+
+    check = (check_sample_weight_equivalence_on_sparse_data if sparse
+             else check_sample_weight_equivalence_on_dense_data)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        check(type(est).__name__, est)

@@ -20,8 +20,11 @@ import pytest
 sklearn = pytest.importorskip("sklearn")
 
 import scipy.sparse as sp  # noqa: E402
-from sklearn.datasets import load_digits, make_multilabel_classification  # noqa: E402
-from sklearn.datasets import make_regression  # noqa: E402
+from sklearn.datasets import (  # noqa: E402
+    load_digits,
+    make_multilabel_classification,
+    make_regression,  # noqa: E402
+)
 from sklearn.exceptions import ConvergenceWarning, NotFittedError  # noqa: E402
 from sklearn.model_selection import GridSearchCV  # noqa: E402
 from sklearn.neural_network import MLPClassifier as SkClassifier  # noqa: E402
@@ -202,7 +205,7 @@ def test_float32_trains_in_float32(Sk, Nn):
 def test_the_network_and_its_views():
     clf = MLPClassifier(hidden_layer_sizes=(7,), max_iter=5, random_state=0)
     with pytest.raises(NotFittedError):
-        clf.network_
+        _ = clf.network_
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         clf.fit(_X[:200], _y[:200])

@@ -37,23 +37,23 @@ from numbers import Integral, Real
 
 import numpy as np
 import scipy.optimize
+from sklearn.base import ClassifierMixin, RegressorMixin, is_classifier  # noqa: I001
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.metrics import accuracy_score, r2_score
+from sklearn.model_selection import train_test_split
+from sklearn.preprocessing import LabelBinarizer
+from sklearn.utils import check_random_state, column_or_1d
+from sklearn.utils import shuffle as sk_shuffle
+from sklearn.utils._param_validation import Interval, Options, StrOptions
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.multiclass import type_of_target, unique_labels
+from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from . import _layout
 from ._sklearn_base import BaseEstimator, refuse_dates, train_network
 from .callbacks import Callback
 from .network import Network
 from .optimizers import SklearnAdam, SklearnSGD
-
-from sklearn.base import ClassifierMixin, RegressorMixin, is_classifier  # noqa: I001
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.metrics import accuracy_score, r2_score
-from sklearn.model_selection import train_test_split
-from sklearn.preprocessing import LabelBinarizer
-from sklearn.utils import check_random_state, column_or_1d, shuffle as sk_shuffle
-from sklearn.utils._param_validation import Interval, Options, StrOptions
-from sklearn.utils.metaestimators import available_if
-from sklearn.utils.multiclass import type_of_target, unique_labels
-from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 __all__ = ["MLPClassifier", "MLPRegressor"]
 

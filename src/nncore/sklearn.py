@@ -37,9 +37,8 @@ except ImportError as exc:  # pragma: no cover - exercised only without scikit-l
     ) from exc
 
 from . import _validation, optimizers
-from .network import Network
-
 from ._sklearn_mlp import MLPClassifier, MLPRegressor  # noqa: E402  (the drop-in)
+from .network import Network
 
 __all__ = ["NNClassifier", "NNRegressor", "MLPClassifier", "MLPRegressor"]
 

@@ -436,3 +436,71 @@ def test_no_import_cycles_between_modules():
     assert graph["network"] >= {"training", "optimizers", "callbacks"}
     assert "network" not in graph["training"] and "network" not in graph["optimizers"]
     assert "network" in graph["io"] and "io" not in graph["network"]
+
+
+# ---------------------------------------------------------------- L-BFGS, a full-batch solver
+
+def test_lbfgs_iterates_on_the_parameter_vector_as_scipy(digits):
+    """fit(optimizer=LBFGS(...)) is SciPy's L-BFGS-B on Network.loss_and_gradient (with
+    the penalty), each iteration an epoch of the history."""
+    import scipy.optimize
+
+    from nncore import _layout
+    from nncore.optimizers import LBFGS
+
+    X, Y = digits
+    net = _net()
+    x0 = net.params.copy()
+    net.fit(X, Y, epochs=15, optimizer=LBFGS(weight_decay=1e-3))
+    mask = _layout.weights_mask(net.sizes)
+    twin = _net()
+
+    def fun(x):
+        twin.params[:] = x
+        loss, grad = twin.loss_and_gradient(X, Y)
+        w = x[mask]
+        grad[mask] += 1e-3 * w
+        return loss + 0.5e-3 * float(w @ w), grad
+
+    seen = []
+    want = scipy.optimize.minimize(fun, x0, method="L-BFGS-B", jac=True,
+                                   callback=lambda xk: seen.append(fun(xk)[0]),
+                                   options={"maxiter": 15, "gtol": 1e-4, "maxfun": 15000})
+    np.testing.assert_array_equal(net.params, want.x)
+    np.testing.assert_array_equal(net.history["loss"], seen)
+    assert list(net.history) == ["loss", "time"] and net.epochs_done == 15
+    assert net.optimizer.result_.nit == 15 and net.optimizer.step_count == 15
+
+
+def test_lbfgs_with_validation_callbacks_and_an_interrupt(digits):
+    from nncore.optimizers import LBFGS
+
+    X, Y = digits
+    net = _net()
+    net.fit(X[100:], Y[100:], epochs=200, optimizer="lbfgs",
+            validation_data=(X[:100], Y[:100]), early_stopping=True, patience=2)
+    n = len(net.history["val_loss"])
+    assert n < 200 and net.best_epoch_ == n - 3  # stopped 2 epochs after the best
+    assert net.loss(X[:100], Y[:100]) == pytest.approx(min(net.history["val_loss"]))
+    with pytest.raises(TypeError, match="lbfgs takes no learning rate"):
+        net.fit(X, Y, optimizer="lbfgs", learning_rate=0.1)
+    seen = []
+    other = _net()
+
+    def interrupt(epoch, logs):
+        seen.append(other.params.copy())
+        if len(seen) == 4:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        other.fit(X, Y, epochs=50, optimizer=LBFGS(), callbacks=[interrupt])
+    assert other.params.tobytes() == seen[-1].tobytes() and other.epochs_done == 4
+
+
+def test_nn_estimators_take_lbfgs():
+    from nncore.sklearn import NNClassifier
+
+    X, y = load_digits(return_X_y=True, scale=True)
+    clf = NNClassifier(hidden_layer_sizes=(30,), optimizer="lbfgs", epochs=80, random_state=0)
+    assert clf.fit(X[:1200], y[:1200]).score(X[1200:], y[1200:]) > 0.9
+    assert len(clf.loss_curve_) == 80 or clf.network_.optimizer.result_.status == 0

@@ -36,7 +36,6 @@ import warnings
 from numbers import Integral, Real
 
 import numpy as np
-import scipy.optimize
 from sklearn.base import ClassifierMixin, RegressorMixin, is_classifier  # noqa: I001
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import accuracy_score, r2_score
@@ -53,7 +52,8 @@ from . import _layout
 from ._sklearn_base import BaseEstimator, refuse_dates, train_network
 from .callbacks import Callback
 from .network import Network
-from .optimizers import SklearnAdam, SklearnSGD
+from .optimizers import LBFGS, SklearnAdam, SklearnSGD
+from .training import LocalData
 
 __all__ = ["MLPClassifier", "MLPRegressor"]
 
@@ -353,11 +353,9 @@ class _BaseMLP(BaseEstimator):
         self.n_iter_ = 0
         epoch_end = _EpochEnd(self, n_samples, validation, incremental)
         try:
-            train_network(net, X_train, Y_train, sw_train, self._optimizer,
-                          epochs=self.max_iter, batch_size=batch_size, shuffle=False,
-                          order=order if self.shuffle else None, callbacks=[epoch_end],
-                          on_divergence="continue", stop_nonfinite=False,
-                          batch_mean_loss=True)
+            self._train_stochastic(net, X_train, Y_train, sw_train, epochs=self.max_iter,
+                                   batch_size=batch_size,
+                                   order=order if self.shuffle else None, callbacks=[epoch_end])
         except KeyboardInterrupt:
             warnings.warn("Training interrupted by user.", stacklevel=4)
         if epoch_end.reached_max_iter:
@@ -368,28 +366,41 @@ class _BaseMLP(BaseEstimator):
             net.params[:] = self._best_params
 
     def _fit_lbfgs(self, net, X, Y, sample_weight):
+        # L-BFGS-B iterates in scikit-learn's packing of the parameters (its
+        # variables in its order: the same iterates up to rounding)
         perm = _layout.sklearn_order(net.sizes)
         mask = _layout.weights_mask(net.sizes)[perm]
-        sw_sum = X.shape[0] if sample_weight is None else float(sample_weight.sum())
-        X = net.check_data(X)
+        data = self._full_batch_data(net, X, Y, sample_weight)
         alpha = self.alpha
 
         def loss_grad(packed):
             net.params[perm] = packed
-            loss, grad, _ = net.loss_and_gradient_sums(X, Y, sample_weight)
+            loss, grad, sw_sum = data.loss_and_gradient_sums()
             weights = packed[mask]
-            loss = loss / sw_sum + 0.5 * alpha * float(weights @ weights) / sw_sum
             grad = grad[perm].astype(np.float64) / sw_sum
             grad[mask] += alpha * weights / sw_sum
-            return loss, grad
+            return loss / sw_sum + 0.5 * alpha * float(weights @ weights) / sw_sum, grad
 
-        result = scipy.optimize.minimize(
-            loss_grad, net.params[perm].astype(np.float64), method="L-BFGS-B", jac=True,
-            options={"maxfun": self.max_fun, "maxiter": self.max_iter, "gtol": self.tol,
-                     **_iprint(1 if self.verbose is True or self.verbose >= 1 else -1)})
+        solver = LBFGS(self.max_iter, max_fun=self.max_fun, tol=self.tol)
+        with data:
+            result = solver.minimize(loss_grad, net.params[perm], max_iter=self.max_iter)
         self.n_iter_ = _check_optimize_result(result, self.max_iter)
         self.loss_ = result.fun
         net.params[perm] = result.x
+
+    # -- where the data lives: here, in this process; nncore.dask overrides these two
+
+    def _full_batch_data(self, net, X, Y, sample_weight):
+        """A source of the loss and gradient sums over all the data."""
+        X, Y = net.check_data(X, Y)
+        return LocalData(net, X, Y, sample_weight, batch_size=max(1, X.shape[0]))
+
+    def _train_stochastic(self, net, X, Y, sample_weight, *, epochs, batch_size, order,
+                          callbacks):
+        """Epochs of minibatch training, each in one compiled call."""
+        train_network(net, X, Y, sample_weight, self._optimizer, epochs=epochs,
+                      batch_size=batch_size, shuffle=False, order=order, callbacks=callbacks,
+                      on_divergence="continue", stop_nonfinite=False, batch_mean_loss=True)
 
     def _update_no_improvement_count(self, validation):
         if validation is not None:
@@ -455,14 +466,6 @@ class _BaseMLP(BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True
         return tags
-
-
-def _iprint(value):
-    """L-BFGS-B's iprint, which SciPy 1.15 deprecated (scikit-learn passes it before)."""
-    from scipy import __version__ as scipy_version
-
-    major, minor = (int(v) for v in scipy_version.split(".")[:2])
-    return {} if (major, minor) >= (1, 15) else {"iprint": value}
 
 
 _PARAMS_DOC = """

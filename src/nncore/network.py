@@ -316,17 +316,24 @@ class Network:
                 grad if want else _NO_GRAD[self.dtype.type], self._workspace(X.shape[0], nt, want),
                 want, nt))
 
-    def loss_and_gradient_sums(self, X, Y, sample_weight=None):
+    def loss_and_gradient_sums(self, X, Y, sample_weight=None, *, check=True):
         """``(sum_i w_i C_i, sum_i w_i grad C_i, sum_i w_i)``: the sums behind
         :meth:`loss_and_gradient`, before the division, so that sums over blocks of
-        rows (on several machines, say) add up to the sums over all of them."""
-        total, grad, wsum = self._loss_grad(X, Y, sample_weight, True)
+        rows (on several machines, say) add up to the sums over all of them.
+
+        ``check=False`` skips the checks of :meth:`check_data` for arrays that have
+        passed them already (a solver evaluating the same data many times); the
+        kernels still check every shape and length."""
+        total, grad, wsum = self._loss_grad(X, Y, sample_weight, True, check)
         return total, grad, wsum
 
-    def _loss_grad(self, X, Y, sample_weight, want_grad):
+    def _loss_grad(self, X, Y, sample_weight, want_grad, check=True):
         """(loss sum, gradient sum or None, weight sum)."""
-        X, Y = self.check_data(X, Y)
-        sw = _validation.check_sample_weight(sample_weight, X.shape[0], self.dtype)
+        if check:
+            X, Y = self.check_data(X, Y)
+            sw = _validation.check_sample_weight(sample_weight, X.shape[0], self.dtype)
+        else:
+            sw = sample_weight
         grad = np.zeros(self.n_params, dtype=self.dtype) if want_grad else None
         if isinstance(X, np.ndarray):
             total = self._sums(X, Y, sw, grad)

@@ -46,7 +46,7 @@ import numpy as np
 from . import _kernels, _validation
 
 __all__ = [
-    "Optimizer", "SGD", "Adam", "SklearnSGD", "SklearnAdam", "Schedule", "Constant",
+    "Optimizer", "SGD", "Adam", "SklearnSGD", "SklearnAdam", "LBFGS", "Schedule", "Constant",
     "ExponentialDecay", "StepDecay", "InverseTimeDecay", "DEFAULT_LEARNING_RATES", "NAMES",
     "SCHEDULES", "get", "from_config", "from_dict", "learning_rate",
 ]
@@ -590,6 +590,97 @@ class SklearnAdam(Optimizer):
                 "alpha": self.alpha}
 
 
+class LBFGS:
+    """L-BFGS-B (SciPy's) on the loss over all the data: a full-batch solver.
+
+    It takes no minibatch steps: the training loop hands it a function giving the
+    loss and gradient over all the samples (computed by the compiled kernels, or
+    summed over the blocks of a cluster) and it iterates on the whole parameter
+    vector, which is exactly the variable SciPy's minimiser wants.  Each
+    iteration is logged as an epoch.
+
+    Parameters
+    ----------
+    max_iter : int, optional
+        Iterations at most (default: ``fit``'s ``epochs``).
+    max_fun : int, default 15000
+        Loss-and-gradient evaluations at most.
+    tol : float, default 1e-4
+        Stop when the largest gradient component (projected) is below ``tol``
+        (SciPy's ``gtol``).
+    weight_decay : float, default 0.0
+        L2 penalty: ``0.5 weight_decay |W|^2`` is added to the loss (its gradient
+        ``weight_decay W`` to the weights'); biases are not penalised.
+    max_corrections : int, default 10
+        The number of updates L-BFGS keeps (SciPy's ``maxcor``).
+
+    Attributes
+    ----------
+    result_ : scipy.optimize.OptimizeResult or None
+        The last run's result (``nit``, ``nfev``, ``status``, ``message``).
+    """
+
+    full_batch = True
+    state = None
+
+    def __init__(self, max_iter: int | None = None, *, max_fun: int = 15000, tol: float = 1e-4,
+                 weight_decay: float = 0.0, max_corrections: int = 10):
+        self.max_iter = None if max_iter is None else _validation.check_positive(
+            max_iter, "max_iter", integer=True)
+        self.max_fun = _validation.check_positive(max_fun, "max_fun", integer=True)
+        self.tol = _validation.check_positive(tol, "tol", allow_zero=True)
+        self.weight_decay = _validation.check_positive(weight_decay, "weight_decay",
+                                                       allow_zero=True)
+        self.max_corrections = _validation.check_positive(max_corrections, "max_corrections",
+                                                          integer=True)
+        self.result_ = None
+        self.step_count = 0  # iterations over every run
+
+    key = ("lbfgs", False)
+
+    def minimize(self, fun, x0, *, max_iter: int, callback=None):
+        """Minimise ``fun(x) -> (loss, gradient)`` from ``x0`` (float64 vectors) for
+        at most ``max_iter`` iterations; ``callback(result)`` after each iteration
+        may raise StopIteration to end early.  Returns SciPy's OptimizeResult."""
+        import scipy.optimize
+
+        def each(intermediate_result):
+            self.step_count += 1
+            if callback is not None:
+                callback(intermediate_result)
+
+        self.result_ = scipy.optimize.minimize(
+            fun, np.asarray(x0, dtype=np.float64), method="L-BFGS-B", jac=True, callback=each,
+            options={"maxfun": self.max_fun, "maxiter": max_iter, "gtol": self.tol,
+                     "maxcor": self.max_corrections})
+        return self.result_
+
+    # what the training loop and the model file ask of every optimiser
+    def bind(self, n_params, dtype):
+        return self
+
+    def reset(self):
+        self.step_count = 0
+
+    def snapshot(self):
+        return self.step_count
+
+    def restore(self, snap):
+        self.step_count = snap
+
+    def adopt(self, other):
+        return self
+
+    def get_config(self):
+        return {"class": "LBFGS", "max_iter": self.max_iter, "max_fun": self.max_fun,
+                "tol": self.tol, "weight_decay": self.weight_decay,
+                "max_corrections": self.max_corrections}
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items() if k != "class")
+        return f"LBFGS({args})"
+
+
 _CLASSES = {"SGD": SGD, "Adam": Adam, "SklearnSGD": SklearnSGD, "SklearnAdam": SklearnAdam}
 
 
@@ -655,14 +746,19 @@ def get(spec, learning_rate: float | None = None, **options) -> Optimizer:
     decay_rate, decay_steps``), applied where they mean something: momentum and
     nesterov to ``"momentum"``, the betas and epsilon to ``"adam"``.
     """
-    if isinstance(spec, Optimizer):
+    if spec == "lbfgs":  # the full-batch short form: no learning rate, no minibatches
+        if learning_rate is not None or options:
+            raise TypeError("lbfgs takes no learning rate or minibatch options; give its "
+                            "settings as nncore.optimizers.LBFGS(...)")
+        return LBFGS()
+    if isinstance(spec, (Optimizer, LBFGS)):
         if learning_rate is not None or options:
             given = ", ".join(["learning_rate"] * (learning_rate is not None) + list(options))
             raise TypeError(f"{given} belong(s) to the optimizer object: pass "
                             f"{type(spec).__name__}({given.split(', ')[0]}=...) instead")
         return spec
     if not isinstance(spec, str) or spec not in NAMES:
-        raise ValueError(f"unknown optimizer {spec!r}; valid: {', '.join(NAMES)} "
+        raise ValueError(f"unknown optimizer {spec!r}; valid: {', '.join(NAMES)}, lbfgs "
                          f"or an nncore.optimizers.Optimizer")
     lr = DEFAULT_LEARNING_RATES[spec] if learning_rate is None else learning_rate
     opt = {"momentum": 0.9, "nesterov": False, "beta1": 0.9, "beta2": 0.999, "epsilon": 1e-8,

@@ -49,9 +49,11 @@ _COMMON_PARAMS_DOC = """
     activation : str or list of str, default="relu"
         Activation of the hidden layers, one name for all or one per layer:
         ``"sigmoid"``, ``"tanh"``, ``"relu"``, ``"leaky_relu"``, ``"identity"``.
-    optimizer : {"adam", "momentum", "sgd"}, default="adam"
+    optimizer : {"adam", "momentum", "sgd", "lbfgs"}, default="adam"
         ``"sgd"`` is the lecture's ``W := W - r grad C``; see
-        :mod:`nncore.optimizers` for the update rules.
+        :mod:`nncore.optimizers` for the update rules.  ``"lbfgs"`` is SciPy's
+        L-BFGS-B on the full-batch loss (``epochs`` iterations at most, no
+        minibatches; :meth:`partial_fit` runs one iteration).
     learning_rate : float or None, default=None
         ``r``.  ``None`` takes the optimiser's default: 1e-3 for adam, 0.3 for
         momentum, 3.0 for sgd (the lecture's value, meant for sigmoid networks
@@ -200,6 +202,10 @@ class _BaseNN(BaseEstimator):
         step count); fit starts a new one from the estimator's parameters."""
         if incremental and self.network_.optimizer is not None:
             return self.network_.optimizer
+        if self.optimizer == "lbfgs":
+            if self.learning_rate is not None:
+                raise ValueError("learning_rate does not apply to optimizer='lbfgs'")
+            return optimizers.LBFGS(weight_decay=self.weight_decay)
         return optimizers.get(self.optimizer, self.learning_rate, momentum=self.momentum,
                               nesterov=self.nesterov, weight_decay=self.weight_decay)
 

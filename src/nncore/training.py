@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import _kernels, _parallel
+from . import _kernels, _layout, _parallel
 from .callbacks import History, StopTraining, as_callback
 
 __all__ = ["Trainer", "LocalData", "EpochResult", "DivergenceError", "target_metric",
@@ -193,11 +193,15 @@ class LocalData:
 
     def loss_and_gradient(self):
         """``(C, grad C)`` over all the data, for full-batch solvers."""
-        return self.network.loss_and_gradient(self.X, self.Y, self.sample_weight)
+        total, grad, wsum = self.loss_and_gradient_sums()
+        grad /= grad.dtype.type(wsum)
+        return total / wsum, grad
 
     def loss_and_gradient_sums(self):
-        """``(sum_i w_i C_i, sum_i w_i grad C_i, sum_i w_i)`` over all the data."""
-        return self.network.loss_and_gradient_sums(self.X, self.Y, self.sample_weight)
+        """``(sum_i w_i C_i, sum_i w_i grad C_i, sum_i w_i)`` over all the data (checked
+        once, when the source was made)."""
+        return self.network.loss_and_gradient_sums(self.X, self.Y, self.sample_weight,
+                                                   check=False)
 
 
 class Trainer:
@@ -242,9 +246,11 @@ class Trainer:
         self.callbacks = [as_callback(cb) for cb in callbacks]
         self.n_samples = data.n_samples
         self.metric = data.metric
-        keys = ["loss", "lr", "time"]
-        if self.metric:
-            keys.append("accuracy")
+        self.full_batch = getattr(optimizer, "full_batch", False)
+        if self.full_batch:  # an iteration over all the data: no rate, no minibatch counts
+            keys = ["loss", "time"]
+        else:
+            keys = ["loss", "lr", "time"] + (["accuracy"] if self.metric else [])
         if validation is not None:
             keys += ["val_loss"] + (["val_accuracy"] if self.metric else [])
         self.log_keys = keys
@@ -261,7 +267,10 @@ class Trainer:
                 cb.on_train_begin(self)
                 begun.append(cb)
             with self.data:
-                self._epochs(history, callbacks)
+                if self.full_batch:
+                    self._full_batch(history, callbacks)
+                else:
+                    self._epochs(history, callbacks)
             self.completed = True
         finally:
             for cb in begun:
@@ -313,6 +322,68 @@ class Trainer:
                     stop = True
             if stop:
                 break
+
+    def _full_batch(self, history, callbacks):
+        """A full-batch solver's run: each of its iterations is logged as an epoch,
+        with the callbacks after it; an interrupted run keeps the last iterate."""
+        net, opt, data = self.network, self.optimizer, self.data
+        mask = _layout.weights_mask(net.sizes)
+        wd = opt.weight_decay
+        last = {"x": net.params.astype(np.float64), "t": time.perf_counter()}
+
+        def fun(x):
+            net.params[:] = x
+            loss, grad = data.loss_and_gradient()
+            grad = np.asarray(grad, dtype=np.float64)
+            if wd:
+                w = x[mask]
+                loss = loss + 0.5 * wd * float(w @ w)
+                grad[mask] += wd * w
+            return loss, grad
+
+        def each(result):
+            epoch = net.epochs_done
+            net.params[:] = result.x
+            mark = history.mark()
+            try:
+                logs = {"loss": float(result.fun), "time": time.perf_counter() - last["t"]}
+                if self.validation is not None:
+                    Xv, Yv = self.validation
+                    logs["val_loss"] = net.loss(Xv, Yv)
+                    if self.metric:
+                        logs["val_accuracy"] = accuracy(net.predict(Xv), Yv, self.metric)
+                history.on_epoch_end(epoch, logs)
+                net.epochs_done += 1
+            except BaseException:
+                history.truncate(mark)
+                net.epochs_done = epoch
+                raise
+            last["x"], last["t"] = result.x.copy(), time.perf_counter()
+            stop = False
+            for cb in callbacks[1:]:
+                try:
+                    if cb.on_epoch_end(epoch, dict(logs)) is True:
+                        stop = True
+                except StopTraining:
+                    stop = True
+            if stop:
+                raise StopIteration
+
+        try:
+            result = opt.minimize(fun, last["x"], max_iter=opt.max_iter or self.epochs,
+                                  callback=each)
+        except BaseException:
+            net.params[:] = last["x"]
+            raise
+        net.params[:] = result.x
+        if not (np.isfinite(result.fun) and np.isfinite(net.params).all()):
+            net.params[:] = last["x"]
+            msg = ("L-BFGS diverged: the loss became NaN or infinite. The parameters of the "
+                   "last finite iteration were restored; scale the inputs (e.g. to [0, 1] or "
+                   "zero mean, unit variance).")
+            if self.on_divergence == "raise":
+                raise DivergenceError(msg)
+            warnings.warn(msg, RuntimeWarning, stacklevel=5)
 
     def _logs(self, result: EpochResult, lr: float, seconds: float) -> dict:
         logs = {"loss": result.loss, "lr": lr, "time": seconds}

@@ -8,6 +8,8 @@ the two differ by rounding only: a few ulps per layer, far below these bounds.
 Labels must agree exactly.
 """
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -16,7 +18,7 @@ ort = pytest.importorskip("onnxruntime")
 pytest.importorskip("sklearn")
 
 from conftest import assert_close, run_python  # noqa: E402
-from sklearn.exceptions import NotFittedError  # noqa: E402
+from sklearn.exceptions import ConvergenceWarning, NotFittedError  # noqa: E402
 from sklearn.linear_model import LogisticRegression  # noqa: E402
 from sklearn.pipeline import make_pipeline  # noqa: E402
 from sklearn.preprocessing import StandardScaler  # noqa: E402
@@ -25,11 +27,18 @@ import nncore  # noqa: E402
 import nncore.onnx  # noqa: E402
 from nncore.activations import ACTIVATIONS, HIDDEN  # noqa: E402
 from nncore.onnx import DEFAULT_OPSET, MIN_OPSET, to_onnx  # noqa: E402
-from nncore.sklearn import NNClassifier, NNRegressor  # noqa: E402
+from nncore.sklearn import (  # noqa: E402
+    MLPClassifier,
+    MLPRegressor,
+    NNClassifier,
+    NNRegressor,
+)
 
 # output activation -> the losses it pairs with
 OUTPUT_LOSSES = [("sigmoid", "mse"), ("sigmoid", "cross_entropy"), ("identity", "mse"),
-                 ("softmax", "mse"), ("softmax", "cross_entropy")]
+                 ("softmax", "mse"), ("softmax", "cross_entropy"), ("exp", "poisson"),
+                 ("identity", "half_squared_error"), ("softmax", "log_loss"),
+                 ("sigmoid", "log_loss")]
 
 
 def run(model, X):
@@ -357,3 +366,70 @@ def test_docstring_examples():
 
     result = doctest.testmod(nncore.onnx)
     assert result.attempted >= 3 and result.failed == 0
+
+
+# ---------------------------------------------------------------- the drop-in
+
+DROPIN_CLASSIFIERS = {
+    "binary-int": ([-1, 4], {}),
+    "binary-str": (["no", "yes"], {"activation": "logistic"}),
+    "multiclass-int": ([3, 7, 11], {"solver": "lbfgs"}),
+    "multiclass-str": (["a", "b", "c", "d"], {"activation": "tanh"}),
+    "leaky": ([0, 1, 2], {"activation": "leaky_relu"}),
+}
+
+
+@pytest.mark.parametrize("case", DROPIN_CLASSIFIERS)
+def test_dropin_classifier_graph_equals_predict_and_proba(case, dtype, rng):
+    labels, params = DROPIN_CLASSIFIERS[case]
+    X, index = blobs(rng, n_classes=len(labels))
+    X = X.astype(dtype)  # the drop-in trains in the dtype of X, as scikit-learn
+    clf = MLPClassifier(hidden_layer_sizes=(6,), max_iter=20, random_state=0, **params)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # (20 iterations, on purpose)
+        clf.fit(X, np.array(labels)[index])
+    assert clf.network_.dtype == dtype
+    label, proba = run(to_onnx(clf), X)
+    assert proba.dtype == dtype
+    assert_close(proba, clf.predict_proba(X), dtype)
+    assert np.array_equal(label, clf.predict(X))
+
+
+def test_dropin_multilabel_classifier(rng):
+    X = rng.normal(size=(60, 5))
+    Y = (X[:, :3] + 0.3 * rng.normal(size=(60, 3)) > 0).astype(int)
+    clf = MLPClassifier(hidden_layer_sizes=(8,), solver="lbfgs", random_state=0).fit(X, Y)
+    assert clf.multilabel_
+    label, proba = run(to_onnx(clf), X)
+    assert_close(proba, clf.predict_proba(X), np.float64)
+    assert np.array_equal(label, clf.predict(X))
+
+
+@pytest.mark.parametrize("loss, n_targets", [("squared_error", 1), ("squared_error", 3),
+                                             ("poisson", 1), ("poisson", 2)])
+def test_dropin_regressor_graph_equals_predict(loss, n_targets, dtype, rng):
+    X = rng.normal(size=(80, 4)).astype(dtype)
+    y = np.abs(X[:, :n_targets] + 0.1 * rng.normal(size=(80, n_targets)))
+    y = y[:, 0] if n_targets == 1 else y
+    reg = MLPRegressor(loss=loss, hidden_layer_sizes=(5,), solver="lbfgs", max_iter=30,
+                       random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # (30 iterations, on purpose)
+        reg.fit(X, y)
+    if loss == "poisson":
+        assert reg.network_.activations[-1] == "exp"
+    (out,) = run(to_onnx(reg), X)
+    assert out.shape == reg.predict(X).shape
+    assert_close(out, reg.predict(X), dtype)
+
+
+def test_dropin_pipeline_through_skl2onnx(skl2onnx, rng):
+    X, index = blobs(rng)
+    y = np.array(["x", "y", "z"])[index]
+    pipe = make_pipeline(StandardScaler(), MLPClassifier(hidden_layer_sizes=(6,),
+                                                         solver="lbfgs", random_state=0))
+    pipe.fit(X, y)
+    label, proba = run(skl2onnx.to_onnx(pipe, X[:1]), X)
+    assert_close(proba, pipe.predict_proba(X), np.float64)
+    assert np.array_equal(label, pipe.predict(X))
+

@@ -275,7 +275,7 @@ def test_float32():
     (dict(output="identity"), "output must be"),
     (dict(hidden_layer_sizes=(0,)), "positive integers"),
     (dict(activation="swish"), "unknown hidden activation"),
-    (dict(optimizer="lbfgs"), "unknown optimizer"),
+    (dict(optimizer="rmsprop"), "unknown optimizer"),  # (lbfgs is one since issue 13)
     (dict(random_state=-1), "random_state"),
     (dict(early_stopping=True, validation_fraction=1.5), "validation_fraction"),
     (dict(loss="hinge"), "unknown loss"),

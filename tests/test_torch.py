@@ -244,3 +244,9 @@ def test_docstring_examples():
 
     result = doctest.testmod(nncore.torch)
     assert result.attempted >= 3 and result.failed == 0
+
+
+def test_exp_outputs_have_no_module():
+    net = nncore.Network([3, 2], output="exp", loss="poisson", seed=0)
+    with pytest.raises(ValueError, match="no module for 'exp'"):
+        to_torch(net)

@@ -618,6 +618,12 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     def _network_loss(self):
         return "log_loss"
 
+    @property
+    def multilabel_(self):
+        """Whether the targets were a multilabel indicator matrix (nncore's addition,
+        read-only; AttributeError until fitted)."""
+        return self._label_binarizer.y_type_ == "multilabel-indicator"
+
     def _validate_input(self, X, y, incremental, reset):
         X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"], multi_output=True,
                              dtype=(np.float64, np.float32), reset=reset)

@@ -32,7 +32,7 @@ import zipfile
 
 import numpy as np
 
-from . import datasets
+from . import _layout, datasets
 
 LECTURE_LR = 3.0
 
@@ -467,7 +467,7 @@ def _info(args) -> int:
           f"({' -> '.join(net.activations)}), loss {net.loss_name}, {net.dtype.name}")
     layers = []
     for n_in, n_out in zip(sizes[:-1], sizes[1:], strict=True):
-        layers.append(f"{n_out}x{n_in} + {n_out} = {n_out * (n_in + 1):,}")
+        layers.append(f"{n_out}x{n_in} + {n_out} = {_layout.block_size(n_in, n_out):,}")
     print(f"  parameters    {net.n_params:,}  ({'; '.join(layers)})")
     print(f"  seed          {net.seed}")
     task = meta["task"]
@@ -726,7 +726,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    from .network import DivergenceError
+    from .training import DivergenceError
 
     parser = build_parser()
     args = parser.parse_args(argv)

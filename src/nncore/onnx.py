@@ -1,7 +1,8 @@
 """Export to ONNX: networks and the scikit-learn estimators as standard-operator graphs.
 
 ``to_onnx(model)`` builds an ``onnx.ModelProto`` from a :class:`nncore.Network`
-or a fitted :class:`nncore.sklearn.NNClassifier` / :class:`~nncore.sklearn.NNRegressor`,
+or a fitted :class:`nncore.sklearn.NNClassifier` / :class:`~nncore.sklearn.NNRegressor` /
+:class:`~nncore.sklearn.MLPClassifier` / :class:`~nncore.sklearn.MLPRegressor`,
 in the network's precision (a float64 network gives a float64 graph)::
 
     import onnxruntime as ort
@@ -158,6 +159,7 @@ _ACTIVATIONS = {
     "leaky_relu": _leaky_relu,
     "identity": None,
     "softmax": _softmax,
+    "exp": _unary("Exp"),
 }
 
 
@@ -244,9 +246,9 @@ def _estimator_kind(model):
     skl = sys.modules.get("nncore.sklearn")  # an instance exists only once it is imported
     if skl is None:
         return None
-    if isinstance(model, skl.NNClassifier):
+    if isinstance(model, (skl.NNClassifier, skl.MLPClassifier)):
         return "classifier"
-    if isinstance(model, skl.NNRegressor):
+    if isinstance(model, (skl.NNRegressor, skl.MLPRegressor)):
         return "regressor"
     return None
 
@@ -265,7 +267,8 @@ def to_onnx(model, *, target_opset=None) -> onnx.ModelProto:
 
     Parameters
     ----------
-    model : nncore.Network, or a fitted nncore.sklearn.NNClassifier or NNRegressor
+    model : nncore.Network, or a fitted nncore.sklearn estimator
+        NNClassifier, NNRegressor, MLPClassifier or MLPRegressor (the drop-in).
         The graph is in the network's dtype (float32 or float64), inputs included.
     target_opset : int, optional
         Opset of the default ONNX domain, from :data:`MIN_OPSET` to the newest the
@@ -310,7 +313,7 @@ def to_onnx(model, *, target_opset=None) -> onnx.ModelProto:
         if kind is None:
             hint = (" (for a Pipeline, call skl2onnx.to_onnx after import nncore.onnx)"
                     if hasattr(model, "steps") else "")
-            raise TypeError(f"to_onnx exports an nncore.Network, NNClassifier or NNRegressor, "
+            raise TypeError(f"to_onnx exports an nncore.Network or an nncore.sklearn estimator, "
                             f"not {type(model).__module__}.{type(model).__qualname__}{hint}")
     opset = _check_opset(target_opset)
     net = _network_of(model, kind)
@@ -380,7 +383,7 @@ def _check_operator(operator, n_outputs):
 
 
 def _classifier_shapes(operator):
-    """skl2onnx shape calculator for :class:`nncore.sklearn.NNClassifier`.
+    """skl2onnx shape calculator for nncore's classifiers (NNClassifier, MLPClassifier).
 
     Parameters
     ----------
@@ -403,7 +406,7 @@ def _classifier_shapes(operator):
 
 
 def _regressor_shapes(operator):
-    """skl2onnx shape calculator for :class:`nncore.sklearn.NNRegressor`.
+    """skl2onnx shape calculator for nncore's regressors (NNRegressor, MLPRegressor).
 
     Parameters
     ----------
@@ -418,7 +421,7 @@ def _regressor_shapes(operator):
 
 
 def _convert_classifier(scope, operator, container):
-    """skl2onnx converter for :class:`nncore.sklearn.NNClassifier` (the graph of :func:`to_onnx`).
+    """skl2onnx converter for nncore's classifiers (the graph of :func:`to_onnx`).
 
     Parameters
     ----------
@@ -433,7 +436,7 @@ def _convert_classifier(scope, operator, container):
 
 
 def _convert_regressor(scope, operator, container):
-    """skl2onnx converter for :class:`nncore.sklearn.NNRegressor` (the graph of :func:`to_onnx`).
+    """skl2onnx converter for nncore's regressors (the graph of :func:`to_onnx`).
 
     Parameters
     ----------
@@ -456,12 +459,14 @@ def _register_with_skl2onnx() -> bool:
         warnings.warn(f"skl2onnx failed to import ({exc!r}); pipelines with nncore's "
                       "estimators cannot be converted", RuntimeWarning, stacklevel=3)
         return False
-    from nncore.sklearn import NNClassifier, NNRegressor
+    from nncore.sklearn import MLPClassifier, MLPRegressor, NNClassifier, NNRegressor
 
-    update_registered_converter(NNClassifier, "NncoreNNClassifier",
-                                _classifier_shapes, _convert_classifier)
-    update_registered_converter(NNRegressor, "NncoreNNRegressor",
-                                _regressor_shapes, _convert_regressor)
+    for cls in (NNClassifier, MLPClassifier):
+        update_registered_converter(cls, f"Nncore{cls.__name__}", _classifier_shapes,
+                                    _convert_classifier)
+    for cls in (NNRegressor, MLPRegressor):
+        update_registered_converter(cls, f"Nncore{cls.__name__}", _regressor_shapes,
+                                    _convert_regressor)
     return True
 
 

@@ -66,6 +66,9 @@ def to_torch(network: Network) -> nn.Sequential:
     ------
     TypeError
         ``network`` is not an :class:`nncore.Network`.
+    ValueError
+        The network has ``exp`` outputs (the Poisson loss's log link), for which
+        ``torch.nn`` has no module.
 
     Examples
     --------
@@ -84,6 +87,11 @@ def to_torch(network: Network) -> nn.Sequential:
             network, "network_") else ""
         raise TypeError(f"to_torch converts an nncore.Network, not "
                         f"{type(network).__qualname__}{hint}")
+    missing = [act for act in network.activations if act not in _MODULES]
+    if missing:
+        raise ValueError(f"torch.nn has no module for {missing[0]!r} activations (the Poisson "
+                         f"loss's exp link): use the network's linear layers and apply "
+                         f"torch.exp to the last one's output yourself")
     dtype = _DTYPES[np.dtype(network.dtype)]
     layers = []
     for W, b, act in zip(network.weights, network.biases, network.activations):

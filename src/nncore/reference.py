@@ -137,9 +137,11 @@ def _softplus(z: float) -> float:
 def cross_entropy(z: list[float], y: list[float], output: str) -> float:
     """Cross-entropy from the output pre-activations z (stable: no log of 0).
 
-    softmax: C_i = -sum_k y_k log softmax(z)_k = sum_k y_k (logsumexp(z) - z_k)
-    sigmoid: C_i = -sum_k [y_k log sigma(z_k) + (1 - y_k) log(1 - sigma(z_k))]
-                 = sum_k softplus(z_k) - y_k z_k
+    ::
+
+        softmax: C_i = -sum_k y_k log softmax(z)_k = sum_k y_k (logsumexp(z) - z_k)
+        sigmoid: C_i = -sum_k [y_k log sigma(z_k) + (1 - y_k) log(1 - sigma(z_k))]
+                     = sum_k softplus(z_k) - y_k z_k
     """
     if output == "softmax":
         m = max(z)
@@ -182,12 +184,15 @@ def output_delta(loss: str, output: str, z: list[float], a: list[float], y: list
                  eps: float = 2.220446049250313e-16):
     """delta_L = dC_i/dz_L for one sample, and the cost C_i.
 
-    mse:           delta_k = 2 (a_k - y_k) act'(z_k)   (softmax: through its Jacobian,
-                   delta_k = a_k (g_k - sum_j g_j a_j) with g = 2 (a - y))
-    cross_entropy: delta_k = a_k - y_k  (softmax, targets summing to s: a_k s - y_k)
-    half_squared_error: delta_k = (a_k - y_k) act'(z_k)  (the gradient of half the
-                   *sum* of squares, whatever the value's 1/K)
-    log_loss, poisson: delta_k = a_k - y_k  (their canonical outputs)
+    ::
+
+        mse:           delta_k = 2 (a_k - y_k) act'(z_k)   (softmax: through its Jacobian,
+                       delta_k = a_k (g_k - sum_j g_j a_j) with g = 2 (a - y))
+        cross_entropy: delta_k = a_k - y_k  (softmax, targets summing to s: a_k s - y_k)
+        half_squared_error: delta_k = (a_k - y_k) act'(z_k)  (the gradient of half the
+                       *sum* of squares, whatever the value's 1/K)
+        log_loss, poisson: delta_k = a_k - y_k  (their canonical outputs)
+
     ``eps`` is the clipping bound of log_loss (the dtype's machine epsilon).
     """
     if loss in ("mse", "half_squared_error"):
@@ -296,10 +301,12 @@ def forward(params, sizes, acts, x):
 def backprop(params, sizes, acts, loss, x, y):
     """grad C_i for one sample, by the chain rule applied backwards.
 
-    delta_L = dC_i/dz_L (output_delta); for each layer, from the top:
+    delta_L = dC_i/dz_L (output_delta); for each layer, from the top::
+
         dC_i/db_j    = delta_j
         dC_i/dw_jk   = delta_j a_k          (a = the layer's inputs)
         delta_below_k = act'(a_k) sum_j w_jk delta_j
+
     The sum is where several gradients flow into one node: they add.
     Returns (gradient list in the layout of params, C_i).
     """

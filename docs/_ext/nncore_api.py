@@ -19,11 +19,13 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import inspect
+import sys
 
 from docutils import nodes
 from docutils.parsers.rst import directives
 from docutils.statemachine import StringList
 from sphinx.ext.autodoc.mock import mock
+from sphinx.pycode import ModuleAnalyzer
 from sphinx.util.docutils import SphinxDirective
 from sphinx.util.nodes import nested_parse_with_titles
 
@@ -146,6 +148,35 @@ def skip_foreign_member(app, what, name, obj, skip, options):
     return None
 
 
+def data_docstring(app, what, name, obj, options, lines):
+    """A constant's documentation is its ``#:`` comment, never its type's docstring.
+
+    A value without a comment of its own (``nncore.GRADCHECK_THRESHOLD``, imported
+    from :mod:`nncore.explain`) would otherwise be described by ``float.__doc__``;
+    it gets the comment of the nncore module that defines it, or nothing.
+    """
+    if what not in ("data", "attribute") or not lines:
+        return
+    own = inspect.cleandoc(type(obj).__doc__ or "")
+    if "\n".join(lines).strip() != own.strip():
+        return
+    short = name.rpartition(".")[2]
+    for modname in sorted(sys.modules):
+        module = sys.modules[modname]
+        if modname.split(".")[0] != "nncore" or getattr(module, short, None) is not obj:
+            continue
+        try:
+            analyzer = ModuleAnalyzer.for_module(modname)
+            analyzer.analyze()
+        except Exception:  # (a compiled module has no source to analyse)
+            continue
+        comment = analyzer.attr_docs.get(("", short))
+        if comment:
+            lines[:] = list(comment)
+            return
+    lines[:] = []
+
+
 def public_bases(app, name, obj, options, bases):
     """Show a class's public ancestors in place of private helper bases
     (``nncore.optimizers._Decay`` -> ``Schedule``)."""
@@ -164,4 +195,5 @@ def setup(app):
     app.add_directive("nncore-module", ModuleReference)
     app.connect("autodoc-skip-member", skip_foreign_member)
     app.connect("autodoc-process-bases", public_bases)
+    app.connect("autodoc-process-docstring", data_docstring, priority=400)  # before numpydoc
     return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}

@@ -471,9 +471,12 @@ class SklearnSGD:
         self.step_count = 0
 
     def rate(self, epoch):
+        """The learning rate: ``learning_rate_init`` (the schedules live outside)."""
         return self.learning_rate
 
     def step(self, params, grad, sizes, epoch=0, batch_weight=1.0):
+        """One update of a minibatch of total weight ``batch_weight``; returns the
+        new parameters."""
         self.step_count += 1
         g = _decayed(params, grad, sizes, self.alpha / batch_weight)
         r, mu = self.learning_rate, self.momentum
@@ -499,9 +502,12 @@ class SklearnAdam:
         self.step_count = 0
 
     def rate(self, epoch):
+        """The learning rate: ``learning_rate_init``."""
         return self.learning_rate_init
 
     def step(self, params, grad, sizes, epoch=0, batch_weight=1.0):
+        """One update of a minibatch of total weight ``batch_weight``; returns the
+        new parameters."""
         self.step_count += 1
         t = self.step_count
         g = _decayed(params, grad, sizes, self.alpha / batch_weight)
@@ -544,14 +550,17 @@ class Network:
 
     @property
     def n_params(self):
+        """The length of ``params``: ``sum_l n_{l+1} (n_l + 1)``."""
         return len(self.params)
 
     @property
     def weights(self):
+        """``weights[l][j]``: neuron j's incoming weights in layer l (a copy)."""
         return [[row[1:] for row in layer] for layer in blocks(self.params, self.sizes)]
 
     @property
     def biases(self):
+        """``biases[l][j]``: neuron j's bias in layer l (a copy)."""
         return [[row[0] for row in layer] for layer in blocks(self.params, self.sizes)]
 
     def set_layer(self, l, weights=None, biases=None):
@@ -566,12 +575,14 @@ class Network:
                     self.params[base + 1 + k] = float(weights[j][k])
 
     def predict(self, X):
+        """The output activations ``a_L`` for every sample of ``X``."""
         return [forward(self.params, self.sizes, self.activations, x)[1][-1] for x in X]
 
     def _cost(self, z, a, y):
         return output_delta(self.loss_name, self.activations[-1], z, a, y)[1]
 
     def loss(self, X, Y, sample_weight=None):
+        """The cost ``C = 1/N sum_i C_i`` (weighted mean with ``sample_weight``)."""
         Y = [y if isinstance(y, (list, tuple)) else [y] for y in Y]
         total = wsum = 0.0
         for i, (x, y) in enumerate(zip(X, Y)):
@@ -582,11 +593,13 @@ class Network:
         return total / wsum
 
     def gradient(self, X, Y, sample_weight=None):
+        """``grad C``, the mean of the samples' gradients, in the layout of ``params``."""
         Y = [y if isinstance(y, (list, tuple)) else [y] for y in Y]
         return gradient(self.params, self.sizes, self.activations, self.loss_name, X, Y,
                         sample_weight)[0]
 
     def per_sample_gradients(self, X, Y):
+        """One gradient ``grad C_i`` per sample (by :func:`backprop`)."""
         Y = [y if isinstance(y, (list, tuple)) else [y] for y in Y]
         return [backprop(self.params, self.sizes, self.activations, self.loss_name, x, y)[0]
                 for x, y in zip(X, Y)]

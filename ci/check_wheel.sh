@@ -64,7 +64,7 @@ check_sdist() {
         grep -qxF "$top/$f" <<<"$listing" || fail "sdist $sdist lacks $f"
     done
     local bad
-    bad=$(grep -E '\.(so|pyd|dylib|o|obj|pyc)$|/_kernels\.c$|^[^/]+/build/' <<<"$listing" || true)
+    bad=$(grep -E '\.(so|pyd|dylib|o|obj|pyc)$|/_kernels\.c$|^[^/]+/build/|^[^/]+/docs/_build/' <<<"$listing" || true)
     [[ -z $bad ]] || fail "sdist $sdist contains generated or compiled files:
 $bad"
     echo "sdist contents OK ($(wc -l <<<"$listing") entries)"

@@ -1,4 +1,4 @@
-"""The examples of README.md and docs/*.md run as written.
+"""The examples of README.md and of every page of the documentation site run as written.
 
 Each file's ```python blocks run in order in one namespace (like a notebook), in
 a temporary directory; the lines of its ```bash blocks that are `nncore`
@@ -18,7 +18,11 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-FILES = [p for p in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))] if p.exists()]
+DOCS = ROOT / "docs"
+# docs/**/*.md: the user guide, the walk-through, the examples page (not a build's output)
+FILES = [p for p in [ROOT / "README.md", *sorted(DOCS.rglob("*.md"))]
+         if p.exists() and "_build" not in p.relative_to(ROOT).parts]
+IDS = [p.relative_to(ROOT).as_posix() for p in FILES]
 FENCE = re.compile(r"^```([\w-]*)[^\n]*\n(.*?)^```[ \t]*$", re.MULTILINE | re.DOTALL)
 SKIP = "# doctest: skip"
 OPTIONAL = {"sklearn", "matplotlib", "pandas", "onnx", "onnxruntime", "skl2onnx", "torch"}
@@ -42,7 +46,7 @@ def commands(code):
             yield shlex.split(line, comments=True)
 
 
-@pytest.mark.parametrize("path", FILES, ids=[p.name for p in FILES])
+@pytest.mark.parametrize("path", FILES, ids=IDS)
 def test_examples_run(path, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MPLBACKEND", "Agg")
@@ -64,8 +68,8 @@ def test_examples_run(path, tmp_path, monkeypatch):
                                       capture_output=True, text=True, timeout=600)
                 assert proc.returncode == 0, f"{where}: {' '.join(argv)}\n{proc.stderr}"
                 ran += 1
-    if path.name == "README.md":
-        assert ran > 0, "the README's examples were not found"
+    if path.name == "README.md" or (path.parent.name == "guide" and path.name != "index.md"):
+        assert ran > 0, f"the examples of {path.name} were not found"
 
 
 def test_skip_marker_and_commands_are_recognised(tmp_path):

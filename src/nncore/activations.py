@@ -34,6 +34,9 @@ from . import _kernels
 
 @dataclass(frozen=True)
 class Activation:
+    """One registry entry: an activation's name, its kernel id, its
+    initialisation (``"glorot"`` or ``"he"``) and the layers it may be used in."""
+
     name: str
     id: int
     init: str  # "glorot" or "he"
@@ -41,6 +44,7 @@ class Activation:
     output: bool  # allowed in the output layer
 
 
+#: every activation by name (the table above)
 ACTIVATIONS: dict[str, Activation] = {
     name: Activation(name, _kernels.ACTIVATION_IDS[name], init, hidden, output)
     for name, init, hidden, output in [
@@ -54,8 +58,11 @@ ACTIVATIONS: dict[str, Activation] = {
     ]
 }
 
+#: the names allowed in hidden layers
 HIDDEN = tuple(name for name, a in ACTIVATIONS.items() if a.hidden)
+#: the names allowed in the output layer
 OUTPUTS = tuple(name for name, a in ACTIVATIONS.items() if a.output)
+#: the slope of leaky_relu for z < 0 (the compiled kernels' constant)
 LEAKY_SLOPE = _kernels.LEAKY_SLOPE
 
 

@@ -40,12 +40,25 @@ class Callback:
     """
 
     def on_train_begin(self, trainer) -> None:
+        """Before the first epoch; ``trainer`` is the :class:`nncore.training.Trainer`."""
         pass
 
     def on_epoch_end(self, epoch: int, logs: dict) -> bool | None:
+        """After each completed epoch; return True to end training after it.
+
+        Parameters
+        ----------
+        epoch : int
+            The epoch's index, 0-based and counted over every fit of the network.
+        logs : dict
+            The epoch's ``loss``, ``lr``, ``time`` and, where they apply,
+            ``accuracy``, ``val_loss``, ``val_accuracy``.
+        """
         return None
 
     def on_train_end(self, trainer) -> None:
+        """When training ends, normally or by an exception (then
+        ``trainer.completed`` is False)."""
         pass
 
 
@@ -76,6 +89,11 @@ class History(Callback):
 
     The loop installs one first, before the other callbacks; an epoch whose
     record was interrupted is taken back out (:meth:`truncate`).
+
+    Parameters
+    ----------
+    history : dict of lists
+        The dict to append to, one list per log key (created when missing).
     """
 
     def __init__(self, history: dict):
@@ -92,9 +110,11 @@ class History(Callback):
             self.history[k].append(logs[k])
 
     def mark(self) -> list[int]:
+        """The length of every list now, for :meth:`truncate`."""
         return [len(self.history[k]) for k in self.keys]
 
     def truncate(self, mark: list[int]) -> None:
+        """Cut every list back to its length at :meth:`mark`."""
         for k, m in zip(self.keys, mark):
             del self.history[k][m:]
 

@@ -317,10 +317,12 @@ class LayerTrace:
 
     @property
     def n_in(self) -> int:
+        """The layer's number of inputs."""
         return self.weights.shape[1]
 
     @property
     def n_out(self) -> int:
+        """The layer's number of neurons."""
         return self.weights.shape[0]
 
     def param_index(self, neuron: int, k: int | None = None) -> int:

@@ -14,6 +14,9 @@ stored in the header as JSON, so it must hold only JSON types (dicts with string
 keys, lists, strings, numbers, booleans, None); :func:`load` gives it back as
 ``net.meta`` (an empty dict when the file has none).
 
+:data:`FORMAT` and :data:`FORMAT_VERSION` are the header's ``format`` and
+``format_version``: what a file must say to be read as a model.
+
 This module owns the file; :meth:`nncore.Network.to_archive` and
 :meth:`~nncore.Network.from_archive` own what the model puts in it.
 """
@@ -88,7 +91,7 @@ def read(path) -> tuple[dict, dict[str, np.ndarray]]:
 
 
 def load(path) -> Network:
-    """Read a network written by :meth:`Network.save`.
+    """Read a network written by :meth:`nncore.Network.save`.
 
     Raises ValueError naming the problem for a truncated, corrupted, tampered
     or foreign file; never unpickles anything.

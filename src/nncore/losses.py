@@ -14,13 +14,17 @@ output delta ``dC_i/dz_k = y~_k - y_k``.
 scikit-learn's MLP defines its losses a little differently, and
 :mod:`nncore.sklearn`'s drop-in estimators train on them exactly as it does:
 
-``half_squared_error``  ``C_i = 1/(2K) sum_k (y~_k - y_k)^2`` over the K outputs,
-    while the gradient it trains on is that of ``1/2 sum_k (y~_k - y_k)^2``
-    (scikit-learn averages the reported value over the outputs, not the gradient);
-``log_loss``  the cross-entropy of the *probabilities* clipped to
-    ``[eps, 1 - eps]`` of the dtype (softmax or sigmoid outputs);
-``poisson``  half the Poisson deviance, ``sum_k y_k log(y_k / y~_k) - y_k + y~_k``,
-    with ``exp`` outputs (the log link) and targets >= 0.
+``half_squared_error``
+    ``C_i = 1/(2K) sum_k (y~_k - y_k)^2`` over the K outputs, while the gradient
+    it trains on is that of ``1/2 sum_k (y~_k - y_k)^2`` (scikit-learn averages
+    the reported value over the outputs, not the gradient);
+``log_loss``
+    the cross-entropy of the *probabilities* clipped to ``[eps, 1 - eps]`` of the
+    dtype (softmax or sigmoid outputs);
+``poisson``
+    half the Poisson deviance, ``sum_k y_k log(y_k / y~_k) - y_k + y~_k``, with
+    ``exp`` outputs (the log link) and targets >= 0.
+
 All three give ``dC_i/dz_k = y~_k - y_k`` with their canonical outputs.
 """
 
@@ -35,11 +39,15 @@ from . import _kernels
 
 @dataclass(frozen=True)
 class Loss:
+    """One registry entry: a cost's name, its kernel id and the output
+    activations it pairs with."""
+
     name: str
     id: int
     outputs: tuple[str, ...]  # output activations it pairs with
 
 
+#: every cost by name, with the output activations it accepts
 LOSSES: dict[str, Loss] = {
     name: Loss(name, _kernels.LOSS_IDS[name], outputs)
     for name, outputs in [

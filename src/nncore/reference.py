@@ -137,9 +137,11 @@ def _softplus(z: float) -> float:
 def cross_entropy(z: list[float], y: list[float], output: str) -> float:
     """Cross-entropy from the output pre-activations z (stable: no log of 0).
 
-    softmax: C_i = -sum_k y_k log softmax(z)_k = sum_k y_k (logsumexp(z) - z_k)
-    sigmoid: C_i = -sum_k [y_k log sigma(z_k) + (1 - y_k) log(1 - sigma(z_k))]
-                 = sum_k softplus(z_k) - y_k z_k
+    ::
+
+        softmax: C_i = -sum_k y_k log softmax(z)_k = sum_k y_k (logsumexp(z) - z_k)
+        sigmoid: C_i = -sum_k [y_k log sigma(z_k) + (1 - y_k) log(1 - sigma(z_k))]
+                     = sum_k softplus(z_k) - y_k z_k
     """
     if output == "softmax":
         m = max(z)
@@ -182,12 +184,15 @@ def output_delta(loss: str, output: str, z: list[float], a: list[float], y: list
                  eps: float = 2.220446049250313e-16):
     """delta_L = dC_i/dz_L for one sample, and the cost C_i.
 
-    mse:           delta_k = 2 (a_k - y_k) act'(z_k)   (softmax: through its Jacobian,
-                   delta_k = a_k (g_k - sum_j g_j a_j) with g = 2 (a - y))
-    cross_entropy: delta_k = a_k - y_k  (softmax, targets summing to s: a_k s - y_k)
-    half_squared_error: delta_k = (a_k - y_k) act'(z_k)  (the gradient of half the
-                   *sum* of squares, whatever the value's 1/K)
-    log_loss, poisson: delta_k = a_k - y_k  (their canonical outputs)
+    ::
+
+        mse:           delta_k = 2 (a_k - y_k) act'(z_k)   (softmax: through its Jacobian,
+                       delta_k = a_k (g_k - sum_j g_j a_j) with g = 2 (a - y))
+        cross_entropy: delta_k = a_k - y_k  (softmax, targets summing to s: a_k s - y_k)
+        half_squared_error: delta_k = (a_k - y_k) act'(z_k)  (the gradient of half the
+                       *sum* of squares, whatever the value's 1/K)
+        log_loss, poisson: delta_k = a_k - y_k  (their canonical outputs)
+
     ``eps`` is the clipping bound of log_loss (the dtype's machine epsilon).
     """
     if loss in ("mse", "half_squared_error"):
@@ -296,10 +301,12 @@ def forward(params, sizes, acts, x):
 def backprop(params, sizes, acts, loss, x, y):
     """grad C_i for one sample, by the chain rule applied backwards.
 
-    delta_L = dC_i/dz_L (output_delta); for each layer, from the top:
+    delta_L = dC_i/dz_L (output_delta); for each layer, from the top::
+
         dC_i/db_j    = delta_j
         dC_i/dw_jk   = delta_j a_k          (a = the layer's inputs)
         delta_below_k = act'(a_k) sum_j w_jk delta_j
+
     The sum is where several gradients flow into one node: they add.
     Returns (gradient list in the layout of params, C_i).
     """
@@ -464,9 +471,12 @@ class SklearnSGD:
         self.step_count = 0
 
     def rate(self, epoch):
+        """The learning rate: ``learning_rate_init`` (the schedules live outside)."""
         return self.learning_rate
 
     def step(self, params, grad, sizes, epoch=0, batch_weight=1.0):
+        """One update of a minibatch of total weight ``batch_weight``; returns the
+        new parameters."""
         self.step_count += 1
         g = _decayed(params, grad, sizes, self.alpha / batch_weight)
         r, mu = self.learning_rate, self.momentum
@@ -492,9 +502,12 @@ class SklearnAdam:
         self.step_count = 0
 
     def rate(self, epoch):
+        """The learning rate: ``learning_rate_init``."""
         return self.learning_rate_init
 
     def step(self, params, grad, sizes, epoch=0, batch_weight=1.0):
+        """One update of a minibatch of total weight ``batch_weight``; returns the
+        new parameters."""
         self.step_count += 1
         t = self.step_count
         g = _decayed(params, grad, sizes, self.alpha / batch_weight)
@@ -537,14 +550,17 @@ class Network:
 
     @property
     def n_params(self):
+        """The length of ``params``: ``sum_l n_{l+1} (n_l + 1)``."""
         return len(self.params)
 
     @property
     def weights(self):
+        """``weights[l][j]``: neuron j's incoming weights in layer l (a copy)."""
         return [[row[1:] for row in layer] for layer in blocks(self.params, self.sizes)]
 
     @property
     def biases(self):
+        """``biases[l][j]``: neuron j's bias in layer l (a copy)."""
         return [[row[0] for row in layer] for layer in blocks(self.params, self.sizes)]
 
     def set_layer(self, l, weights=None, biases=None):
@@ -559,12 +575,14 @@ class Network:
                     self.params[base + 1 + k] = float(weights[j][k])
 
     def predict(self, X):
+        """The output activations ``a_L`` for every sample of ``X``."""
         return [forward(self.params, self.sizes, self.activations, x)[1][-1] for x in X]
 
     def _cost(self, z, a, y):
         return output_delta(self.loss_name, self.activations[-1], z, a, y)[1]
 
     def loss(self, X, Y, sample_weight=None):
+        """The cost ``C = 1/N sum_i C_i`` (weighted mean with ``sample_weight``)."""
         Y = [y if isinstance(y, (list, tuple)) else [y] for y in Y]
         total = wsum = 0.0
         for i, (x, y) in enumerate(zip(X, Y)):
@@ -575,11 +593,13 @@ class Network:
         return total / wsum
 
     def gradient(self, X, Y, sample_weight=None):
+        """``grad C``, the mean of the samples' gradients, in the layout of ``params``."""
         Y = [y if isinstance(y, (list, tuple)) else [y] for y in Y]
         return gradient(self.params, self.sizes, self.activations, self.loss_name, X, Y,
                         sample_weight)[0]
 
     def per_sample_gradients(self, X, Y):
+        """One gradient ``grad C_i`` per sample (by :func:`backprop`)."""
         Y = [y if isinstance(y, (list, tuple)) else [y] for y in Y]
         return [backprop(self.params, self.sizes, self.activations, self.loss_name, x, y)[0]
                 for x, y in zip(X, Y)]

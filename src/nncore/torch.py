@@ -8,7 +8,7 @@ keeps every parameter bit for bit::
     from nncore.torch import from_torch, to_torch
 
     module = to_torch(net)                  # module(torch.from_numpy(X)) == net.predict(X)
-    again = from_torch(module, loss=net.loss_function)
+    again = from_torch(module, loss=net.loss_name)
 
 This module needs PyTorch (``pip install "nncore[torch]"``); ``import nncore``
 does not.

@@ -8,7 +8,9 @@ import os
 
 import numpy as np
 
+#: what the header's ``format`` field says
 FORMAT = "nncore-network"
+#: the version of the file format this nncore writes and reads
 FORMAT_VERSION = 1
 
 

@@ -526,9 +526,9 @@ _ATTRS_DOC = """
     best_loss_ : float or None
         The minimum loss reached by the solver throughout fitting (None with
         early stopping).
-    loss_curve_ : list of shape (n_iter_,)
+    loss_curve_ : list of shape (`n_iter_`,)
         The loss at the end of each training epoch (stochastic solvers).
-    validation_scores_ : list of shape (n_iter_,) or None
+    validation_scores_ : list of shape (`n_iter_`,) or None
         The score on the held-out validation set at each epoch (early stopping).
     best_validation_score_ : float or None
         The best validation score (early stopping).
@@ -540,7 +540,7 @@ _ATTRS_DOC = """
     intercepts_ : list of shape (n_layers - 1,)
         ``intercepts_[i]`` is the bias vector of layer i + 1.
     n_features_in_ : int
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
     n_iter_ : int
         The number of iterations the solver has run.
     n_layers_ : int

@@ -1,1 +1,2 @@
-__version__ = "0.1.0"
+#: the installed version (PEP 440); the one place it is written
+__version__ = "0.2.0.dev0"

@@ -171,6 +171,7 @@ class Network:
 
     @property
     def n_params(self) -> int:
+        """The length of ``params``: ``sum_l n_{l+1} (n_l + 1)``."""
         return self.params.shape[0]
 
     @property
@@ -485,8 +486,9 @@ class Network:
             parts' gradients are added in a fixed order before the one update
             -- the same step, with sums taken in a different order, so results
             agree with ``n_threads=1`` to rounding, and are bit-identical run to
-            run for a given ``n_threads``.  ``"auto"`` uses up to
-            :func:`nncore._parallel.available_cpus` threads when each gets
+            run for a given ``n_threads``.  ``"auto"`` uses up to as many threads
+            as the process may run on (its CPU affinity, ``OMP_NUM_THREADS``,
+            ``threadpoolctl.threadpool_limits``) when each gets
             enough rows and work (``nncore._parallel.THREAD_ROWS``,
             ``WIDE_THREAD_ROWS``, ``THREAD_WORK``); smaller minibatches keep one
             thread (and BLAS its own threads).  nncore's threads need BLAS held

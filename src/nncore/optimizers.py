@@ -55,6 +55,7 @@ __all__ = [
 #: 3.0 is the lecture's (sigmoid units, MSE, inputs in [0, 1]); momentum
 #: multiplies the effective step by about 1 / (1 - mu) = 10, hence 0.3.
 DEFAULT_LEARNING_RATES: dict[str, float] = {"sgd": 3.0, "momentum": 0.3, "adam": 1e-3}
+#: the names of the minibatch optimisers' short forms (``"lbfgs"`` is the full-batch one)
 NAMES = tuple(DEFAULT_LEARNING_RATES)
 
 
@@ -70,6 +71,7 @@ class Schedule:
         raise NotImplementedError
 
     def get_config(self) -> dict[str, Any]:
+        """The schedule's parameters, JSON-serialisable (saved with the model)."""
         return {"name": self.name}
 
     def __repr__(self):
@@ -129,6 +131,7 @@ class InverseTimeDecay(_Decay):
         return lr0 / (1.0 + self.decay_rate * epoch / self.decay_steps)
 
 
+#: schedule name -> class, for ``schedule="step"`` and the model file
 SCHEDULES: dict[str, type[Schedule]] = {
     cls.name: cls for cls in (Constant, ExponentialDecay, StepDecay, InverseTimeDecay)}
 
@@ -229,6 +232,7 @@ class Optimizer:
 
     @property
     def step_count(self) -> int:
+        """Updates applied so far (Adam's bias correction counts them)."""
         return int(self.step_counter[0])
 
     def learning_rate_at(self, epoch: int) -> float:
@@ -286,6 +290,7 @@ class Optimizer:
         return (None if self.state is None else self.state.copy(), self.step_counter.copy())
 
     def restore(self, snap) -> None:
+        """Go back to a :meth:`snapshot` (the loop does when an epoch fails)."""
         state, step = snap
         if state is None:
             self.state = None
@@ -496,6 +501,7 @@ class SklearnSGD(Optimizer):
 
     @property
     def velocity(self) -> np.ndarray | None:
+        """``v``, in the layout of params (None before training)."""
         return self.state
 
     def _hyper(self):
@@ -574,12 +580,14 @@ class SklearnAdam(Optimizer):
         return self.learning_rate_init
 
     def iteration_ends(self, time_step: int) -> None:
+        """After an epoch: keep the last step's bias-corrected rate, as scikit-learn."""
         t = self.step_count
         if t:  # scikit-learn's AdamOptimizer keeps the last step's corrected rate
             self.learning_rate = (self.learning_rate_init * np.sqrt(1 - self.beta_2 ** t)
                                   / (1 - self.beta_1 ** t))
 
     def trigger_stopping(self, msg: str, verbose) -> bool:
+        """Training has stalled: Adam always stops."""
         if verbose:
             print(msg + " Stopping.")
         return True

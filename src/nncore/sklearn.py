@@ -100,7 +100,7 @@ _COMMON_ATTRS_DOC = """
         views, ``history`` and ``save`` are all available.
     n_features_in_ : int
         Number of features seen during :meth:`fit`.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Column names, when ``X`` was a DataFrame with string column names.
     loss_curve_ : list of float
         Training loss of every epoch so far (fit and partial_fit calls).

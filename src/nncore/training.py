@@ -62,6 +62,7 @@ class EpochResult:
 
     @property
     def loss(self) -> float:
+        """The epoch's loss: ``mean_loss`` if the source gave one, else the weighted mean."""
         return self.loss_sum / self.weight_sum if self.mean_loss is None else self.mean_loss
 
 

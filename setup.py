@@ -42,9 +42,10 @@ DIRECTIVES = {
 
 # compiler_type -> (release flags, debug flags)
 OPT_FLAGS = {
-    "unix": (["-O3"], ["-O0", "-g"]),  # GCC and Clang, on Linux and macOS
-    "mingw32": (["-O3"], ["-O0", "-g"]),
-    "cygwin": (["-O3"], ["-O0", "-g"]),
+    # -fno-math-errno: sqrt and friends may vectorise (nothing reads errno)
+    "unix": (["-O3", "-fno-math-errno"], ["-O0", "-g"]),  # GCC and Clang, on Linux and macOS
+    "mingw32": (["-O3", "-fno-math-errno"], ["-O0", "-g"]),
+    "cygwin": (["-O3", "-fno-math-errno"], ["-O0", "-g"]),
     "msvc": (["/O2"], ["/Od", "/Zi"]),
 }
 

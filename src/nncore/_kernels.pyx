@@ -42,6 +42,20 @@ cdef extern from "_fastmath.h" nogil:
     void nn_colsum_f(const float* D, Py_ssize_t B, Py_ssize_t n, float* s) noexcept
     int nn_any_nonfinite_d(const double* x, Py_ssize_t n) noexcept
     int nn_any_nonfinite_f(const float* x, Py_ssize_t n) noexcept
+    # subnormals flushed while a kernel thread computes (see the header for why)
+    ctypedef unsigned long long nn_fpstate
+    nn_fpstate nn_fp_flush_enter() noexcept
+    void nn_fp_flush_leave(nn_fpstate old) noexcept
+    unsigned long long nn_fp_control() noexcept
+    # one fused optimiser update of a range (see the header)
+    ctypedef struct nn_update:
+        int kind
+        double lr, mu, b1, b2, eps, a, q
+    void nn_update_prepare(nn_update* u, double t) noexcept
+    void nn_update_d(const nn_update* u, double* P, const double* G, double* S, double* S2,
+                     Py_ssize_t n, double wd) noexcept
+    void nn_update_f(const nn_update* u, float* P, const float* G, float* S, float* S2,
+                     Py_ssize_t n, double wd) noexcept
 
 import numpy as np
 
@@ -144,6 +158,12 @@ def _after_fork_in_child():
 import os as _os  # noqa: E402  (beside the only code that needs it)
 if hasattr(_os, "register_at_fork"):
     _os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def _fp_control():
+    """This thread's floating-point control register (MXCSR on x86, FPCR on aarch64;
+    0 elsewhere): the tests check that no kernel leaves it changed."""
+    return nn_fp_control()
 
 
 def _omp_max_threads():
@@ -496,26 +516,37 @@ cdef void _backward(Net* net, floating* P, const floating* X0, Py_ssize_t B, flo
         Dn = tmp
 
 
-cdef void _decay_weights(Net* net, const floating* P, floating* G, double wd,
-                         Py_ssize_t lo, Py_ssize_t hi) noexcept nogil:
-    """G_W := G_W + wd W over the elements lo..hi-1 of the vector (L2 weight decay;
-    biases are not decayed)."""
-    cdef Py_ssize_t l, j, k, n_in, n_out, base, a, e
-    for l in range(net.L):
-        n_in = net.sizes[l]
-        n_out = net.sizes[l + 1]
-        for j in range(n_out):
-            base = net.poff[l] + j * (n_in + 1) + 1
-            a = max(base, lo)
-            e = min(base + n_in, hi)
-            for k in range(a, e):
-                G[k] = <floating> (G[k] + wd * P[k])
+cdef void _prepare(const OptConfig* h, double t, nn_update* u) noexcept nogil:
+    """The C description of step t of the update h (its per-step constants computed)."""
+    u.kind = h.kind
+    u.lr = h.learning_rate
+    u.mu = h.momentum
+    u.b1 = h.beta1
+    u.b2 = h.beta2
+    u.eps = h.epsilon
+    nn_update_prepare(u, t)
 
 
-cdef void _optimizer_step(const OptConfig* h, floating* P, const floating* G, floating* S,
-                          Py_ssize_t n, double t, Py_ssize_t lo, Py_ssize_t hi) noexcept nogil:
+cdef inline void _update_range(const nn_update* u, floating* P, const floating* G, floating* S,
+                               Py_ssize_t n, Py_ssize_t a, Py_ssize_t e,
+                               double wd) noexcept nogil:
+    """Elements a..e-1 (state S: first vectors S[0:n], second S[n:2n])."""
+    if e <= a:
+        return
+    if floating is float:
+        nn_update_f(u, P + a, G + a, S + a if S != NULL else NULL,
+                    S + n + a if S != NULL else NULL, e - a, wd)
+    else:
+        nn_update_d(u, P + a, G + a, S + a if S != NULL else NULL,
+                    S + n + a if S != NULL else NULL, e - a, wd)
+
+
+cdef void _optimizer_step(Net* net, const OptConfig* h, floating* P, const floating* G,
+                          floating* S, Py_ssize_t n, double t, double wd, Py_ssize_t lo,
+                          Py_ssize_t hi) noexcept nogil:
     """One update of the elements lo..hi-1 of the flat parameter vector (length n),
-    state S in the same layout (Adam: first moments S[0:n], second S[n:2n]).
+    state S in the same layout (Adam: first moments S[0:n], second S[n:2n]), the
+    gradient of the weights (not the biases) first increased by wd W.
 
     sgd:          W := W - r g
     momentum:     v := mu v + g;  W := W - r v           (nesterov: W := W - r (g + mu v))
@@ -524,50 +555,24 @@ cdef void _optimizer_step(const OptConfig* h, floating* P, const floating* G, fl
     scikit-learn's forms (its MLP's _stochastic_optimizers):
     sk_momentum:  v := mu v - r g;  W := W + v            (sk_nesterov: W := W + mu v - r g)
     sk_adam:      m, v as adam;  W := W - r sqrt(1-b2^t)/(1-b1^t) m / (sqrt(v) + eps)
-    t is the step count, starting at 1.
+    t is the step count, starting at 1.  One pass (nn_update_*), neuron by neuron:
+    its bias without the decay, then its weights with it.
     """
-    cdef Py_ssize_t i
-    cdef double r = h.learning_rate, mu = h.momentum, b1 = h.beta1, b2 = h.beta2
-    cdef double eps = h.epsilon
-    cdef double v, m, c1, c2, rt
-    cdef floating* S2
-    if h.kind == OPT_SGD:
-        for i in range(lo, hi):
-            P[i] = <floating> (P[i] - r * G[i])
-    elif h.kind == OPT_MOMENTUM or h.kind == OPT_NESTEROV:
-        for i in range(lo, hi):
-            v = mu * S[i] + G[i]
-            S[i] = <floating> v
-            if h.kind == OPT_NESTEROV:
-                v = G[i] + mu * v
-            P[i] = <floating> (P[i] - r * v)
-    elif h.kind == OPT_ADAM:
-        S2 = S + n
-        c1 = 1.0 - b1 ** t
-        c2 = 1.0 - b2 ** t
-        for i in range(lo, hi):
-            m = b1 * S[i] + (1.0 - b1) * G[i]
-            v = b2 * S2[i] + (1.0 - b2) * (<double> G[i] * G[i])
-            S[i] = <floating> m
-            S2[i] = <floating> v
-            P[i] = <floating> (P[i] - r * (m / c1) / (sqrt(v / c2) + eps))
-    elif h.kind == OPT_SK_MOMENTUM or h.kind == OPT_SK_NESTEROV:
-        for i in range(lo, hi):
-            v = mu * S[i] - r * G[i]
-            S[i] = <floating> v
-            if h.kind == OPT_SK_NESTEROV:
-                P[i] = <floating> (P[i] + (mu * S[i] - r * G[i]))
-            else:
-                P[i] = P[i] + S[i]
-    elif h.kind == OPT_SK_ADAM:
-        S2 = S + n
-        rt = r * sqrt(1.0 - b2 ** t) / (1.0 - b1 ** t)
-        for i in range(lo, hi):
-            m = b1 * S[i] + (1.0 - b1) * G[i]
-            v = b2 * S2[i] + (1.0 - b2) * (<double> G[i] * G[i])
-            S[i] = <floating> m
-            S2[i] = <floating> v
-            P[i] = <floating> (P[i] - rt * S[i] / (sqrt(<double> S2[i]) + eps))
+    cdef nn_update u
+    cdef Py_ssize_t l, j, n_in, n_out, base
+    _prepare(h, t, &u)
+    if net == NULL or wd == 0.0:
+        _update_range(&u, P, G, S, n, lo, hi, 0.0)
+        return
+    for l in range(net.L):
+        n_in = net.sizes[l]
+        n_out = net.sizes[l + 1]
+        for j in range(n_out):
+            base = net.poff[l] + j * (n_in + 1)
+            if base + n_in + 1 <= lo or base >= hi:
+                continue
+            _update_range(&u, P, G, S, n, max(base, lo), min(base + 1, hi), 0.0)
+            _update_range(&u, P, G, S, n, max(base + 1, lo), min(base + 1 + n_in, hi), wd)
 
 
 # ------------------------------------------------------------- random ---
@@ -759,11 +764,13 @@ cdef void _forward_chunks(Net* net, const floating* P, const floating* X, floati
     """Chunks first, first + step, ... of the rows (of net.bmax rows each) through
     the network into out."""
     cdef Py_ssize_t start = first * net.bmax, b, nf = net.sizes[0], no = net.sizes[net.L]
+    cdef nn_fpstate fp = nn_fp_flush_enter()
     while start < n:
         b = min(net.bmax, n - start)
         _forward(net, P, X + start * nf, b, ws)
         memcpy(out + start * no, ws + net.aoff[net.L], b * no * sizeof(floating))
         start += step * net.bmax
+    nn_fp_flush_leave(fp)
 
 
 cdef void _check_threads(Py_ssize_t n_threads) except *:
@@ -828,6 +835,7 @@ cdef double _data_pass(Net* net, const floating* P, const floating* X, const flo
     cdef Py_ssize_t start = 0, b, L = net.L, nf = net.sizes[0], no = net.sizes[L]
     cdef double total = 0.0
     cdef bint back = G != NULL or PSG != NULL
+    cdef nn_fpstate fp = nn_fp_flush_enter()
     while start < n:
         b = min(net.bmax, n - start)
         _forward(net, P, X + start * nf, b, ws)
@@ -838,6 +846,7 @@ cdef double _data_pass(Net* net, const floating* P, const floating* X, const flo
             _backward(net, <floating*> P, X + start * nf, b, ws, G, 1.0, 1.0, 1.0,
                       PSG + start * psg_ld if PSG != NULL else NULL, psg_ld)
         start += b
+    nn_fp_flush_leave(fp)
     return total
 
 
@@ -1057,6 +1066,7 @@ cdef void _train_part(Net* net, const floating* P, const Data* d, const Py_ssize
     cdef floating* wb = ws + net.woff
     cdef double bl, total = 0.0
     cdef Py_ssize_t correct = 0
+    cdef nn_fpstate fp = nn_fp_flush_enter()
     out[2] = _STATUS_OK
     while s0 < count:
         sb = min(rows, count - s0)
@@ -1075,6 +1085,7 @@ cdef void _train_part(Net* net, const floating* P, const Data* d, const Py_ssize
             _backward(net, <floating*> P, xb, sb, ws, G, alpha, wbeta if s0 == 0 else 1,
                       bbeta if s0 == 0 else 1, NULL, 0)
         s0 += sb
+    nn_fp_flush_leave(fp)
     out[0] = total
     out[1] = <double> correct
 
@@ -1105,13 +1116,13 @@ cdef void _update_slice(Net* net, floating* P, floating* ws, Py_ssize_t stride,
     With alpha, sq := sum W^2 of the slice's weights before the step."""
     cdef floating* g0 = ws + net.goff
     cdef double wd = h.weight_decay
+    cdef nn_fpstate fp = nn_fp_flush_enter()
     _add_parts(g0, g0, stride, parts, lo, hi)
     if h.alpha != 0.0:
         sq[0] = _sum_sq_weights(net, P, lo, hi)
         wd = wd + h.alpha / bw
-    if wd != 0.0:
-        _decay_weights(net, P, g0, wd, lo, hi)
-    _optimizer_step(h, P, g0, S, n, step, lo, hi)
+    _optimizer_step(net, h, P, g0, S, n, step, wd, lo, hi)
+    nn_fp_flush_leave(fp)
 
 
 ctypedef struct EpochConfig:
@@ -1468,8 +1479,8 @@ def sgd_update(floating[::1] params, const floating[::1] grad, double learning_r
     if params.shape[0] == 0:
         return
     with nogil:
-        _optimizer_step(&h, &params[0], &grad[0], <floating*> NULL, params.shape[0], 1.0,
-                        0, params.shape[0])
+        _optimizer_step(<Net*> NULL, &h, &params[0], &grad[0], <floating*> NULL,
+                        params.shape[0], 1.0, 0.0, 0, params.shape[0])
 
 
 cdef Py_ssize_t _state_vectors(int kind) noexcept:
@@ -1515,15 +1526,16 @@ def optimizer_step(OptConfig opt, const Py_ssize_t[::1] sizes, floating[::1] par
     if not batch_weight > 0:
         raise ValueError(f"batch_weight must be > 0, got {batch_weight}")
     cdef double wd = opt.weight_decay + opt.alpha / batch_weight
+    cdef nn_fpstate fp
     poff = np.zeros(sizes.shape[0], dtype=np.intp)
     aoff = np.zeros(sizes.shape[0], dtype=np.intp)
     _layout(&net, sizes, poff, aoff, 1, False, False)
     step[0] += 1
     with nogil:
-        if wd != 0.0:
-            _decay_weights(&net, &params[0], &grad[0], wd, 0, n)
-        _optimizer_step(&opt, &params[0], &grad[0], &state[0] if need else NULL,
-                        n, <double> step[0], 0, n)
+        fp = nn_fp_flush_enter()
+        _optimizer_step(&net, &opt, &params[0], &grad[0], &state[0] if need else NULL,
+                        n, <double> step[0], wd, 0, n)
+        nn_fp_flush_leave(fp)
 
 
 def shuffle_order(Py_ssize_t[::1] order, uint64_t[::1] state):

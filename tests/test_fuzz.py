@@ -580,6 +580,36 @@ def test_every_kernel_entry_point_is_fuzzed():
     assert public <= set(KERNELS), public - set(KERNELS)
 
 
+@given(data=st.data())
+def test_the_predictors_lean_path_takes_only_what_it_can(data):
+    """Predictor.predict returns the network's outputs for a few finite rows of the
+    right dtype, shape and layout, and None for anything else -- never a crash, a
+    read outside the array, or an answer for an input it cannot take."""
+    sizes_, acts, loss, F = data.draw(net_config(max_width=6))
+    net = nncore.Network([int(v) for v in sizes_], activation="tanh", output="identity",
+                         dtype=np.dtype(F).name, seed=data.draw(st.integers(0, 99)))
+    pred = K._Predictor(net.params, net.spec.sizes, net.spec.acts, max_rows=4)
+    n = data.draw(st.integers(0, 6))
+    cols = data.draw(st.sampled_from([net.sizes[0], net.sizes[0] + 1, max(net.sizes[0] - 1, 0)]))
+    dtype = data.draw(st.sampled_from([F32, F64, np.int64, np.float16]))
+    regime = data.draw(st.sampled_from(REGIMES))
+    X = fill(np.random.default_rng(data.draw(st.integers(0, 99))), (n, cols), F64, regime)
+    X = X.astype(dtype) if np.dtype(dtype).kind == "f" else np.zeros((n, cols), dtype)
+    layout = data.draw(st.sampled_from(LAYOUTS))
+    Xl = relayout(X, layout)
+    with np.errstate(all="ignore"):
+        out = pred.predict(Xl)
+    ok = (type(Xl) is np.ndarray and Xl.flags.c_contiguous and X.dtype == net.dtype
+          and cols == net.sizes[0]
+          and 1 <= n <= 4 and np.isfinite(X).all())
+    if not ok:
+        assert out is None
+    else:
+        np.testing.assert_array_equal(out, net.predict(np.array(X, copy=True)))
+    masked = np.ma.masked_array(X, mask=np.zeros_like(X, dtype=bool))
+    assert pred.predict(masked) is None  # a subclass takes the general path
+
+
 def test_workspace_size_never_wraps_around():
     sizes = np.array([3, 4, 2], dtype=np.intp)
     for bmax in (2**61, 2**62, 2**63 - 1):

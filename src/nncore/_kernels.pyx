@@ -12,11 +12,14 @@ pointers, and a ``def`` entry point that checks every shape and buffer length
 (so no worker can read or write out of bounds), then releases the GIL.
 """
 
+cimport cython
 from cython cimport floating
 from libc.math cimport exp, expf, log, log1p, log1pf, sqrt, fabs, fabsf, isfinite, isnan
 from libc.float cimport DBL_EPSILON, FLT_EPSILON
 from libc.stdint cimport uint64_t
+from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy, memset
+cimport numpy as cnp
 from scipy.linalg.cython_blas cimport dgemm, sgemm
 from cython.parallel cimport prange
 
@@ -58,6 +61,8 @@ cdef extern from "_fastmath.h" nogil:
                      Py_ssize_t n, double wd) noexcept
 
 import numpy as np
+
+cnp.import_array()
 
 # Activation, loss, optimiser and metric ids.  The Python registries in
 # activations.py / losses.py / optimizers.py map names onto these numbers.
@@ -1554,3 +1559,88 @@ def uniform(double[::1] out, uint64_t[::1] state):
     with nogil:
         for i in range(out.shape[0]):
             out[i] = (_splitmix64(&state[0]) >> 11) * (1.0 / 9007199254740992.0)
+
+
+# ------------------------------------------------------------ a few rows, fast ---
+
+@cython.auto_pickle(False)  # (a network rebuilds its own; it holds raw pointers)
+cdef class _Predictor:
+    """One network's forward pass for a few rows, set up once.
+
+    ``predict(X)`` is the lean path of ``Network.predict``: for a C-contiguous 2-D
+    array of the network's dtype with its number of columns, 1 to ``max_rows``
+    rows and finite values, it checks all of that in a few nanoseconds, computes
+    the outputs in one call (a workspace on the heap, no NumPy temporaries) and
+    returns them; for anything else it returns None, and the caller takes the
+    general path, which converts, validates and explains.  The parameters are
+    read where they live (the network's vector), at every call.
+    """
+
+    cdef object _params, _sizes, _acts, _poff, _aoff
+    cdef Net net
+    cdef char* P
+    cdef int typenum
+    cdef Py_ssize_t n_in, n_out, ws_bytes, out_offset
+    cdef readonly Py_ssize_t max_rows
+
+    def __init__(self, params, sizes, acts, Py_ssize_t max_rows=64):
+        cdef cnp.ndarray p = params
+        if p.ndim != 1 or not p.flags.c_contiguous or p.dtype not in (np.float32, np.float64):
+            raise ValueError("params must be a C-contiguous float32 or float64 vector")
+        sizes = np.ascontiguousarray(sizes, dtype=np.intp)
+        acts = np.ascontiguousarray(acts, dtype=np.intc)
+        cdef const Py_ssize_t[::1] sv = sizes
+        cdef const int[::1] av = acts
+        if max_rows < 1:
+            raise ValueError("max_rows must be >= 1")
+        self._poff, self._aoff = _setup(&self.net, sv, av, p.shape[0], -1, -1, 2 ** 62,
+                                        max_rows, False, False)
+        self._params, self._sizes, self._acts = p, sizes, acts
+        self.P = <char*> cnp.PyArray_DATA(p)
+        self.typenum = cnp.PyArray_TYPE(p)
+        self.n_in = sv[0]
+        self.n_out = sv[sv.shape[0] - 1]
+        self.max_rows = max_rows
+        self.ws_bytes = self.net.size * p.itemsize
+        self.out_offset = self.net.aoff[self.net.L]
+
+    def predict(self, X):
+        """The outputs for the rows of X, or None when X is not for this path."""
+        if not cnp.PyArray_CheckExact(X):  # (subclasses: masked arrays, matrices ...)
+            return None
+        cdef cnp.ndarray arr = <cnp.ndarray> X
+        if cnp.PyArray_NDIM(arr) != 2 or cnp.PyArray_TYPE(arr) != self.typenum \
+                or not cnp.PyArray_IS_C_CONTIGUOUS(arr):
+            return None
+        cdef Py_ssize_t rows = cnp.PyArray_DIM(arr, 0)
+        if cnp.PyArray_DIM(arr, 1) != self.n_in or rows < 1 or rows > self.max_rows:
+            return None
+        cdef void* x = cnp.PyArray_DATA(arr)
+        cdef bint f64 = self.typenum == cnp.NPY_DOUBLE
+        if (nn_any_nonfinite_d(<double*> x, rows * self.n_in) if f64
+                else nn_any_nonfinite_f(<float*> x, rows * self.n_in)):
+            return None  # the general path names the row and column
+        cdef cnp.npy_intp dims[2]
+        dims[0] = rows
+        dims[1] = self.n_out
+        out = cnp.PyArray_EMPTY(2, dims, self.typenum, 0)
+        cdef void* o = cnp.PyArray_DATA(<cnp.ndarray> out)
+        cdef char* ws
+        cdef nn_fpstate fp
+        with nogil:
+            ws = <char*> malloc(self.ws_bytes)
+            if ws != NULL:
+                fp = nn_fp_flush_enter()
+                if f64:
+                    _forward(&self.net, <const double*> self.P, <const double*> x, rows,
+                             <double*> ws)
+                    memcpy(o, (<double*> ws) + self.out_offset, rows * self.n_out * sizeof(double))
+                else:
+                    _forward(&self.net, <const float*> self.P, <const float*> x, rows,
+                             <float*> ws)
+                    memcpy(o, (<float*> ws) + self.out_offset, rows * self.n_out * sizeof(float))
+                nn_fp_flush_leave(fp)
+                free(ws)
+        if ws == NULL:
+            raise MemoryError()
+        return out

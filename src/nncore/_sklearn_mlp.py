@@ -427,6 +427,12 @@ class _BaseMLP(BaseEstimator):
     # ------------------------------------------------------------ predicting
 
     def _forward_pass_fast(self, X, check_input=True):
+        if check_input and "feature_names_in_" not in self.__dict__:
+            # a few well-formed rows, which validate_data would return unchanged: the
+            # network's lean path serves them (one row at a time, as a service does)
+            out = self._network().predict_lean(X)
+            if out is not None:
+                return out
         if check_input:
             refuse_dates(X)
             X = validate_data(self, X, accept_sparse=["csr", "csc"], reset=False)
@@ -739,7 +745,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         -------
         y_prob : ndarray of shape (n_samples, n_classes)
         """
-        check_is_fitted(self)
+        if "coefs_" not in self.__dict__:
+            check_is_fitted(self)
         y_pred = self._forward_pass_fast(X)
         if self.n_outputs_ == 1:
             y_pred = y_pred.ravel()

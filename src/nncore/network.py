@@ -155,6 +155,8 @@ class Network:
         self._lock = threading.Lock()
         self._work_per_row = _parallel.work_per_row(self.sizes)
         self._ws_lengths = {}  # (rows, threads, gradient) -> pass workspace length
+        # the lean path of predict for a few well-formed rows (a model being served)
+        self._predictor = _kernels._Predictor(self.params, self.spec.sizes, self.spec.acts)
 
     def _initial_params(self) -> np.ndarray:
         draws = np.empty(self._work_per_row)
@@ -216,7 +218,7 @@ class Network:
     def __getstate__(self):
         state = {k: v for k, v in self.__dict__.items()
                  if k not in ("weights", "biases", "_lock", "spec", "params",
-                              "_work_per_row", "_ws_lengths")}
+                              "_work_per_row", "_ws_lengths", "_predictor")}
         state["params"] = np.array(self.params)
         return state
 
@@ -292,7 +294,13 @@ class Network:
 
     def predict(self, X) -> np.ndarray:
         """Output activations ``a_L`` for every row of ``X``, shape (n, n_outputs).
-        ``X`` may be a scipy.sparse matrix (densified a block of rows at a time)."""
+        ``X`` may be a scipy.sparse matrix (densified a block of rows at a time).
+
+        A few rows (up to 64) given as a C-contiguous array of the network's dtype
+        take a lean path: checked in nanoseconds, computed in one kernel call."""
+        out = self._predictor.predict(X)
+        if out is not None:
+            return out
         X = self.check_data(X)
         out = np.empty((X.shape[0], self.sizes[-1]), dtype=self.dtype)
         if isinstance(X, np.ndarray):
@@ -301,6 +309,14 @@ class Network:
             for start, chunk in _dense_chunks(X):
                 self._forward(chunk, out[start:start + chunk.shape[0]])
         return out
+
+    def predict_lean(self, X):
+        """The lean path of :meth:`predict` alone: the outputs when ``X`` is a few rows
+        (up to 64) of finite values in a C-contiguous 2-D array of the network's dtype
+        with its number of inputs, else None (the caller then goes the general way,
+        which converts what it can and explains what it cannot).  Estimators use it
+        to serve one row at a time without their own validation's overhead."""
+        return self._predictor.predict(X)
 
     def _forward(self, X, out):
         spec = self.spec

@@ -245,7 +245,13 @@ class _BaseNN(BaseEstimator):
         return X[train], Y[train], sw, (X[val], Y[val])
 
     def _outputs(self, X):
-        check_is_fitted(self)
+        if "network_" not in self.__dict__:
+            check_is_fitted(self)
+        if "feature_names_in_" not in self.__dict__:
+            # a few well-formed rows: what validate_data would return unchanged
+            out = self.network_.predict_lean(X)
+            if out is not None:
+                return out
         X = self._validate_X(X, reset=False)
         return self.network_.predict(X)
 

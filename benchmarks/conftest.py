@@ -1,4 +1,4 @@
-"""pytest-benchmark configuration of nncore's speed suite (issue 3).
+"""pytest-benchmark configuration of nncore's speed suite (issues 3, 13 and 16).
 
 Run it explicitly -- ``pyproject.toml`` sets ``testpaths = ["tests"]`` so a plain ``pytest`` never
 collects it::
@@ -14,7 +14,9 @@ Options (all ``--nn-*``):
 ``--nn-slow-samples N``  PyTorch and scikit-learn at batch sizes <= 10 train on only the first
                          N samples (default 6000); ``report.py`` scales every time to a
                          60,000-sample epoch
-``--nn-threads N``       limit every BLAS/OpenMP pool (threadpoolctl) and PyTorch to N threads
+``--nn-threads N``       limit every BLAS/OpenMP pool (threadpoolctl) and PyTorch to N threads;
+                         benchmarks that set their own count (``-t1``/``-t2`` ids) keep it, and
+                         are skipped when it is larger than N
 
 Never run two timing jobs at once on a small machine: multi-threaded BLAS slows down many times when
 another process is busy. All contenders of one setting run next to each other in one process.
@@ -37,7 +39,15 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import scipy.linalg.cython_blas  # noqa: E402, F401
 from harness import NOMINAL_SAMPLES, Dataset, peak_rss_mb  # noqa: E402
 
-for _name in ("nncore", "sklearn.neural_network", "torch"):
+# (nncore.sklearn and nncore.onnx too: their imports would otherwise land in a first timed call)
+for _name in (
+    "nncore",
+    "sklearn.neural_network",
+    "torch",
+    "onnxruntime",
+    "nncore.sklearn",
+    "nncore.onnx",
+):
     try:
         __import__(_name)
     except ImportError:
@@ -178,7 +188,16 @@ def pytest_benchmark_update_json(config, benchmarks, output_json):
         # The Case dataclass is not JSON; its id says the same.
         bench["params"] = {"case": bench.get("param")}
     versions = {"python": platform.python_version(), "numpy": np.__version__}
-    for name in ("scipy", "nncore", "sklearn", "torch", "threadpoolctl", "pytest_benchmark"):
+    for name in (
+        "scipy",
+        "nncore",
+        "sklearn",
+        "torch",
+        "onnx",
+        "onnxruntime",
+        "threadpoolctl",
+        "pytest_benchmark",
+    ):
         module = sys.modules.get(name)
         if module is not None:
             versions[name] = getattr(module, "__version__", "?")

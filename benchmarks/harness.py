@@ -1,7 +1,10 @@
-"""What the benchmark modules share: the synthetic data set, constants, the peak-RSS probe."""
+"""What the benchmark modules share: the synthetic data set, constants, the peak-RSS probe, the
+per-benchmark thread limit."""
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sys
 
 import numpy as np
@@ -22,6 +25,36 @@ def peak_rss_mb():
         return None
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return rss / 2**20 if sys.platform == "darwin" else rss / 2**10  # bytes on macOS, KiB on Linux
+
+
+def usable_cpus():
+    """CPUs this process may run on (its affinity mask where the OS has one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+@contextlib.contextmanager
+def limit_threads(n):
+    """Hold every BLAS and OpenMP pool (threadpoolctl) and PyTorch's intra-op pool to ``n`` threads.
+
+    nncore's own threads follow the OpenMP limit. ONNX Runtime keeps its own pool, whose size is
+    fixed when its session is made (``SessionOptions.intra_op_num_threads``). PyTorch's previous
+    count is restored on exit, threadpoolctl restores the pools.
+    """
+    from threadpoolctl import threadpool_limits
+
+    torch = sys.modules.get("torch")
+    before = torch.get_num_threads() if torch is not None else None
+    with threadpool_limits(limits=n):
+        if torch is not None:
+            torch.set_num_threads(n)
+        try:
+            yield
+        finally:
+            if torch is not None:
+                torch.set_num_threads(before)
 
 
 class Dataset:

@@ -1,30 +1,63 @@
-"""nncore against NumPy, PyTorch and scikit-learn (issue 3).
+"""nncore against NumPy, PyTorch, scikit-learn and ONNX Runtime (issues 3, 13 and 16).
 
 Groups, in run order:
 
-``gemm``      the machine limit: NumPy's BLAS (and SciPy's, which nncore calls) multiplying
-              (1024x784) @ (784x256), the wide network's first layer at batch 1024; measured
-              first and again last, so a machine that changed speed during the run shows
-``epoch``     one training epoch, 784-30-10, batch sizes 1, 10, 32, 128, 1024, float64 and float32
-``wide``      one training epoch, 784-256-256-10, batch sizes 32, 128, 1024, both dtypes
-``predict``   1 row and all rows, 784-30-10 and 784-256-256-10, both dtypes
-``gradient``  grad C averaged over all rows, 784-256-256-10, both dtypes
-``scaling``   nncore (and NumPy) epochs at 1/4, 1/2 and all of the samples, and hidden widths
-              30, 100, 300 (batch 10, float64)
+``gemm``        the machine limit: NumPy's BLAS (and SciPy's, which nncore calls) multiplying
+                (1024x784) @ (784x256), the wide network's first layer at batch 1024; measured
+                first and again last, so a machine that changed speed during the run shows
+``epoch``       one training epoch, 784-30-10, batch sizes 1, 10, 32, 128, 1024, float64 and float32
+``wide``        one training epoch, 784-256-256-10, batch sizes 32, 128, 1024, both dtypes
+``predict``     1 row (1 thread) and all rows (1 and 2 threads), 784-30-10 and 784-256-256-10,
+                both dtypes; ONNX Runtime on nncore's own export among the contenders
+``gradient``    grad C averaged over all rows, 784-256-256-10, both dtypes
+``scaling``     nncore (and NumPy) epochs at 1/4, 1/2 and all of the samples, and hidden widths
+                30, 100, 300 (batch 10, float64)
+``saturation``  (issue 16) nncore epochs of 784-256-256-10 at batch 1024, sigmoid + MSE + plain SGD,
+                learning rate 3.0 (the lecture's: it saturates the output units) against 0.01
+``optimizer``   (issue 16) nncore epochs of 784-100-10 relu/softmax/cross-entropy at batch 32 with
+                SGD, momentum, Nesterov and Adam
+``dropin``      (issue 13) scikit-learn's MLPClassifier against nncore.sklearn.MLPClassifier with
+                identical parameters: the default (adam) for 10 epochs on 20,000 rows, lbfgs for
+                100 iterations on 4,000; accuracy on held-out rows recorded
 
-Ids read ``<contender>-<dtype>-<setting>`` (``nncore-f64-b10``); the contenders of one setting are
-adjacent so they run close together in time. Each benchmark records in ``extra_info`` what
-``report.py`` needs to turn its median into seconds per 60,000-sample epoch, samples/s and GFLOP/s.
+Ids read ``<contender>-<dtype>-<setting>`` (``nncore-f64-b10``, ``onnxrt-f64-n1-t1``); the
+contenders (or variants) of one setting are adjacent so they run close together in time. Each
+benchmark records in ``extra_info`` what ``report.py`` needs to turn its median into seconds per
+60,000-sample epoch, samples/s and GFLOP/s. The issue-16 and issue-13 benchmarks set their thread
+count explicitly (``-t1``/``-t2`` in the id; ``saturation`` and ``gemm`` run at the run's count,
+``--nn-threads`` or else the BLAS pool's) around the timed calls (``harness.limit_threads``) and
+record it as ``threads``; one set to more threads than the process may use, or than
+``--nn-threads`` allows, is skipped.
 """
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
 import numpy as np
 import pytest
-from contenders import CONTENDERS, make_epoch, make_gradient, make_predict
-from harness import NOMINAL_SAMPLES, SLOW_BATCH, SLOW_CONTENDERS, peak_rss_mb
+from contenders import (
+    CONTENDERS,
+    OPTIMIZERS,
+    PREDICT_CONTENDERS,
+    SEED,
+    make_dropin,
+    make_epoch,
+    make_gradient,
+    make_nncore_epoch,
+    make_optimizer,
+    make_predict,
+    nncore_network,
+)
+from harness import (
+    NOMINAL_SAMPLES,
+    SLOW_BATCH,
+    SLOW_CONTENDERS,
+    limit_threads,
+    peak_rss_mb,
+    usable_cpus,
+)
 from numpy_mlp import predict_flops_per_sample, train_flops_per_sample
 
 SMALL = (784, 30, 10)
@@ -48,21 +81,31 @@ class Case:
     batch_size: int | None = None
     rows: str = "all"  # "all" (the --nn-samples rows), "one", or a fraction "1/4", "1/2"
     tag: str = ""  # extra id part
+    variant: str = ""  # what differs between the cases of one comparison (lr3, adam, lbfgs)
+    threads: int | None = None  # set explicitly around the timed calls; None: the run's setting
 
     @property
     def id(self):
         parts = [self.contender, SHORT[self.dtype]]
         if self.batch_size is not None:
             parts.append(f"b{self.batch_size}")
-        if self.tag:
-            parts.append(self.tag)
+        parts += [p for p in (self.tag, self.variant) if p]
+        if self.threads is not None:
+            parts.append(f"t{self.threads}")
         return "-".join(parts)
 
 
 def _cases(settings, contenders=CONTENDERS):
     """One Case per (setting, contender), contenders innermost so they stay adjacent."""
-    cases = [Case(contender=c, **s) for s in settings for c in contenders]
+    return _parametrize([Case(contender=c, **s) for s in settings for c in contenders])
+
+
+def _parametrize(cases):
     return pytest.mark.parametrize("case", cases, ids=[c.id for c in cases])
+
+
+def _threads_text(n):
+    return f"{n} thread" + ("" if n == 1 else "s")
 
 
 def _record(benchmark, case, *, group, n_samples, nominal, flops_per_sample, setting, **extra):
@@ -80,11 +123,35 @@ def _record(benchmark, case, *, group, n_samples, nominal, flops_per_sample, set
     )
 
 
-def _run(benchmark, fn, bench_config, *, iterations=1, min_rounds=1):
-    benchmark.pedantic(
-        fn, rounds=max(bench_config.rounds, min_rounds), iterations=iterations, warmup_rounds=1
-    )
+def _run(benchmark, fn, bench_config, *, iterations=1, min_rounds=1, threads=None, warmup=1):
+    """Time ``fn``: ``--nn-rounds`` rounds (at least ``min_rounds``) after ``warmup`` untimed ones,
+    every pool held to ``threads`` threads throughout when given."""
+    limit = limit_threads(threads) if threads is not None else contextlib.nullcontext()
+    with limit:
+        benchmark.pedantic(
+            fn,
+            rounds=max(bench_config.rounds, min_rounds),
+            iterations=iterations,
+            warmup_rounds=warmup,
+        )
     benchmark.extra_info["peak_rss_mb"] = peak_rss_mb()
+
+
+def _run_threads(bench_config):
+    """The run's thread count (--nn-threads, else the BLAS pool's), at most the usable CPUs: the
+    gemm group's, and so the saturation group's, whose GEMM fraction compares with it."""
+    return min(bench_config.threads, usable_cpus())
+
+
+def _check_threads(threads, bench_config):
+    """Skip a benchmark set to more threads than the process may run on or --nn-threads allows."""
+    pytest.importorskip("threadpoolctl")
+    cpus = usable_cpus()
+    if threads > cpus:
+        pytest.skip(f"set to {threads} threads; this process may run on {cpus} CPUs")
+    limit = bench_config.threads_option
+    if limit is not None and threads > limit:
+        pytest.skip(f"set to {threads} threads; --nn-threads {limit}")
 
 
 def _epoch_samples(case, bench_config):
@@ -143,6 +210,7 @@ def _bench_gemm(benchmark, case, bench_config, when):
 
         gemm()
         assert np.allclose(C, A @ B, rtol=1e-4), "SciPy gemm call does not compute A @ B in place"
+    threads = _run_threads(bench_config)
     _record(
         benchmark,
         case,
@@ -153,8 +221,9 @@ def _bench_gemm(benchmark, case, bench_config, when):
         setting=f"({m}x{k})@({k}x{n}) {SHORT[case.dtype]} {when}",
         gemm_shape=list(GEMM_SHAPE),
         when=when,
+        threads=threads,
     )
-    _run(benchmark, gemm, bench_config, min_rounds=5)
+    _run(benchmark, gemm, bench_config, min_rounds=5, threads=threads)
 
 
 @_gemm_cases("start")
@@ -179,30 +248,35 @@ def test_wide(benchmark, case, bench_config, dataset):
     _bench_epoch(benchmark, case, bench_config, dataset, "wide")
 
 
-# -- predict ---------------------------------------------------------------------------------------
+# -- predict: one row on one thread; all rows on one and on two ------------------------------------
 PREDICT = [
     dict(
         dtype=d,
         sizes=s,
         rows=r,
+        threads=t,
         tag=("wide-" if s == WIDE else "") + ("n1" if r == "one" else "nall"),
     )
     for s in (SMALL, WIDE)
     for d in DTYPES
-    for r in ("one", "all")
+    for r, t in (("one", 1), ("all", 1), ("all", 2))
 ]
 
 
-@_cases(PREDICT)
+@_cases(PREDICT, contenders=PREDICT_CONTENDERS)
 @pytest.mark.benchmark(group="predict")
 def test_predict(benchmark, case, bench_config, dataset):
+    _check_threads(case.threads, bench_config)
     X, Y = dataset.get(case.dtype)
     fit_data = (X[:10], Y[:10])  # scikit-learn must be fitted before it predicts
     one = case.rows == "one"
     if one:
         X = X[:1]
-    predict = make_predict(case.contender, case.sizes, case.dtype, X, fit_data=fit_data)
+    predict = make_predict(
+        case.contender, case.sizes, case.dtype, X, fit_data=fit_data, threads=case.threads
+    )
     n = X.shape[0]
+    rows = "1 row" if one else "all rows"
     _record(
         benchmark,
         case,
@@ -210,12 +284,20 @@ def test_predict(benchmark, case, bench_config, dataset):
         n_samples=n,
         nominal=1 if one else NOMINAL_SAMPLES,
         flops_per_sample=predict_flops_per_sample(case.sizes),
-        setting=f"{net_name(case.sizes)} {SHORT[case.dtype]} {'1 row' if one else 'all rows'}",
+        setting=f"{net_name(case.sizes)} {SHORT[case.dtype]} {rows} {_threads_text(case.threads)}",
+        threads=case.threads,
     )
     if one:
-        _run(benchmark, predict, bench_config, iterations=PREDICT_ONE_ITERATIONS, min_rounds=5)
+        _run(
+            benchmark,
+            predict,
+            bench_config,
+            iterations=PREDICT_ONE_ITERATIONS,
+            min_rounds=5,
+            threads=case.threads,
+        )
     else:
-        _run(benchmark, predict, bench_config)
+        _run(benchmark, predict, bench_config, threads=case.threads)
 
 
 # -- gradient over the whole data set --------------------------------------------------------------
@@ -263,6 +345,183 @@ def test_scaling(benchmark, case, bench_config, dataset):
         hidden=case.sizes[1],
     )
     _run(benchmark, epoch, bench_config)
+
+
+# -- saturation (issue 16): the lecture's learning rate 3.0 against 0.01 --------------------------
+SATURATION_LRS = {"lr3": 3.0, "lr0.01": 0.01}
+SATURATION_REFERENCE = "lr0.01"
+SATURATION_BATCH = 1024
+#: minibatch updates before the timing starts (untimed), so the network at learning rate 3.0 is
+#: saturated when it does (the lr 0.01 network gets the same); a full-size epoch has 59
+SATURATION_PRETRAIN_UPDATES = 32
+#: a sigmoid output unit whose derivative a (1 - a) is below this counts as saturated (|z| > 13.8)
+SATURATED = 1e-6
+PROBE_ROWS = 1024
+
+
+def _saturation_case(dtype, variant):
+    return Case(
+        contender="nncore",
+        dtype=dtype,
+        sizes=WIDE,
+        batch_size=SATURATION_BATCH,
+        tag="wide",
+        variant=variant,
+    )
+
+
+SATURATION = [_saturation_case(d, v) for d in DTYPES for v in SATURATION_LRS]
+
+
+def saturation_probe(net, X, Y):
+    """``(saturated, subnormal)`` over these rows: the share of output units with a (1 - a) below
+    SATURATED, and the share of the lecture's output deltas ``2 (a - y) a (1 - a)``, computed in
+    the network's dtype, that are subnormal (the slow path saturation can lead float32 into)."""
+    a = net.predict(X)
+    a64 = a.astype(np.float64)
+    saturated = float(np.mean(a64 * (1 - a64) < SATURATED))
+    delta = 2 * (a - Y) * a * (1 - a)
+    subnormal = float(np.mean((delta != 0) & (np.abs(delta) < np.finfo(a.dtype).tiny)))
+    return saturated, subnormal
+
+
+@_parametrize(SATURATION)
+@pytest.mark.benchmark(group="saturation")
+def test_saturation(benchmark, case, bench_config, dataset):
+    threads = _run_threads(bench_config)  # the gemm group's: its limit is this group's yardstick
+    _check_threads(threads, bench_config)
+    X, Y = dataset.get(case.dtype)
+    lr = SATURATION_LRS[case.variant]
+    net = nncore_network(case.sizes, case.dtype)
+    epoch = make_nncore_epoch(net, X, Y, batch_size=case.batch_size, learning_rate=lr)
+    updates_per_epoch = -(-X.shape[0] // case.batch_size)
+    pretrain = -(-SATURATION_PRETRAIN_UPDATES // updates_per_epoch)
+    with limit_threads(threads):
+        for _ in range(pretrain):
+            epoch()
+    probe = X[:PROBE_ROWS], Y[:PROBE_ROWS]
+    saturated_start, subnormal_start = saturation_probe(net, *probe)
+    _record(
+        benchmark,
+        case,
+        group="saturation",
+        n_samples=X.shape[0],
+        nominal=NOMINAL_SAMPLES,
+        flops_per_sample=train_flops_per_sample(case.sizes),
+        setting=f"{net_name(case.sizes)} {SHORT[case.dtype]} b{case.batch_size} lr {lr:g}",
+        threads=threads,
+        variant=case.variant,
+        learning_rate=lr,
+        reference=_saturation_case(case.dtype, SATURATION_REFERENCE).id,
+        pretrain_epochs=pretrain,
+    )
+    _run(benchmark, epoch, bench_config, threads=threads)
+    saturated_end, subnormal_end = saturation_probe(net, *probe)
+    benchmark.extra_info.update(
+        saturated_start=saturated_start,
+        saturated_end=saturated_end,
+        subnormal_start=subnormal_start,
+        subnormal_end=subnormal_end,
+        probe_rows=probe[0].shape[0],
+    )
+
+
+# -- optimizer (issue 16): SGD, momentum, Nesterov, Adam epochs on one network -------------------
+OPTIMIZER_NET = (784, 100, 10)
+OPTIMIZER_LAYERS = dict(activation="relu", output="softmax", loss="cross_entropy")
+OPTIMIZER_BATCH = 32
+OPTIMIZER_REFERENCE = "sgd"
+
+
+def _optimizer_case(dtype, variant):
+    return Case(
+        contender="nncore",
+        dtype=dtype,
+        sizes=OPTIMIZER_NET,
+        batch_size=OPTIMIZER_BATCH,
+        variant=variant,
+        threads=1,
+    )
+
+
+OPTIMIZER_CASES = [_optimizer_case(d, v) for d in DTYPES for v in OPTIMIZERS]
+
+
+@_parametrize(OPTIMIZER_CASES)
+@pytest.mark.benchmark(group="optimizer")
+def test_optimizer(benchmark, case, bench_config, dataset):
+    _check_threads(case.threads, bench_config)
+    X, Y = dataset.get(case.dtype)
+    net = nncore_network(case.sizes, case.dtype, **OPTIMIZER_LAYERS)
+    optimizer = make_optimizer(case.variant)  # one object: every round continues its state
+    epoch = make_nncore_epoch(net, X, Y, batch_size=case.batch_size, optimizer=optimizer)
+    _record(
+        benchmark,
+        case,
+        group="optimizer",
+        n_samples=X.shape[0],
+        nominal=NOMINAL_SAMPLES,
+        flops_per_sample=train_flops_per_sample(case.sizes),
+        setting=f"{net_name(case.sizes)} {SHORT[case.dtype]} b{case.batch_size} {case.variant} "
+        f"{_threads_text(case.threads)}",
+        threads=case.threads,
+        variant=case.variant,
+        optimizer=repr(optimizer),
+        reference=_optimizer_case(case.dtype, OPTIMIZER_REFERENCE).id,
+    )
+    _run(benchmark, epoch, bench_config, threads=case.threads)
+
+
+# -- dropin (issue 13): scikit-learn's MLPClassifier against nncore's, identical parameters -------
+#: solver -> (training rows, parameters beside random_state); everything else scikit-learn's
+#: defaults: hidden_layer_sizes=(100,), relu, alpha=1e-4, batch_size=min(200, n), tol=1e-4
+DROPIN = {
+    "adam": (20_000, {"max_iter": 10}),
+    "lbfgs": (4_000, {"solver": "lbfgs", "max_iter": 100}),
+}
+DROPIN_TEST_ROWS = 10_000  # held out: the last rows of the data set, never trained on
+DROPIN_NET = (784, 100, 10)
+DROPIN_CASES = [
+    Case(contender=c, dtype="float64", sizes=DROPIN_NET, variant=v, threads=t)
+    for v in DROPIN
+    for t in (1, 2)
+    for c in ("nncore", "sklearn")
+]
+
+
+@_parametrize(DROPIN_CASES)
+@pytest.mark.benchmark(group="dropin")
+def test_dropin(benchmark, case, bench_config, dataset):
+    _check_threads(case.threads, bench_config)
+    issue_rows, params = DROPIN[case.variant]
+    params = {"random_state": SEED, **params}
+    X, _ = dataset.get("float64")
+    y = dataset.labels
+    n_test = min(DROPIN_TEST_ROWS, X.shape[0] // 4)
+    n = min(issue_rows, X.shape[0] - n_test)
+    estimator, fit = make_dropin(case.contender, X[:n], y[:n], **params)
+    budget = f"{params['max_iter']} {'iterations' if case.variant == 'lbfgs' else 'epochs'}"
+    _record(
+        benchmark,
+        case,
+        group="dropin",
+        n_samples=n,
+        nominal=n,  # a whole fit is timed, never scaled
+        flops_per_sample=None,
+        setting=f"{case.variant} {budget} {n:,} rows {_threads_text(case.threads)}",
+        threads=case.threads,
+        variant=case.variant,
+        issue_rows=issue_rows,
+        test_rows=n_test,
+        params=params,
+    )
+    # Each round is a whole fit from scratch (seconds at full size): no warm-up round.
+    _run(benchmark, fit, bench_config, threads=case.threads, warmup=0)
+    benchmark.extra_info.update(
+        accuracy=float(estimator.score(X[-n_test:], y[-n_test:])),
+        n_iter=int(estimator.n_iter_),
+        final_loss=float(estimator.loss_),
+    )
 
 
 # -- gemm again at the end: a limit that moved during the run means the machine was busy ---------

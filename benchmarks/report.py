@@ -27,7 +27,7 @@ import sys
 import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-GROUP_ORDER = ("gemm", "epoch", "wide", "predict", "gradient", "scaling")
+GROUP_ORDER = ("gemm", "epoch", "wide", "predict", "gradient", "scaling", "dask")
 CONTENDER_ORDER = ("nncore", "numpy", "torch", "sklearn", "scipy")
 GROUP_TITLES = {
     "gemm": "gemm -- the machine limit: (1024x784) @ (784x256), 10 per round, start and end",
@@ -35,6 +35,7 @@ GROUP_TITLES = {
     "wide": "wide -- one training epoch, 784-256-256-10",
     "predict": "predict -- output activations",
     "gradient": "gradient -- grad C averaged over all rows, 784-256-256-10",
+    "dask": "dask -- nncore.dask: L-BFGS fits on 1 and 2 workers, one evaluation's round trip",
 }
 
 
@@ -174,6 +175,7 @@ def group_table(group, rows, limits, nncore):
         "gemm": "per round",
         "predict": "per pass/call",
         "gradient": "per pass",
+        "dask": "per fit/call",
     }.get(group, "per epoch")
     headers = [
         "contender",
@@ -382,7 +384,7 @@ def report(data, rows):
     limits = gemm_limits(rows)
     nncore = nncore_by_key(rows)
     sections = [header(data, rows)]
-    groups = [g for g in GROUP_ORDER if g != "scaling"]
+    groups = [g for g in GROUP_ORDER if g not in ("scaling", "dask")]
     groups += sorted({r.group for r in rows} - set(GROUP_ORDER))
     for group in groups:
         text = group_table(group, rows, limits, nncore)
@@ -391,6 +393,12 @@ def report(data, rows):
     text = scaling_tables(rows, limits)
     if text:
         sections.append(text)
+    text = group_table("dask", rows, limits, nncore)
+    if text:
+        import dask_scaling
+
+        model = dask_scaling.measurements(data)
+        sections.append(text if model is None else text + "\n\n" + dask_scaling.tables(model))
     sections.append(targets_table(rows, limits, nncore))
     return "\n\n".join(sections) + "\n"
 

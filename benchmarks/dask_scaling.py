@@ -6,6 +6,7 @@ Usage::
     pytest benchmarks/test_dask.py --benchmark-json=dask.json   # on a quiet machine
     python benchmarks/dask_scaling.py dask.json                 # the tables of docs/dask.md
     python benchmarks/dask_scaling.py dask.json --rows 1e8 --workers 8 64 512 --bandwidth 1.25e9
+    python benchmarks/dask_scaling.py --c 2.4e-6 --t0 0.01 --s 0.001   # the model alone
 
 One L-BFGS evaluation (one step of the distributed sum) on ``W`` workers of one thread,
 the rows in ``B = W`` blocks, costs in the model::
@@ -81,7 +82,7 @@ def step(m, rows, workers, bandwidth, blocks=None):
     scheduling = m["t0"] + m["s"] * tasks(blocks)
     transfer = (m["itemsize"] * P * (workers - 1) + depth(blocks) * SPLIT_EVERY * 8 * P) \
         / bandwidth if workers > 1 else 0.0
-    moved = m["itemsize"] * P * workers + 8 * P * tasks(blocks) if workers > 1 else 0
+    moved = m["itemsize"] * P * workers + 8 * P * tasks(blocks)
     return {"compute": compute, "overhead": scheduling + transfer, "bytes": moved,
             "total": compute + scheduling + transfer}
 
@@ -104,10 +105,22 @@ def _table(headers, rows):
     return "\n".join(lines)
 
 
+def assumed(c, t0, s, n_params=79_510, itemsize=4):
+    """The model's parameters given, not measured (784-100-10 float32 by default)."""
+    return {"fits": {}, "trips": {}, "c": c, "t0": t0, "s": s, "n_params": n_params,
+            "itemsize": itemsize}
+
+
 def tables(m, rows=1e8, workers=(8, 64, 512), bandwidth=1.25e9):
-    """Markdown: what was measured, then the model's prediction for ``rows`` rows."""
+    """Markdown: what was measured (if anything), then the model's prediction for
+    ``rows`` rows."""
     fits = m["fits"]
     out = ["Measured (medians; one L-BFGS evaluation = the fit's time / its evaluations):", ""]
+    if not fits:
+        out = [f"Model parameters: c = {m['c'] * 1e6:.3g} us per row, t0 = {_fmt_s(m['t0'])}, "
+               f"s = {_fmt_s(m['s'])} per task, {m['n_params']:,} parameters of "
+               f"{m['itemsize']} bytes.", ""]
+        return "\n".join(out + _predicted(m, rows, workers, bandwidth)) + "\n"
     body = []
     for w, fit in sorted(fits.items()):
         predicted = step(m, fit["n_samples"], w, float("inf"), blocks=fit["blocks"])["total"]
@@ -126,6 +139,11 @@ def tables(m, rows=1e8, workers=(8, 64, 512), bandwidth=1.25e9):
     out += ["", f"Round trip of one evaluation on 2 workers ({m['n_params']:,} parameters): "
             f"{trips}; so t0 = {_fmt_s(m['t0'])} and s = {_fmt_s(m['s'])} per task; "
             f"c = {m['c'] * 1e6:.3g} us per row (784-100-10, float32, one thread).", ""]
+    return "\n".join(out + _predicted(m, rows, workers, bandwidth)) + "\n"
+
+
+def _predicted(m, rows, workers, bandwidth):
+    out = []
     base = step(m, rows, 1, bandwidth)
     body = []
     for w in (1, *workers):
@@ -138,27 +156,39 @@ def tables(m, rows=1e8, workers=(8, 64, 512), bandwidth=1.25e9):
                f"{bandwidth / 1e9:.3g} GB/s:")
     out += ["", _table(["workers", "compute", "overhead", "bytes moved", "per evaluation",
                         "speed-up", "efficiency"], body)]
-    # where the overhead equals the compute: fewer rows per worker than this lose
-    for w in workers:
-        over = step(m, 0, w, bandwidth)["overhead"]
-        out.append(f"- {w:,} workers: the overhead equals the compute at "
-                   f"{over / m['c']:,.0f} rows per worker" if m["c"] else "")
-    return "\n".join(line for line in out if line is not None) + "\n"
+    if m["c"]:  # where the overhead equals the compute: fewer rows per worker lose
+        out.append("")
+        for w in workers:
+            over = step(m, 0, w, bandwidth)["overhead"]
+            out.append(f"- {w:,} workers: the overhead equals the compute at "
+                       f"{over / m['c']:,.0f} rows per worker ({over / m['c'] * w:.3g} rows)")
+    return out
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("json", help="pytest-benchmark JSON of a run of benchmarks/test_dask.py")
+    parser.add_argument("json", nargs="?",
+                        help="pytest-benchmark JSON of a run of benchmarks/test_dask.py")
     parser.add_argument("--rows", type=float, default=1e8)
     parser.add_argument("--workers", type=int, nargs="+", default=[8, 64, 512])
     parser.add_argument("--bandwidth", type=float, default=1.25e9, help="bytes/s (10 Gbit/s)")
+    for name, what in (("c", "seconds per row"), ("t0", "seconds per evaluation"),
+                       ("s", "seconds per task")):
+        parser.add_argument(f"--{name}", type=float, help=f"{what}: instead of the measured")
     args = parser.parse_args(argv)
-    with open(args.json) as f:
-        m = measurements(json.load(f))
-    if m is None:
-        print(f"{args.json}: no complete 'dask' group (the 1-worker fit and two round trips)",
-              file=sys.stderr)
-        return 1
+    given = {k: getattr(args, k) for k in ("c", "t0", "s") if getattr(args, k) is not None}
+    if args.json is None:
+        if len(given) < 3:
+            parser.error("give a benchmark JSON, or all of --c, --t0 and --s")
+        m = assumed(**given)
+    else:
+        with open(args.json) as f:
+            m = measurements(json.load(f))
+        if m is None:
+            print(f"{args.json}: no complete 'dask' group (the 1-worker fit and two round "
+                  f"trips)", file=sys.stderr)
+            return 1
+        m.update(given)
     sys.stdout.write(tables(m, args.rows, args.workers, args.bandwidth))
     return 0
 

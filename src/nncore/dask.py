@@ -1,13 +1,13 @@
 """Data-parallel training on Dask distributed: the lecture's "average over all the
 training data" as a map-reduce over the workers that hold the data.
 
-The cost ``C = 1/N sum_i w_i C_i`` and its gradient are sums over the rows, so
-they split over blocks of rows: each worker computes the loss sum, gradient sum
+The cost ``C = sum_i w_i C_i / sum_i w_i`` and its gradient are sums over the
+rows divided once, so they split over blocks of rows: each worker computes the loss sum, gradient sum
 and weight sum of the blocks it holds with nncore's compiled kernels, the sums
 are added up, and divided once (never a mean of block means, so uneven blocks
 and sample weights give exactly the full-data mean).  What moves is the
-network's parameters out and one gradient back per block; the rows stay on the
-workers that hold them::
+network's parameters out and the blocks' gradient sums back, added up on the
+way; the rows stay on the workers that hold them::
 
     from distributed import Client
     import dask.array as da

@@ -2,12 +2,12 @@
 training data" as a map-reduce over the workers that hold the data.
 
 The cost ``C = sum_i w_i C_i / sum_i w_i`` and its gradient are sums over the
-rows divided once, so they split over blocks of rows: each worker computes the loss sum, gradient sum
-and weight sum of the blocks it holds with nncore's compiled kernels, the sums
-are added up, and divided once (never a mean of block means, so uneven blocks
-and sample weights give exactly the full-data mean).  What moves is the
-network's parameters out and the blocks' gradient sums back, added up on the
-way; the rows stay on the workers that hold them::
+rows, divided once, so they split over blocks of rows: each worker computes the
+loss sum, gradient sum and weight sum of the blocks it holds with nncore's
+compiled kernels, the sums are added up and divided once (never a mean of block
+means, so uneven blocks and sample weights give exactly the full-data mean).
+What moves is the network's parameters out and the blocks' gradient sums back,
+added up on the way; the rows stay on the workers that hold them::
 
     from distributed import Client
     import dask.array as da
@@ -238,6 +238,8 @@ def _current_client():
 
 #: seconds between looks at the client's connection while a result is awaited
 _POLL_SECONDS = 0.5
+#: what a wait that timed out raises (asyncio's differs from the builtin before Python 3.11)
+_TIMEOUTS = (TimeoutError, distributed.TimeoutError)
 
 
 def _lost(client) -> SchedulerLostError:
@@ -264,7 +266,7 @@ def _result(client, future):
     while True:
         try:
             return future.result(timeout=_POLL_SECONDS)
-        except TimeoutError:
+        except _TIMEOUTS:
             if future.done():  # the computation's own TimeoutError
                 raise
             _check_connected(client)
@@ -329,7 +331,7 @@ class _Blocks:
             try:
                 distributed.wait(self.futures, timeout=_POLL_SECONDS)
                 break
-            except TimeoutError:
+            except _TIMEOUTS:
                 _check_connected(client)
         for future in self.futures:
             if future.status == "error":

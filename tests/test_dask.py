@@ -95,6 +95,15 @@ def test_sums_are_the_networks(client):
     assert_close(total, ref[0], np.float64)
     assert_close(grad, ref[1], np.float64)
     assert_close(wsum, ref[2], np.float64)
+    with pytest.raises(ValueError, match="no rows"):
+        nncore.dask.loss_and_gradient(net, chunked(X_NP[:0], rows=(0,)), Y_REG[:0])
+    with pytest.raises(ValueError, match="columns"):
+        nncore.dask.loss_and_gradient(net, chunked(X_NP[:, :10]), Y_REG)
+    bad = X_NP.copy()
+    bad[450, 7] = np.inf  # checked on the worker that holds the block
+    with pytest.raises(ValueError, match=r"block 3 \(rows 367 to 599\): X contains inf .* "
+                                         r"row 83, column 7"):
+        nncore.dask.loss_and_gradient(net, chunked(bad), Y_REG)
 
 
 def test_result_does_not_depend_on_where_blocks_live(client):

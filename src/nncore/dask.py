@@ -177,12 +177,16 @@ def _worker_network(config) -> Network:
     return net
 
 
-def _prepare_block(config, X, Y, sample_weight):
-    """One block as the kernels take it, checked once per fit: ``(X, Y, weights)``."""
-    with _single_threaded():
-        net = _worker_network(config)
-        X, Y = net.check_data(X, Y)
-        sw = _validation.check_sample_weight(sample_weight, X.shape[0], net.dtype)
+def _prepare_block(config, X, Y, sample_weight, where):
+    """One block as the kernels take it, checked once per fit: ``(X, Y, weights)``;
+    ``where`` names the block in an error (its rows count from its start)."""
+    try:
+        with _single_threaded():
+            net = _worker_network(config)
+            X, Y = net.check_data(X, Y)
+            sw = _validation.check_sample_weight(sample_weight, X.shape[0], net.dtype)
+    except (ValueError, TypeError) as exc:
+        raise type(exc)(f"{where}: {exc}") from None
     return X, Y, sw
 
 
@@ -323,8 +327,12 @@ class _Blocks:
         xs = X.to_delayed().ravel()
         ys = Y.to_delayed().ravel()
         ws = [None] * len(xs) if sample_weight is None else sample_weight.to_delayed().ravel()
+        self.bounds = np.concatenate([[0], np.cumsum(X.chunks[0])]).astype(np.intp)
         prepare = dask.delayed(_prepare_block)
-        self.futures = client.compute([prepare(config, x, y, w) for x, y, w in zip(xs, ys, ws)])
+        self.futures = client.compute([
+            prepare(config, x, y, w, f"block {k} (rows {self.bounds[k]} to "
+                                     f"{self.bounds[k + 1] - 1})")
+            for k, (x, y, w) in enumerate(zip(xs, ys, ws))])
         # the blocks in place before the first evaluation, so that its tasks go where
         # the data is; a block that failed its checks raises its error here
         while True:
@@ -336,7 +344,6 @@ class _Blocks:
         for future in self.futures:
             if future.status == "error":
                 _result(client, future)
-        self.bounds = np.concatenate([[0], np.cumsum(X.chunks[0])]).astype(np.intp)
 
     def sums(self, params, selection):
         """``(loss sum, float64 gradient sum, weight sum)`` at ``params`` over
@@ -416,6 +423,8 @@ class DaskData:
             raise ValueError(f"X has {X.shape[1]} columns, the network takes "
                              f"{network.sizes[0]} inputs")
         X = _known_rows(X)
+        if X.shape[0] == 0:
+            raise ValueError("X has no rows: the loss is a mean over at least one")
         if X.numblocks[1] > 1:
             X = X.rechunk({1: -1})
         Y = _aligned(Y, X, "Y")

@@ -17,6 +17,8 @@ Options (all ``--nn-*``):
 ``--nn-threads N``       limit every BLAS/OpenMP pool (threadpoolctl) and PyTorch to N threads;
                          benchmarks that set their own count (``-t1``/``-t2`` ids) keep it, and
                          are skipped when it is larger than N
+``--nn-dask-rows N``     rows of the ``dask`` group's L-BFGS fits (default 80000)
+``--nn-dask-iterations`` L-BFGS iterations of those fits (default 10)
 
 Never run two timing jobs at once on a small machine: multi-threaded BLAS slows down many times when
 another process is busy. All contenders of one setting run next to each other in one process.
@@ -74,6 +76,18 @@ def pytest_addoption(parser):
         default=6000,
         help="samples per epoch for PyTorch/scikit-learn at batch sizes <= 10 "
         "(default 6000; report.py scales to 60000)",
+    )
+    group.addoption(
+        "--nn-dask-rows",
+        type=int,
+        default=80_000,
+        help="rows of the dask group's L-BFGS fits (default 80000)",
+    )
+    group.addoption(
+        "--nn-dask-iterations",
+        type=int,
+        default=10,
+        help="L-BFGS iterations of the dask group's fits (default 10)",
     )
     group.addoption(
         "--nn-threads",
@@ -197,6 +211,8 @@ def pytest_benchmark_update_json(config, benchmarks, output_json):
         "onnxruntime",
         "threadpoolctl",
         "pytest_benchmark",
+        "dask",
+        "distributed",
     ):
         module = sys.modules.get(name)
         if module is not None:
@@ -208,6 +224,8 @@ def pytest_benchmark_update_json(config, benchmarks, output_json):
         "nn_rounds": config.getoption("--nn-rounds", default=None),
         "nn_slow_samples": config.getoption("--nn-slow-samples", default=None),
         "nn_threads": threads,
+        "nn_dask_rows": config.getoption("--nn-dask-rows", default=None),
+        "nn_dask_iterations": config.getoption("--nn-dask-iterations", default=None),
         "torch_threads": torch.get_num_threads() if torch is not None else None,
         "threadpools": _threadpool_info(),
         "cpu_count": os.cpu_count(),

@@ -40,8 +40,9 @@ GROUP_ORDER = (
     "saturation",
     "optimizer",
     "dropin",
+    "dask",
 )
-SPECIAL_GROUPS = ("scaling", "saturation", "optimizer", "dropin")  # tables of their own
+SPECIAL_GROUPS = ("scaling", "saturation", "optimizer", "dropin", "dask")  # tables of their own
 CONTENDER_ORDER = ("nncore", "numpy", "torch", "sklearn", "onnxrt", "scipy")
 GROUP_TITLES = {
     "gemm": "gemm -- the machine limit: (1024x784) @ (784x256), 10 per round, start and end",
@@ -56,6 +57,7 @@ GROUP_TITLES = {
     "1 thread, by optimiser",
     "dropin": "dropin -- scikit-learn's MLPClassifier against nncore.sklearn.MLPClassifier, "
     "identical parameters and random_state; one whole fit per round",
+    "dask": "dask -- nncore.dask: L-BFGS fits on 1 and 2 workers, one evaluation's round trip",
 }
 #: the saturation verdicts need the lr-3.0 network saturated: at least this share of its output
 #: units, at the start and at the end of its timed epochs (else the target was not put to the test)
@@ -226,6 +228,7 @@ def group_table(group, rows, limits, nncore, threads=None):
         "gemm": "per round",
         "predict": "per pass/call",
         "gradient": "per pass",
+        "dask": "per fit/call",
     }.get(group, "per epoch")
     headers = [
         "contender",
@@ -726,6 +729,12 @@ def report(data, rows):
     ):
         if text:
             sections.append(text)
+    text = group_table("dask", rows, limits, nncore, threads)
+    if text:
+        import dask_scaling
+
+        model = dask_scaling.measurements(data)
+        sections.append(text if model is None else text + "\n\n" + dask_scaling.tables(model))
     sections.append(targets_table(rows, limits, nncore))
     sections.append(issue13_targets(rows))
     sections.append(issue16_targets(rows, limits, names, threads))

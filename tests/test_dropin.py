@@ -239,6 +239,36 @@ def test_pickle_round_trip_continues_identically(solver):
             np.testing.assert_array_equal(a, b)
 
 
+def test_an_interrupted_lbfgs_keeps_its_last_completed_iteration():
+    class Interrupted(MLPClassifier):
+        """Raises KeyboardInterrupt in its 7th loss evaluation (inside a line search
+        or at the start of an iteration: never where an iteration has just ended)."""
+
+        def _full_batch_data(self, net, X, Y, sample_weight):
+            data = super()._full_batch_data(net, X, Y, sample_weight)
+            evaluate, calls = data.loss_and_gradient_sums, []
+
+            def interrupted():
+                calls.append(1)
+                if len(calls) == 7:
+                    raise KeyboardInterrupt
+                return evaluate()
+
+            data.loss_and_gradient_sums = interrupted
+            return data
+
+    params = dict(hidden_layer_sizes=(9,), solver="lbfgs", random_state=0, tol=0)
+    clf = Interrupted(max_iter=50, **params)
+    with pytest.raises(KeyboardInterrupt):
+        clf.fit(_X[:300], _y[:300])
+    assert 1 <= clf.n_iter_ < 7
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ref = MLPClassifier(max_iter=clf.n_iter_, **params).fit(_X[:300], _y[:300])
+    np.testing.assert_array_equal(clf.network_.params, ref.network_.params)
+    assert clf.loss_ == ref.loss_
+
+
 def test_pipeline_and_grid_search():
     grid = {"mlpclassifier__hidden_layer_sizes": [(5,), (20,)],
             "mlpclassifier__alpha": [1e-4, 1e-2]}

@@ -13,7 +13,7 @@ import nncore
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 TESTED = {"chain_rule.py", "single_neuron.py", "network_231.py", "mnist_784_16_16_10.py",
-          "gradient_descent.py"}
+          "gradient_descent.py", "dask_mnist.py"}
 
 
 def run(name, *args):
@@ -102,3 +102,13 @@ def test_gradient_descent_cost_falls():
     assert all(b < a for a, b in zip(epochs, epochs[1:], strict=False))
     accuracies = [float(v) for v in re.findall(r"test accuracy after .*: ([.\d]+)", out)]
     assert len(accuracies) == 2 and min(accuracies) > 0.85
+
+
+def test_dask_mnist_trains_on_a_local_cluster():
+    pytest.importorskip("distributed")
+    pytest.importorskip("sklearn")
+    out = run("dask_mnist.py")
+    assert "data: 1347 training images of 64 pixels (bundled digits) in 4 blocks on 2 workers" \
+        in out
+    accuracy = float(re.search(r"accuracy on 450 held-out images: ([.\d]+)", out).group(1))
+    assert accuracy > 0.9

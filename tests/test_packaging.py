@@ -63,9 +63,10 @@ def test_show_versions_without_threadpoolctl(monkeypatch):
 
 
 def test_import_nncore_imports_no_optional_package():
-    # the exporters' packages are extras (nncore[onnx], nncore[torch]); only
-    # nncore.onnx and nncore.torch may import them.  A fresh interpreter, since
-    # this one has imported them for other tests.
-    optional = ["onnx", "onnxruntime", "skl2onnx", "torch", "sklearn", "matplotlib"]
+    # the exporters' and Dask's packages are extras (nncore[onnx], nncore[torch],
+    # nncore[dask]); only nncore.onnx, nncore.torch and nncore.dask may import them.
+    # A fresh interpreter, since this one has imported them for other tests.
+    optional = ["onnx", "onnxruntime", "skl2onnx", "torch", "sklearn", "matplotlib", "dask",
+                "distributed"]
     out = run_python(f"import sys, nncore; print([m for m in {optional!r} if m in sys.modules])")
     assert out.strip() == "[]"

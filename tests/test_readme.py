@@ -4,9 +4,9 @@ Each file's ```python blocks run in order in one namespace (like a notebook), in
 a temporary directory; the lines of its ```bash blocks that are `nncore`
 commands run there too, between them, and must exit with status 0.  A block
 containing ``# doctest: skip`` is not run (say why beside it); ``pip install``
-lines are never run.  Blocks that need scikit-learn, matplotlib or the export
-packages (onnx, onnxruntime, skl2onnx, PyTorch) are skipped when those are not
-installed.
+lines are never run.  Blocks that need scikit-learn, matplotlib, the export
+packages (onnx, onnxruntime, skl2onnx, PyTorch) or Dask (dask, distributed) are
+skipped when those are not installed.
 """
 
 import re
@@ -25,7 +25,8 @@ FILES = [p for p in [ROOT / "README.md", *sorted(DOCS.rglob("*.md"))]
 IDS = [p.relative_to(ROOT).as_posix() for p in FILES]
 FENCE = re.compile(r"^```([\w-]*)[^\n]*\n(.*?)^```[ \t]*$", re.MULTILINE | re.DOTALL)
 SKIP = "# doctest: skip"
-OPTIONAL = {"sklearn", "matplotlib", "pandas", "onnx", "onnxruntime", "skl2onnx", "torch"}
+OPTIONAL = {"sklearn", "matplotlib", "pandas", "onnx", "onnxruntime", "skl2onnx", "torch",
+            "dask", "distributed"}
 
 
 def blocks(path):

@@ -279,7 +279,7 @@ class _BaseMLP(BaseEstimator):
         refuse_dates(X)
         X, y = self._validate_input(X, y, incremental, reset=first_pass)
         if sample_weight is not None:
-            sample_weight = _check_sample_weight(sample_weight, X)
+            sample_weight = self._check_sample_weight(sample_weight, X)
         if y.ndim == 1:
             y = y.reshape((-1, 1))
         self.n_outputs_ = y.shape[1]
@@ -288,7 +288,7 @@ class _BaseMLP(BaseEstimator):
         if first_pass:
             self._initialize(y, layer_units, X.dtype)
         net = self._network()
-        Y = np.asarray(y, dtype=net.dtype)
+        Y = self._float_targets(y, net.dtype)
         if sample_weight is not None:
             sample_weight = sample_weight.astype(net.dtype, copy=False)
         if self.solver in _STOCHASTIC_SOLVERS:
@@ -382,13 +382,35 @@ class _BaseMLP(BaseEstimator):
             return loss / sw_sum + 0.5 * alpha * float(weights @ weights) / sw_sum, grad
 
         solver = LBFGS(self.max_iter, max_fun=self.max_fun, tol=self.tol)
-        with data:
-            result = solver.minimize(loss_grad, net.params[perm], max_iter=self.max_iter)
+        last = {"x": net.params[perm].astype(np.float64), "iterations": 0}
+
+        def each(result):
+            last.update(x=result.x.copy(), iterations=last["iterations"] + 1, loss=result.fun)
+
+        try:
+            with data:
+                result = solver.minimize(loss_grad, net.params[perm], max_iter=self.max_iter,
+                                         callback=each)
+        except BaseException:
+            # the parameters hold a line search's trial point: keep the last
+            # completed iteration instead (an interrupt, a lost cluster)
+            net.params[perm] = last["x"]
+            if last["iterations"]:
+                self.n_iter_, self.loss_ = last["iterations"], float(last["loss"])
+            raise
         self.n_iter_ = _check_optimize_result(result, self.max_iter)
         self.loss_ = result.fun
         net.params[perm] = result.x
 
-    # -- where the data lives: here, in this process; nncore.dask overrides these two
+    # -- where the data lives: here, in this process; nncore.dask overrides these
+
+    def _check_sample_weight(self, sample_weight, X):
+        """The checked sample weights for the rows of (validated) X."""
+        return _check_sample_weight(sample_weight, X)
+
+    def _float_targets(self, y, dtype):
+        """The (validated) targets as an array of the network's dtype."""
+        return np.asarray(y, dtype=dtype)
 
     def _full_batch_data(self, net, X, Y, sample_weight):
         """A source of the loss and gradient sums over all the data."""

@@ -120,3 +120,6 @@ def test_narrow_networks_train_in_cache_blocks():
     assert _parallel.block_rows((784, 30, 10), np.dtype(np.float32), 1024) == 32
     assert _parallel.block_rows((784, 30, 10), np.dtype(np.float64), 32) == 0
     assert _parallel.block_rows((784, 256, 256, 10), np.dtype(np.float64), 1024) == 0
+    # scikit-learn's default network does enough work per input to run whole minibatches
+    assert _parallel.block_rows((784, 100, 10), np.dtype(np.float64), 200) == 0
+    assert _parallel.block_rows((784, 40, 10), np.dtype(np.float32), 1024) == 0

@@ -1,4 +1,6 @@
-"""Every public entry point refuses bad input with a clear error, before any kernel runs.
+"""Every public entry point refuses bad input with a clear error, before any kernel runs
+(predict's scan for NaN and infinity runs inside its pass, chunk by chunk, before each chunk
+is used: a refused predict returns nothing).
 
 ``BAD_INPUTS`` is the table: one row per bad input, each with the exception type
 and a regular expression the message must match.  The acceptance tests below it
@@ -246,6 +248,32 @@ def test_bad_input_is_refused(thunk, exc, regex):
         thunk()
     # a refused call never touches the shared network
     assert NET.params.tobytes() == before.tobytes()
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("n_threads", [1, 2])
+@pytest.mark.parametrize("bad_rows", [[0], [1500], [5999], [4100, 700], [2600, 2599]])
+def test_predict_names_the_first_nonfinite_row_of_a_large_array(bad_rows, n_threads, dtype):
+    # predict scans each chunk of rows inside its kernel pass, just before using it
+    # (chunks of 512 rows, interleaved across threads): the first bad row is still
+    # the one named, whichever chunk and thread meet a bad value first
+    import threadpoolctl
+
+    from nncore import _parallel
+
+    net = nncore.Network([200, 64, 3], dtype=dtype, seed=0)
+    A = RNG.uniform(-1, 1, size=(6000, 200)).astype(dtype)
+    for k, r in enumerate(bad_rows):
+        A[r, (3 * k) % 200] = (np.nan, np.inf)[k % 2]
+    first = min(bad_rows)
+    with threadpoolctl.threadpool_limits(n_threads):
+        assert _parallel.pass_threads(6000, _parallel.work_per_row(net.sizes)) == min(
+            n_threads, _parallel.available_cpus())
+        with pytest.raises(ValueError, match=rf"X contains (nan|inf) .* in row {first}, column"):
+            net.predict(A)
+        A[bad_rows, :] = 0.0
+        np.testing.assert_array_equal(net.predict(A), nncore.Network([200, 64, 3], dtype=dtype,
+                                                                     seed=0).predict(A.copy()))
 
 
 def test_the_table_has_one_row_per_bad_input():

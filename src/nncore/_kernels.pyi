@@ -65,7 +65,8 @@ def forward(
     out: NDArray[_F],
     workspace: NDArray[_F],
     n_threads: int = 1,
-) -> None: ...
+    check_finite: bool = False,
+) -> int: ...
 def pass_workspace_size(
     sizes: NDArray[np.intp], rows: int, n_threads: int = 1, gradient: bool = False
 ) -> int: ...

@@ -66,7 +66,7 @@ def check_fraction(value, name: str) -> float:
 
 
 def check_array(A, *, name: str, dtype: np.dtype, n_cols: int | None = None,
-                one_col_1d: bool = False) -> np.ndarray:
+                one_col_1d: bool = False, kernel_checks_finite: bool = False):
     """A finite, non-empty, C-contiguous 2-D array of ``dtype``.
 
     Lists, integers and booleans are converted; float16 is widened.  A copy is
@@ -74,7 +74,21 @@ def check_array(A, *, name: str, dtype: np.dtype, n_cols: int | None = None,
     array of the right dtype is returned as it is (the very same object), and
     read-only and memory-mapped arrays are used in place.  ``one_col_1d``
     accepts a 1-D array as a single column (a target with one output).
+
+    ``kernel_checks_finite``: the caller's kernel scans each block of rows for
+    NaN and infinity as it reads it (``_kernels.forward(check_finite=True)``),
+    so an array used as it is skips the separate scan here; returns
+    ``(array, whether the kernel must check)``.  A converted array is checked
+    here, where the message can name the value before the conversion.
     """
+    if kernel_checks_finite:
+        if isinstance(A, np.ndarray) and A.dtype == dtype and A.ndim == 2 \
+                and A.flags.c_contiguous and A.shape[0] > 0 \
+                and (n_cols is None or A.shape[1] == n_cols) and A.shape[1] > 0 \
+                and type(A) is np.ndarray:
+            return A, True
+        return check_array(A, name=name, dtype=dtype, n_cols=n_cols,
+                           one_col_1d=one_col_1d), False
     if isinstance(A, (str, bytes)):
         raise TypeError(f"{name} must be an array of numbers, got a string")
     if hasattr(A, "toarray") and hasattr(A, "nnz"):
@@ -185,6 +199,11 @@ def _check_finite(arr: np.ndarray, name: str, original: np.ndarray | None = None
         return  # only the sum overflowed
     row = start + int(np.flatnonzero(~finite.all(axis=1))[0])
     _raise_nonfinite(arr, name, original, row, int(np.flatnonzero(~finite[row - start])[0]))
+
+
+def raise_nonfinite_row(arr: np.ndarray, name: str, row: int) -> None:
+    """Raise for row ``row`` of ``arr``, which holds NaN or +-inf (found by a kernel)."""
+    _raise_nonfinite(arr, name, None, row, int(np.flatnonzero(~np.isfinite(arr[row]))[0]))
 
 
 def _raise_nonfinite(arr, name, original, row, col):

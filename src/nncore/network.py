@@ -301,13 +301,16 @@ class Network:
         out = self._predictor.predict(X)
         if out is not None:
             return out
-        X = self.check_data(X)
-        out = np.empty((X.shape[0], self.sizes[-1]), dtype=self.dtype)
-        if isinstance(X, np.ndarray):
-            self._forward(X, out)
-        else:
+        if _validation.is_sparse(X):
+            X = self.check_data(X)
+            out = np.empty((X.shape[0], self.sizes[-1]), dtype=self.dtype)
             for start, chunk in _dense_chunks(X):
                 self._forward(chunk, out[start:start + chunk.shape[0]])
+            return out
+        X, check = _validation.check_array(X, name="X", dtype=self.dtype, n_cols=self.sizes[0],
+                                           kernel_checks_finite=True)
+        out = np.empty((X.shape[0], self.sizes[-1]), dtype=self.dtype)
+        self._forward(X, out, check)
         return out
 
     def predict_lean(self, X):
@@ -318,10 +321,13 @@ class Network:
         to serve one row at a time without their own validation's overhead."""
         return self._predictor.predict(X)
 
-    def _forward(self, X, out):
+    def _forward(self, X, out, check_finite=False):
         spec = self.spec
-        _parallel.run_pass(X.shape[0], self._work_per_row, lambda nt: _kernels.forward(
-            self.params, spec.sizes, spec.acts, X, out, self._workspace(X.shape[0], nt), nt))
+        bad = _parallel.run_pass(X.shape[0], self._work_per_row, lambda nt: _kernels.forward(
+            self.params, spec.sizes, spec.acts, X, out, self._workspace(X.shape[0], nt), nt,
+            check_finite))
+        if bad >= 0:
+            _validation.raise_nonfinite_row(X, "X", bad)
 
     def _sums(self, X, Y, sw, grad):
         """The loss sum over the rows (a dense X), and grad := the gradient sum."""

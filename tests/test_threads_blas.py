@@ -65,3 +65,29 @@ def test_without_threadpoolctl_fit_still_works(monkeypatch):
     # ... unless BLAS is left alone knowingly, and an explicit count warns
     with pytest.warns(RuntimeWarning, match="oversubscribes"):
         assert _parallel.train_threads(2, [784, 30, 10], np.dtype(np.float64), 1024) == 2
+
+
+def _blas_threads():
+    return max(i["num_threads"] for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas")
+
+
+@pytest.mark.skipif(_parallel.available_cpus() < 2, reason="needs 2 CPUs for 2 BLAS threads")
+def test_lbfgs_runs_scipy_on_one_blas_thread_and_evaluations_on_the_callers():
+    # SciPy's L-BFGS-B does level-1 BLAS on the whole vector hundreds of times an
+    # iteration: on 2 threads each call wakes the second (3x slower per iteration)
+    from nncore.optimizers import LBFGS
+
+    d = np.linspace(1.0, 2.0, 5000)
+    in_fun, in_solver = [], []
+
+    def fun(x):
+        in_fun.append(_blas_threads())
+        return 0.5 * float(d @ (x * x)), d * x
+
+    with threadpoolctl.threadpool_limits(2):
+        LBFGS().minimize(fun, np.ones(5000), max_iter=3,
+                         callback=lambda r: in_solver.append(_blas_threads()))
+        after = _blas_threads()
+    assert in_fun and set(in_fun) == {2}
+    assert in_solver and set(in_solver) == {1}
+    assert after == 2

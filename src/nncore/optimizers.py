@@ -43,7 +43,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from . import _kernels, _validation
+from . import _kernels, _parallel, _validation
 
 __all__ = [
     "Optimizer", "SGD", "Adam", "SklearnSGD", "SklearnAdam", "LBFGS", "Schedule", "Constant",
@@ -657,10 +657,11 @@ class LBFGS:
             if callback is not None:
                 callback(intermediate_result)
 
-        self.result_ = scipy.optimize.minimize(
-            fun, np.asarray(x0, dtype=np.float64), method="L-BFGS-B", jac=True, callback=each,
-            options={"maxfun": self.max_fun, "maxiter": max_iter, "gtol": self.tol,
-                     "maxcor": self.max_corrections})
+        with _parallel.serial_solver_blas(fun) as evaluate:
+            self.result_ = scipy.optimize.minimize(
+                evaluate, np.asarray(x0, dtype=np.float64), method="L-BFGS-B", jac=True,
+                callback=each, options={"maxfun": self.max_fun, "maxiter": max_iter,
+                                        "gtol": self.tol, "maxcor": self.max_corrections})
         return self.result_
 
     # what the training loop and the model file ask of every optimiser

@@ -369,16 +369,19 @@ class _BaseMLP(BaseEstimator):
         # L-BFGS-B iterates in scikit-learn's packing of the parameters (its
         # variables in its order: the same iterates up to rounding)
         perm = _layout.sklearn_order(net.sizes)
-        mask = _layout.weights_mask(net.sizes)[perm]
+        # scikit-learn packs every layer's weights first, then the biases
+        n_weights = int(_layout.weights_mask(net.sizes).sum())
         data = self._full_batch_data(net, X, Y, sample_weight)
         alpha = self.alpha
+        penalty = np.empty(n_weights)
 
         def loss_grad(packed):
             net.params[perm] = packed
             loss, grad, sw_sum = data.loss_and_gradient_sums()
-            weights = packed[mask]
-            grad = grad[perm].astype(np.float64) / sw_sum
-            grad[mask] += alpha * weights / sw_sum
+            weights = packed[:n_weights]
+            grad = np.take(grad, perm).astype(np.float64, copy=False)  # (a new array)
+            grad /= sw_sum
+            grad[:n_weights] += np.multiply(weights, alpha / sw_sum, out=penalty)
             return loss / sw_sum + 0.5 * alpha * float(weights @ weights) / sw_sum, grad
 
         solver = LBFGS(self.max_iter, max_fun=self.max_fun, tol=self.tol)

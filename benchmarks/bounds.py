@@ -1,0 +1,211 @@
+"""The physical bounds behind the speed targets nncore misses on this machine (issues 13, 16).
+
+    python benchmarks/bounds.py [--rounds 3]
+
+Everything runs on one thread (threadpoolctl) in this one process, contenders interleaved
+round by round; medians are printed.  For each target it measures what no implementation of
+the same arithmetic can avoid, on the same data shapes and the same BLAS (SciPy's, which
+nncore's kernels call), and so the best ratio this machine allows:
+
+- the drop-in's adam defaults (784-100-10, batch 200, 20,000 float64 rows, 10 epochs): the two
+  large matrix products of every minibatch (forward and weight gradient of the first layer,
+  in the orientations nncore uses) plus Adam's square root and division on every parameter of
+  every step;
+- its lbfgs (4,000 rows, 100 iterations): the same two products over all the rows, in chunks
+  of 512, for each evaluation, plus SciPy's L-BFGS-B on 79,510 parameters (paid by
+  scikit-learn as much as by nncore);
+- Adam against SGD (784-100-10, batch 32, float64): SGD's epoch measured, Adam's extra work
+  at least the square root and division of every parameter every step (the divider is one
+  unit; IEEE results, as the reference twin and scikit-learn compute them);
+- momentum against SGD: SGD's update is fused into the gradient product; momentum's needs at
+  least one more pass over the parameters (read the velocity and the weights, write the
+  weights) every step, whatever the implementation.
+
+Never run it next to another timing job: it measures the machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+import warnings
+
+import numpy as np
+import scipy.linalg.blas as fblas
+import scipy.optimize
+from threadpoolctl import threadpool_limits
+
+import nncore
+
+SIZES = (784, 100, 10)
+N_PARAMS = sum(o * (i + 1) for i, o in zip(SIZES[:-1], SIZES[1:]))
+
+
+def best_of(f, repeat):
+    """Median of ``repeat`` timings of f()."""
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        f()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def first_layer_products(X, rows):
+    """Seconds for the forward product Z^T = W X^T and the gradient product G = D^T X of
+    the first layer over every chunk of ``rows`` rows of X, once each (Fortran calls, no
+    copies: the orientations nncore's kernels use)."""
+    n_in, n_out = SIZES[0], SIZES[1]
+    rng = np.random.default_rng(0)
+    W = rng.standard_normal((n_out, n_in))  # row-major: W.T is Fortran (n_in, n_out)
+    D = rng.standard_normal((rows, n_out))
+    Z = np.empty((rows, n_out), order="F")
+    G = np.empty((n_in, n_out), order="F")
+
+    def run():
+        for s in range(0, X.shape[0] - rows + 1, rows):
+            Xb = X[s:s + rows]
+            fblas.dgemm(1.0, Xb.T, W.T, trans_a=1, c=Z, overwrite_c=1)
+            fblas.dgemm(1.0, Xb.T, D.T, trans_b=1, c=G, overwrite_c=1)
+    return run
+
+
+def divider_pass(n):
+    """One pass of Adam's irreducible arithmetic over n float64 values: a square root and a
+    division each (NumPy's vectorised loops)."""
+    rng = np.random.default_rng(0)
+    v = rng.random(n) + 0.1
+    m = rng.random(n)
+    t = np.empty(n)
+
+    def run():
+        np.sqrt(v, out=t)
+        np.divide(m, t, out=t)
+    return run
+
+
+def momentum_pass(n):
+    """The least memory traffic momentum adds to SGD: even with the product writing the
+    velocity in place (v := mu v + g, as SGD's writes the weights), W := W - r v reads v
+    and W and writes W once more every step (one NumPy pass of those three streams)."""
+    rng = np.random.default_rng(0)
+    v, w = rng.random(n), rng.random(n)
+
+    def run():
+        np.subtract(w, v, out=w)
+    return run
+
+
+def lbfgs_iteration_cost(nfev):
+    """Seconds of SciPy's L-BFGS-B itself over ``nfev`` evaluations on N_PARAMS parameters
+    (a quadratic whose gradient costs next to nothing)."""
+    d = np.linspace(1.0, 2.0, N_PARAMS)
+
+    def run():
+        scipy.optimize.minimize(lambda x: (0.5 * float(d @ (x * x)), d * x), np.ones(N_PARAMS),
+                                jac=True, method="L-BFGS-B",
+                                options={"maxiter": nfev, "maxfun": nfev, "gtol": 0, "ftol": 0})
+    return run
+
+
+def lbfgs_evaluations(estimator, X, y):
+    """The loss-and-gradient evaluations of ``estimator(solver="lbfgs", max_iter=100)``
+    (scikit-learn's fit, from the same start, takes the same steps)."""
+    seen = []
+    minimize = nncore.optimizers.LBFGS.minimize
+
+    def counted(self, *args, **kwargs):
+        result = minimize(self, *args, **kwargs)
+        seen.append(result.nfev)
+        return result
+    nncore.optimizers.LBFGS.minimize = counted
+    try:
+        estimator(solver="lbfgs", max_iter=100, random_state=0).fit(X, y)
+    finally:
+        nncore.optimizers.LBFGS.minimize = minimize
+    return int(seen[-1])
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    warnings.simplefilter("ignore")
+    from sklearn.neural_network import MLPClassifier as Theirs
+
+    from nncore.sklearn import MLPClassifier as Ours
+
+    rng = np.random.default_rng(12345)
+    X = rng.random((20_000, SIZES[0]))
+    y = ((X - 0.5) @ rng.standard_normal((SIZES[0], SIZES[2]))).argmax(axis=1)
+    Y = np.eye(SIZES[2])[y]
+    small = np.ascontiguousarray(X[:4000])
+    times = {}
+
+    def timed(name, f, repeat=1):
+        times.setdefault(name, []).append(best_of(f, repeat))
+
+    with threadpool_limits(1):
+        nfev = lbfgs_evaluations(Ours, small, y[:4000])
+        adam_steps = 10 * (20_000 // 200)
+        fwd_adam = first_layer_products(X, 200)
+        fwd_lbfgs = first_layer_products(small, 512)
+        divide = divider_pass(N_PARAMS)
+        stream = momentum_pass(N_PARAMS)
+        setulb = lbfgs_iteration_cost(nfev)
+        nets = {name: nncore.Network(list(SIZES), activation="relu", output="softmax",
+                                     loss="cross_entropy", seed=0)
+                for name in ("sgd", "momentum", "adam")}
+        opts = {"sgd": nncore.optimizers.SGD(0.1),
+                "momentum": nncore.optimizers.SGD(0.01, momentum=0.9),
+                "adam": nncore.optimizers.Adam(0.001)}
+        for _ in range(args.rounds):
+            timed("sklearn adam", lambda: Theirs(max_iter=10, random_state=0).fit(X, y))
+            timed("nncore adam", lambda: Ours(max_iter=10, random_state=0).fit(X, y))
+            timed("sklearn lbfgs", lambda: Theirs(solver="lbfgs", max_iter=100,
+                                                  random_state=0).fit(small, y[:4000]))
+            timed("nncore lbfgs", lambda: Ours(solver="lbfgs", max_iter=100,
+                                               random_state=0).fit(small, y[:4000]))
+            timed("products, adam defaults", lambda: [fwd_adam() for _ in range(10)])
+            timed("products, one lbfgs evaluation", fwd_lbfgs, repeat=5)
+            timed("sqrt + divide, one step", divide, repeat=200)
+            timed("momentum traffic, one step", stream, repeat=200)
+            timed("L-BFGS-B alone", setulb)
+            for name, net in nets.items():
+                timed(f"epoch {name}", lambda net=net, name=name: net.fit(
+                    X, Y, epochs=1, batch_size=32, optimizer=opts[name], shuffle=False))
+    med = {k: statistics.median(v) for k, v in times.items()}
+    steps32 = -(-X.shape[0] // 32)
+
+    rows = []
+    bound = med["products, adam defaults"] + adam_steps * med["sqrt + divide, one step"]
+    rows.append(("drop-in adam defaults >= 2x scikit-learn",
+                 med["sklearn adam"] / med["nncore adam"], med["sklearn adam"] / bound,
+                 f"products {med['products, adam defaults']:.3f} s + sqrt/divide "
+                 f"{adam_steps} x {med['sqrt + divide, one step'] * 1e6:.0f} us"))
+    bound = nfev * med["products, one lbfgs evaluation"] + med["L-BFGS-B alone"]
+    rows.append(("drop-in lbfgs >= 1.5x scikit-learn",
+                 med["sklearn lbfgs"] / med["nncore lbfgs"], med["sklearn lbfgs"] / bound,
+                 f"{nfev} evaluations x {med['products, one lbfgs evaluation'] * 1e3:.1f} ms "
+                 f"+ L-BFGS-B {med['L-BFGS-B alone']:.3f} s"))
+    sgd = med["epoch sgd"]
+    rows.append(("adam epoch <= 1.3x SGD (f64, b32)", med["epoch adam"] / sgd,
+                 (sgd + steps32 * med["sqrt + divide, one step"]) / sgd,
+                 f"SGD {sgd:.3f} s + {steps32} x {med['sqrt + divide, one step'] * 1e6:.0f} us"))
+    rows.append(("momentum epoch <= 1.15x SGD (f64, b32)", med["epoch momentum"] / sgd,
+                 (sgd + steps32 * med["momentum traffic, one step"]) / sgd,
+                 f"SGD {sgd:.3f} s + {steps32} x {med['momentum traffic, one step'] * 1e6:.0f} us"))
+    print(f"1 thread, medians of {args.rounds} rounds (seconds):")
+    for k, v in med.items():
+        print(f"  {k:34s} {v:.4f}")
+    print()
+    print("| target | nncore measured | best this machine allows | the bound |")
+    print("|---|---:|---:|---|")
+    for name, measured, best, how in rows:
+        ratio = "x" if "scikit" in name else "x SGD"
+        print(f"| {name} | {measured:.2f}{ratio} | {best:.2f}{ratio} | {how} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -381,16 +381,7 @@ typedef struct {
             }                                                                             \
             break;                                                                        \
         }                                                                                 \
-        case NN_ADAM:                                                                     \
-            for (i = 0; i < n; i++) {                                                     \
-                T g = G[i] + wd * P[i];                                                   \
-                T m = b1 * S[i] + c1 * g;                                                 \
-                T v = b2 * S2[i] + c2 * (g * g);                                          \
-                S[i] = m;                                                                 \
-                S2[i] = v;                                                                \
-                P[i] = P[i] - a * m / (SQRT(v) * q + eps);                                \
-            }                                                                             \
-            break;                                                                        \
+        case NN_ADAM:       /* scikit-learn's form has q = 1: SQRT(v) * 1 is exact */  \
         case NN_SK_ADAM:                                                                  \
             for (i = 0; i < n; i++) {                                                     \
                 T g = G[i] + wd * P[i];                                                   \
@@ -398,7 +389,7 @@ typedef struct {
                 T v = b2 * S2[i] + c2 * (g * g);                                          \
                 S[i] = m;                                                                 \
                 S2[i] = v;                                                                \
-                P[i] = P[i] - a * m / (SQRT(v) + eps);                                    \
+                P[i] = P[i] - a * m / (SQRT(v) * q + eps);                                \
             }                                                                             \
             break;                                                                        \
         }                                                                                 \

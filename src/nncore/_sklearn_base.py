@@ -14,7 +14,7 @@ try:
     from sklearn.base import BaseEstimator
 except ImportError as exc:  # pragma: no cover - exercised only without scikit-learn
     raise ImportError(
-        "nncore.sklearn needs scikit-learn >= 1.6 (pip install 'nncore[sklearn]'); "
+        "nncore.sklearn needs scikit-learn >= 1.7 (pip install 'nncore[sklearn]'); "
         f"importing it failed: {exc}"
     ) from exc
 

@@ -655,27 +655,33 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         read-only; AttributeError until fitted)."""
         return self._label_binarizer.y_type_ == "multilabel-indicator"
 
+    def _fit_or_check_classes(self, y, incremental):
+        """Fit the label binarizer to ``y`` (a fresh fit), or check ``y``'s classes
+        against ``classes_`` (warm_start: the same set; partial_fit: a subset), as
+        scikit-learn does.  ``y`` may stand for the targets (nncore.dask passes a
+        small array with their labels)."""
+        if not hasattr(self, "classes_") or (not self.warm_start and not incremental):
+            self._label_binarizer = LabelBinarizer()
+            self._label_binarizer.fit(y)
+            self.classes_ = self._label_binarizer.classes_
+            return
+        classes = unique_labels(y)
+        if self.warm_start:
+            if set(classes) != set(self.classes_):
+                raise ValueError(
+                    "warm_start can only be used where `y` has the same classes as in the "
+                    f"previous call to fit. Previously got {self.classes_}, `y` has "
+                    f"{classes}")
+        elif len(np.setdiff1d(classes, self.classes_, assume_unique=True)):
+            raise ValueError(f"`y` has classes not in `self.classes_`. `self.classes_` has "
+                             f"{self.classes_}. 'y' has {classes}.")
+
     def _validate_input(self, X, y, incremental, reset):
         X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"], multi_output=True,
                              dtype=(np.float64, np.float32), reset=reset)
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
-        # (incremental, warm_start, classes_ defined) -> refit the classes, or check them
-        if not hasattr(self, "classes_") or (not self.warm_start and not incremental):
-            self._label_binarizer = LabelBinarizer()
-            self._label_binarizer.fit(y)
-            self.classes_ = self._label_binarizer.classes_
-        else:
-            classes = unique_labels(y)
-            if self.warm_start:
-                if set(classes) != set(self.classes_):
-                    raise ValueError(
-                        "warm_start can only be used where `y` has the same classes as in the "
-                        f"previous call to fit. Previously got {self.classes_}, `y` has "
-                        f"{classes}")
-            elif len(np.setdiff1d(classes, self.classes_, assume_unique=True)):
-                raise ValueError(f"`y` has classes not in `self.classes_`. `self.classes_` has "
-                                 f"{self.classes_}. 'y' has {classes}.")
+        self._fit_or_check_classes(y, incremental)
         # a bool indicator matrix, as scikit-learn (no upcast of float32 data)
         y = self._label_binarizer.transform(y).astype(bool)
         return X, y

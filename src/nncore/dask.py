@@ -95,11 +95,11 @@ try:
     from sklearn.exceptions import DataConversionWarning
     from sklearn.preprocessing import LabelBinarizer
     from sklearn.utils.metaestimators import available_if
-    from sklearn.utils.multiclass import type_of_target, unique_labels
+    from sklearn.utils.multiclass import type_of_target
     from sklearn.utils.validation import check_is_fitted, validate_data
 except ImportError as exc:  # pragma: no cover - exercised only without scikit-learn
     raise ImportError(
-        "nncore.dask needs scikit-learn >= 1.6 (pip install 'nncore[dask]'); "
+        "nncore.dask needs scikit-learn >= 1.7 (pip install 'nncore[dask]'); "
         f"importing it failed: {exc}"
     ) from exc
 
@@ -863,21 +863,7 @@ Multi-layer Perceptron classifier trained on a Dask cluster.
         client, X, y = self._dask_input(X, y, incremental, reset)
         uniques, = self._check_on_workers(client, X, [da.unique(y)])
         proxy = _labels_like(uniques, y)
-        if not hasattr(self, "classes_") or (not self.warm_start and not incremental):
-            self._label_binarizer = LabelBinarizer()
-            self._label_binarizer.fit(proxy)
-            self.classes_ = self._label_binarizer.classes_
-        else:
-            classes = unique_labels(proxy)
-            if self.warm_start:
-                if set(classes) != set(self.classes_):
-                    raise ValueError(
-                        "warm_start can only be used where `y` has the same classes as in the "
-                        f"previous call to fit. Previously got {self.classes_}, `y` has "
-                        f"{classes}")
-            elif len(np.setdiff1d(classes, self.classes_, assume_unique=True)):
-                raise ValueError(f"`y` has classes not in `self.classes_`. `self.classes_` has "
-                                 f"{self.classes_}. 'y' has {classes}.")
+        self._fit_or_check_classes(proxy, incremental)
         binarizer = self._label_binarizer
         n_out = binarizer.transform(proxy[:1]).shape[1]
         Y = y.map_blocks(_binarize, binarizer, dtype=bool,

@@ -23,21 +23,19 @@ import numbers
 
 import numpy as np
 
-try:
-    from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
-    from sklearn.model_selection import train_test_split
-    from sklearn.preprocessing import LabelBinarizer
-    from sklearn.utils import check_array, check_random_state
-    from sklearn.utils.multiclass import check_classification_targets, type_of_target
-    from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
-except ImportError as exc:  # pragma: no cover - exercised only without scikit-learn
-    raise ImportError(
-        "nncore.sklearn needs scikit-learn >= 1.6 (pip install 'nncore[sklearn]'); "
-        f"importing it failed: {exc}"
-    ) from exc
+# isort: off
+from . import _sklearn_base  # noqa: F401  (first: a clear error without scikit-learn)
+
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.model_selection import train_test_split
+from sklearn.preprocessing import LabelBinarizer
+from sklearn.utils import check_array, check_random_state
+from sklearn.utils.multiclass import check_classification_targets, type_of_target
+from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
+# isort: on
 
 from . import _validation, optimizers
-from ._sklearn_mlp import MLPClassifier, MLPRegressor  # noqa: E402  (the drop-in)
+from ._sklearn_mlp import MLPClassifier, MLPRegressor  # (the drop-in)
 from .network import Network
 
 __all__ = ["NNClassifier", "NNRegressor", "MLPClassifier", "MLPRegressor"]

@@ -205,6 +205,20 @@ class LocalData:
                                                    check=False)
 
 
+def _callbacks_stop(callbacks, epoch, logs) -> bool:
+    """Every callback's ``on_epoch_end`` (each with its own copy of ``logs``); whether
+    one asked to stop (returned True or raised StopTraining).  All of them run
+    either way."""
+    stop = False
+    for cb in callbacks:
+        try:
+            if cb.on_epoch_end(epoch, dict(logs)) is True:
+                stop = True
+        except StopTraining:
+            stop = True
+    return stop
+
+
 class Trainer:
     """Runs epochs of ``data`` with ``optimizer``, then the callbacks, for ``epochs`` epochs.
 
@@ -314,14 +328,7 @@ class Trainer:
                     raise DivergenceError(msg)
                 warnings.warn(msg, RuntimeWarning, stacklevel=5)
                 break
-            stop = False
-            for cb in callbacks[1:]:
-                try:
-                    if cb.on_epoch_end(epoch, dict(logs)) is True:
-                        stop = True
-                except StopTraining:
-                    stop = True
-            if stop:
+            if _callbacks_stop(callbacks[1:], epoch, logs):
                 break
 
     def _full_batch(self, history, callbacks):
@@ -360,14 +367,7 @@ class Trainer:
                 net.epochs_done = epoch
                 raise
             last["x"], last["t"] = result.x.copy(), time.perf_counter()
-            stop = False
-            for cb in callbacks[1:]:
-                try:
-                    if cb.on_epoch_end(epoch, dict(logs)) is True:
-                        stop = True
-                except StopTraining:
-                    stop = True
-            if stop:
+            if _callbacks_stop(callbacks[1:], epoch, logs):
                 raise StopIteration
 
         try:

@@ -35,6 +35,7 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_dat
 # isort: on
 
 from . import _validation, optimizers
+from ._sklearn_base import refuse_dates
 from ._sklearn_mlp import MLPClassifier, MLPRegressor  # (the drop-in)
 from .network import Network
 
@@ -114,15 +115,6 @@ def _doc(text):
         "{attrs}", _COMMON_ATTRS_DOC.strip("\n"))
 
 
-def _refuse_dates(X):
-    """scikit-learn's check_array turns datetime64/timedelta64 into float
-    (nanoseconds since 1970); a network fed that is almost surely a mistake."""
-    kind = getattr(getattr(X, "dtype", None), "kind", None)
-    if kind in ("M", "m"):
-        raise TypeError(f"X has dtype {X.dtype} (datetime); nncore needs real numbers: "
-                        "turn dates into numeric features first")
-
-
 class _BaseNN(BaseEstimator):
     """Shared machinery: parameter checks, the network, training."""
 
@@ -167,7 +159,7 @@ class _BaseNN(BaseEstimator):
                 raise ValueError(f"validation_fraction must be in (0, 1), got {frac!r}")
 
     def _validate_X(self, X, *, reset):
-        _refuse_dates(X)
+        refuse_dates(X)
         return validate_data(self, X, reset=reset, dtype=self._check_dtype())
 
     def _sample_weight(self, sample_weight, n):
@@ -342,7 +334,7 @@ class NNClassifier(ClassifierMixin, _BaseNN):
     # ------------------------------------------------------------ targets
 
     def _validate_Xy(self, X, y, *, reset):
-        _refuse_dates(X)
+        refuse_dates(X)
         X, y = validate_data(self, X, y, reset=reset, dtype=self._check_dtype(),
                              multi_output=True)
         if y.ndim == 2 and y.shape[1] == 1:
@@ -584,7 +576,7 @@ class NNRegressor(RegressorMixin, _BaseNN):
         return tags
 
     def _validate_Xy(self, X, y, *, reset):
-        _refuse_dates(X)
+        refuse_dates(X)
         X, y = validate_data(self, X, y, reset=reset, dtype=self._check_dtype(),
                              multi_output=True, y_numeric=True)
         if y.ndim == 2 and y.shape[1] == 1:

@@ -507,3 +507,20 @@ def test_nn_estimators_take_lbfgs():
     clf = NNClassifier(hidden_layer_sizes=(30,), optimizer="lbfgs", epochs=80, random_state=0)
     assert clf.fit(X[:1200], y[:1200]).score(X[1200:], y[1200:]) > 0.9
     assert len(clf.loss_curve_) == 80 or clf.network_.optimizer.result_.status == 0
+
+
+@pytest.mark.parametrize("n_threads", [1, 2])
+@pytest.mark.parametrize("momentum", [0.3, 0.9])
+def test_momentum_velocity_over_many_steps_matches_the_reference(momentum, n_threads, dtype):
+    """The compiled momentum keeps its velocity scaled by momentum^t between the
+    rescalings (every 12 steps at 0.3, 132 at 0.9); parameters and the velocity it
+    hands back must still be the reference's, step after step, across calls."""
+    net, ref, X, Y = random_case(29, 40, dtype)
+    opt, ref_opt = SGD(0.05, momentum=momentum, weight_decay=0.01), \
+        reference.SGD(0.05, momentum=momentum, weight_decay=0.01)
+    for _ in range(2):  # 2 calls of 10 epochs of 14 minibatches: 280 steps
+        net.fit(X, Y, epochs=10, batch_size=3, optimizer=opt, n_threads=n_threads)
+        ref.fit(X.astype(float).tolist(), Y.astype(float).tolist(), epochs=10, batch_size=3,
+                optimizer=ref_opt)
+        assert_close(net.params, ref.params, dtype)
+        assert_close(opt.state, ref_opt.velocity, dtype)

@@ -402,6 +402,32 @@ NN_UPDATE(nn_update_d, double)
 NN_UPDATE(nn_update_f, float)
 #undef SQRT
 
+/* Momentum with its velocity held scaled, v = s u, so that the weight-gradient
+ * GEMMs can add each minibatch's gradient straight into u (beta = 1, alpha divided
+ * by s): no gradient buffer to zero and no velocity to rescale by mu every step,
+ * which leaves one pass over the parameters:
+ *     u += cw p  (the L2 term, cw = 0 for biases);  p += cp u;  u := rs u
+ * (rs != 1 folds the scale back in; u is written only when cw != 0 or rs != 1). */
+#define NN_VELOCITY(NAME, T)                                                              \
+    NN_CLONES static void NAME(T *restrict P, T *restrict U, ptrdiff_t n, double cw_,     \
+                               double cp_, double rs_)                                    \
+    {                                                                                     \
+        const T cw = (T)cw_, cp = (T)cp_, rs = (T)rs_;                                    \
+        ptrdiff_t i;                                                                      \
+        if (cw == 0 && rs_ == 1.0) {                                                      \
+            for (i = 0; i < n; i++)                                                       \
+                P[i] = P[i] + cp * U[i];                                                  \
+        } else {                                                                          \
+            for (i = 0; i < n; i++) {                                                     \
+                T u = U[i] + cw * P[i];                                                   \
+                P[i] = P[i] + cp * u;                                                     \
+                U[i] = rs * u;                                                            \
+            }                                                                             \
+        }                                                                                 \
+    }
+NN_VELOCITY(nn_velocity_d, double)
+NN_VELOCITY(nn_velocity_f, float)
+
 /* the constants of step t (t >= 1) of the update u->kind */
 static inline void nn_update_prepare(nn_update *u, double t)
 {

@@ -276,6 +276,30 @@ def test_predict_names_the_first_nonfinite_row_of_a_large_array(bad_rows, n_thre
                                                                      seed=0).predict(A.copy()))
 
 
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_predict_tells_overflow_from_a_nonfinite_input(n_threads, dtype):
+    # a layer narrower than its input is checked through its Z = X W^T + b, whose
+    # rows are non-finite where X's are, and also where finite inputs overflow:
+    # those rows are no error, and a bad row after them is still the one named
+    import threadpoolctl
+
+    net = nncore.Network([50, 8, 2], dtype=dtype, seed=1)
+    A = RNG.uniform(-1, 1, size=(3000, 50)).astype(dtype)
+    A[[100, 2000], :] = np.finfo(dtype).max / 4  # finite; Z overflows to +-inf or NaN
+    with threadpoolctl.threadpool_limits(n_threads):
+        with np.errstate(over="ignore", invalid="ignore"):
+            out = net.predict(A)
+        assert np.isfinite(out[:100]).all() and np.isfinite(out[101:2000]).all()
+        A[2500, 7] = -np.inf
+        with pytest.raises(ValueError, match=r"X contains -inf .* in row 2500, column 7"):
+            net.predict(A)
+        # a column no first-layer weight reads: X itself is scanned instead
+        net.weights[0][:, 7] = 0
+        A[2500, 7] = np.nan
+        with pytest.raises(ValueError, match=r"X contains nan .* in row 2500, column 7"):
+            net.predict(A)
+
+
 def test_the_table_has_one_row_per_bad_input():
     ids = [r[0] for r in BAD_INPUTS] + [_row_id(r) for r in SKLEARN_ROWS]
     ids += [" ".join(a) for a, _ in CLI_ROWS]

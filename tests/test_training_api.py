@@ -19,7 +19,14 @@ import nncore
 from nncore import reference
 from nncore.callbacks import Callback, EarlyStopping, PrintProgress, StopTraining
 from nncore.datasets import load_digits, one_hot
-from nncore.optimizers import SGD, Adam, ExponentialDecay, InverseTimeDecay, StepDecay
+from nncore.optimizers import (
+    SGD,
+    Adam,
+    ExponentialDecay,
+    InverseTimeDecay,
+    SklearnAdam,
+    StepDecay,
+)
 from nncore.training import EpochResult, Trainer
 
 DATA = Path(__file__).parent / "data"
@@ -524,3 +531,27 @@ def test_momentum_velocity_over_many_steps_matches_the_reference(momentum, n_thr
                 optimizer=ref_opt)
         assert_close(net.params, ref.params, dtype)
         assert_close(opt.state, ref_opt.velocity, dtype)
+
+
+@pytest.mark.parametrize("make, make_ref", [
+    (lambda: Adam(0.01), lambda: reference.Adam(0.01)),
+    (lambda: SklearnAdam(0.01, alpha=0.0), lambda: reference.SklearnAdam(0.01, alpha=0.0)),
+])
+def test_adam_steps_at_the_edges_of_its_square_root(make, make_ref, dtype):
+    """On AVX-512 Adam's step takes 1/sqrt(v) and 1/(sqrt(v) + eps) from estimates
+    and Newton's iterations instead of the divider: gradients over 25 decades,
+    zero (v = 0) and, in float64, overflowing (v = inf: a zero step, as m / inf)
+    must still give the reference's steps."""
+    net, ref, _, _ = random_case(11, 4, dtype)
+    rng = np.random.default_rng(5)
+    g = rng.standard_normal(net.n_params) * 10.0 ** rng.uniform(-20, 5, net.n_params)
+    g[::7] = 0.0
+    if dtype == np.float64:
+        g[3::11] = 1e200
+    g = g.astype(dtype)
+    opt, ref_opt = make(), make_ref()
+    for _ in range(3):
+        opt.step(net, g.copy())
+        ref.params = ref_opt.step(ref.params, g.astype(float).tolist(), ref.sizes)
+    assert np.isfinite(net.params).all()
+    assert_close(net.params, ref.params, dtype)

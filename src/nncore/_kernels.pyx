@@ -60,15 +60,16 @@ cdef extern from "_fastmath.h" nogil:
     # one fused optimiser update of a range (see the header)
     ctypedef struct nn_update:
         int kind
+        int zero_g
         double lr, mu, b1, b2, eps, a, q
     void nn_update_prepare(nn_update* u, double t) noexcept
     void nn_velocity_d(double* P, double* U, Py_ssize_t n, double cw, double cp,
                        double rs) noexcept
     void nn_velocity_f(float* P, float* U, Py_ssize_t n, double cw, double cp,
                        double rs) noexcept
-    void nn_update_d(const nn_update* u, double* P, const double* G, double* S, double* S2,
+    void nn_update_d(const nn_update* u, double* P, double* G, double* S, double* S2,
                      Py_ssize_t n, double wd, double* sq) noexcept
-    void nn_update_f(const nn_update* u, float* P, const float* G, float* S, float* S2,
+    void nn_update_f(const nn_update* u, float* P, float* G, float* S, float* S2,
                      Py_ssize_t n, double wd, double* sq) noexcept
 
 import numpy as np
@@ -576,6 +577,7 @@ cdef void _backward(Net* net, floating* P, const floating* X0, Py_ssize_t B, flo
 cdef void _prepare(const OptConfig* h, double t, nn_update* u) noexcept nogil:
     """The C description of step t of the update h (its per-step constants computed)."""
     u.kind = h.kind
+    u.zero_g = 0
     u.lr = h.learning_rate
     u.mu = h.momentum
     u.b1 = h.beta1
@@ -591,17 +593,18 @@ cdef inline void _update_range(const nn_update* u, floating* P, const floating* 
     sq += their sum of squares before the step."""
     if e <= a:
         return
+    # (G is written only with u.zero_g, which only train_epoch's own buffer sets)
     if floating is float:
-        nn_update_f(u, P + a, G + a, S + a if S != NULL else NULL,
+        nn_update_f(u, P + a, <float*> G + a, S + a if S != NULL else NULL,
                     S + n + a if S != NULL else NULL, e - a, wd, sq)
     else:
-        nn_update_d(u, P + a, G + a, S + a if S != NULL else NULL,
+        nn_update_d(u, P + a, <double*> G + a, S + a if S != NULL else NULL,
                     S + n + a if S != NULL else NULL, e - a, wd, sq)
 
 
 cdef void _optimizer_step(Net* net, const OptConfig* h, floating* P, const floating* G,
                           floating* S, Py_ssize_t n, double t, double wd, Py_ssize_t lo,
-                          Py_ssize_t hi, double* sq=NULL) noexcept nogil:
+                          Py_ssize_t hi, double* sq=NULL, bint zero_g=False) noexcept nogil:
     """One update of the elements lo..hi-1 of the flat parameter vector (length n),
     state S in the same layout (Adam: first moments S[0:n], second S[n:2n]), the
     gradient of the weights (not the biases) first increased by wd W.
@@ -616,11 +619,12 @@ cdef void _optimizer_step(Net* net, const OptConfig* h, floating* P, const float
     t is the step count, starting at 1.  One pass (nn_update_*), neuron by neuron:
     its bias without the decay, then its weights with it.  With sq (and net),
     sq += sum W^2 over the weights among lo..hi-1 before the step, in that pass
-    where the update's loop can take it.
+    where the update's loop can take it.  zero_g: G[lo:hi] := 0 once read.
     """
     cdef nn_update u
     cdef Py_ssize_t l, j, n_in, n_out, base
     _prepare(h, t, &u)
+    u.zero_g = zero_g
     if net == NULL or wd == 0.0:
         if sq != NULL and net != NULL:
             sq[0] += _sum_sq_weights(net, P, lo, hi)
@@ -1238,7 +1242,8 @@ cdef void _update_slice(Net* net, floating* P, floating* ws, Py_ssize_t stride,
     if h.alpha != 0.0:  # (sq: summed by the update itself)
         sq[0] = 0.0
         wd = wd + h.alpha / bw
-    _optimizer_step(net, h, P, g0, S, n, step, wd, lo, hi, sq if h.alpha != 0.0 else NULL)
+    _optimizer_step(net, h, P, g0, S, n, step, wd, lo, hi, sq if h.alpha != 0.0 else NULL,
+                    True)
     nn_fp_flush_leave(fp)
 
 
@@ -1397,6 +1402,10 @@ def train_epoch(floating[::1] params, const Py_ssize_t[::1] sizes, const int[::1
     # (Nesterov's needs the gradient apart from the velocity: a third vector, as
     # much traffic as a gradient buffer, measured no faster; it keeps the buffer.)
     vfused = (opt.kind == OPT_MOMENTUM or opt.kind == OPT_SK_MOMENTUM) and opt.momentum > 0
+    # Thread 0's products add into its gradient buffer (beta = 1), which the update
+    # zeroes as it reads it (u.zero_g): BLAS's own zeroing (beta = 0) is a separate
+    # pass over memory the previous update has pushed out of cache.  Other threads'
+    # buffers start each minibatch with beta = 0.
     _keep = _setup(&net, sizes, acts, npar, nf if sparse else X.shape[1], Y.shape[1],
                    workspace.shape[0], rows, True, not direct)
     stride = _thread_stride(net.size)  # thread t's slice starts at t * stride
@@ -1428,6 +1437,8 @@ def train_epoch(floating[::1] params, const Py_ssize_t[::1] sizes, const int[::1
         bbeta = 1
     cdef bint own_form = opt.kind == OPT_MOMENTUM
     with nogil:
+        if not direct and not vfused:
+            memset(ws + net.goff, 0, npar * sizeof(floating))
         if epoch.shuffle == _SHUFFLE_RNG:
             _shuffle(idx, n, rng_state)
         elif epoch.shuffle == _SHUFFLE_NONE:
@@ -1457,15 +1468,15 @@ def train_epoch(floating[::1] params, const Py_ssize_t[::1] sizes, const int[::1
                                 base + (t < extra), rows, loss, metric, stop, ws + t * stride,
                                 P if direct else (S if vfused and t == 0
                                                   else ws + t * stride + net.goff),
-                                alpha, 1 if vfused and t == 0 else wbeta,
-                                1 if vfused and t == 0 else bbeta, bw > 0, out + 8 * t)
+                                alpha, 1 if t == 0 and not direct else wbeta,
+                                1 if t == 0 and not direct else bbeta, bw > 0, out + 8 * t)
             else:
                 for t in prange(nt, num_threads=nt, schedule='static', chunksize=1):
                     _train_part(&net, P, &data, idx + start + t * base + min(t, extra),
                                 base + (t < extra), rows, loss, metric, stop, ws + t * stride,
                                 S if vfused and t == 0 else ws + t * stride + net.goff, alpha,
-                                1 if vfused and t == 0 else wbeta,
-                                1 if vfused and t == 0 else bbeta, bw > 0, out + 8 * t)
+                                1 if t == 0 else wbeta, 1 if t == 0 else bbeta, bw > 0,
+                                out + 8 * t)
             for t in range(parts):
                 if out[8 * t + 2] != _STATUS_OK:
                     status = _STATUS_NONFINITE

@@ -602,6 +602,20 @@ cdef inline void _update_range(const nn_update* u, floating* P, const floating* 
                     S + n + a if S != NULL else NULL, e - a, wd, sq)
 
 
+cdef inline bint _neuron_ranges(const Net* net, Py_ssize_t l, Py_ssize_t j, Py_ssize_t lo,
+                                Py_ssize_t hi, Py_ssize_t* r) noexcept nogil:
+    """r := [a, e) of neuron j of layer l's bias (r[0], r[1]) and of its weights
+    (r[2], r[3]), clipped to lo..hi-1; False when it has no element there."""
+    cdef Py_ssize_t n_in = net.sizes[l], base = net.poff[l] + j * (net.sizes[l] + 1)
+    if base + n_in + 1 <= lo or base >= hi:
+        return False
+    r[0] = max(base, lo)
+    r[1] = min(base + 1, hi)
+    r[2] = max(base + 1, lo)
+    r[3] = min(base + 1 + n_in, hi)
+    return True
+
+
 cdef void _optimizer_step(Net* net, const OptConfig* h, floating* P, const floating* G,
                           floating* S, Py_ssize_t n, double t, double wd, Py_ssize_t lo,
                           Py_ssize_t hi, double* sq=NULL, bint zero_g=False) noexcept nogil:
@@ -622,7 +636,8 @@ cdef void _optimizer_step(Net* net, const OptConfig* h, floating* P, const float
     where the update's loop can take it.  zero_g: G[lo:hi] := 0 once read.
     """
     cdef nn_update u
-    cdef Py_ssize_t l, j, n_in, n_out, base
+    cdef Py_ssize_t l, j
+    cdef Py_ssize_t r[4]
     _prepare(h, t, &u)
     u.zero_g = zero_g
     if net == NULL or wd == 0.0:
@@ -631,14 +646,10 @@ cdef void _optimizer_step(Net* net, const OptConfig* h, floating* P, const float
         _update_range(&u, P, G, S, n, lo, hi, 0.0, NULL)
         return
     for l in range(net.L):
-        n_in = net.sizes[l]
-        n_out = net.sizes[l + 1]
-        for j in range(n_out):
-            base = net.poff[l] + j * (n_in + 1)
-            if base + n_in + 1 <= lo or base >= hi:
-                continue
-            _update_range(&u, P, G, S, n, max(base, lo), min(base + 1, hi), 0.0, NULL)
-            _update_range(&u, P, G, S, n, max(base + 1, lo), min(base + 1 + n_in, hi), wd, sq)
+        for j in range(net.sizes[l + 1]):
+            if _neuron_ranges(net, l, j, lo, hi, r):
+                _update_range(&u, P, G, S, n, r[0], r[1], 0.0, NULL)
+                _update_range(&u, P, G, S, n, r[2], r[3], wd, sq)
 
 
 # ------------------------------------------------------------- random ---
@@ -1211,20 +1222,16 @@ cdef void _train_part(Net* net, const floating* P, const Data* d, const Py_ssize
 cdef double _sum_sq_weights(Net* net, const floating* P, Py_ssize_t lo,
                             Py_ssize_t hi) noexcept nogil:
     """sum W^2 over the weights (not the biases) among the elements lo..hi-1."""
-    cdef Py_ssize_t l, j, n_in, n_out, base, a, e
+    cdef Py_ssize_t l, j
+    cdef Py_ssize_t r[4]
     cdef double s = 0.0
     for l in range(net.L):
-        n_in = net.sizes[l]
-        n_out = net.sizes[l + 1]
-        for j in range(n_out):
-            base = net.poff[l] + j * (n_in + 1) + 1
-            a = max(base, lo)
-            e = min(base + n_in, hi)
-            if e > a:
+        for j in range(net.sizes[l + 1]):
+            if _neuron_ranges(net, l, j, lo, hi, r) and r[3] > r[2]:
                 if floating is float:
-                    s += nn_sumsq_f(P + a, e - a)
+                    s += nn_sumsq_f(P + r[2], r[3] - r[2])
                 else:
-                    s += nn_sumsq_d(P + a, e - a)
+                    s += nn_sumsq_d(P + r[2], r[3] - r[2])
     return s
 
 
@@ -1269,7 +1276,8 @@ cdef void _velocity_slice(Net* net, floating* P, floating* ws, Py_ssize_t stride
     before the step."""
     cdef double wd = h.weight_decay, cw, cp
     cdef bint own = h.kind == OPT_MOMENTUM
-    cdef Py_ssize_t l, j, n_in, n_out, base
+    cdef Py_ssize_t l, j
+    cdef Py_ssize_t r[4]
     cdef nn_fpstate fp = nn_fp_flush_enter()
     _add_parts(U, ws + net.goff, stride, parts, lo, hi)
     if h.alpha != 0.0:
@@ -1282,14 +1290,10 @@ cdef void _velocity_slice(Net* net, floating* P, floating* ws, Py_ssize_t stride
         _velocity_range(P, U, lo, hi, 0.0, cp, rs)
     else:
         for l in range(net.L):
-            n_in = net.sizes[l]
-            n_out = net.sizes[l + 1]
-            for j in range(n_out):
-                base = net.poff[l] + j * (n_in + 1)
-                if base + n_in + 1 <= lo or base >= hi:
-                    continue
-                _velocity_range(P, U, max(base, lo), min(base + 1, hi), 0.0, cp, rs)
-                _velocity_range(P, U, max(base + 1, lo), min(base + 1 + n_in, hi), cw, cp, rs)
+            for j in range(net.sizes[l + 1]):
+                if _neuron_ranges(net, l, j, lo, hi, r):
+                    _velocity_range(P, U, r[0], r[1], 0.0, cp, rs)
+                    _velocity_range(P, U, r[2], r[3], cw, cp, rs)
     nn_fp_flush_leave(fp)
 
 

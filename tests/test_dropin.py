@@ -111,6 +111,21 @@ def assert_same_fit(ours, theirs, rtol):
 CASES = list(itertools.product(TASKS, SOLVERS))
 
 
+@pytest.mark.parametrize("solver", ["adam", "sgd-nesterov", "sgd-momentum"])
+def test_the_portable_update_loops_take_scikit_learns_steps(solver):
+    """Machines without AVX-512 run Adam's plain loop (and every machine the plain
+    momentum loops with a penalty): scikit-learn's steps there too, penalty and
+    loss curve included."""
+    from nncore import _kernels
+
+    before = _kernels._fast_adam(False)
+    try:
+        ours, theirs, _, _ = _fit_both("multiclass", solver, 1e-2, True)
+    finally:
+        _kernels._fast_adam(before)
+    assert_same_fit(ours, theirs, RTOL["stochastic"])
+
+
 @pytest.mark.parametrize("task, solver", CASES, ids=[f"{t}-{s}" for t, s in CASES])
 @pytest.mark.parametrize("alpha, weighted", [(0.0, False), (1e-2, True)],
                          ids=["plain", "alpha-weighted"])

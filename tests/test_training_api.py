@@ -555,3 +555,24 @@ def test_adam_steps_at_the_edges_of_its_square_root(make, make_ref, dtype):
         ref.params = ref_opt.step(ref.params, g.astype(float).tolist(), ref.sizes)
     assert np.isfinite(net.params).all()
     assert_close(net.params, ref.params, dtype)
+
+
+@pytest.fixture
+def portable_adam():
+    """Adam's plain loop, which machines without AVX-512 run, on this one too."""
+    from nncore import _kernels
+
+    before = _kernels._fast_adam(False)
+    yield
+    _kernels._fast_adam(before)
+
+
+@pytest.mark.parametrize("make, make_ref", OPTIMIZERS[4:6])
+def test_the_portable_adam_loop_takes_the_reference_steps(make, make_ref, dtype,
+                                                          portable_adam):
+    net, ref, X, Y = random_case(17, 23, dtype)
+    net.fit(X, Y, epochs=3, batch_size=5, optimizer=make())
+    ref.fit(X.astype(float).tolist(), Y.astype(float).tolist(), epochs=3, batch_size=5,
+            optimizer=make_ref())
+    assert_close(net.params, ref.params, dtype)
+    assert_close(net.history["loss"], ref.history["loss"], dtype)

@@ -467,7 +467,9 @@ nn_adam_avx512_f(const nn_update *u, float *restrict P, float *restrict G,
     if (sq)
         *sq += _mm512_reduce_add_pd(acc) + tail;
 }
-#define NN_ADAM_FAST_OK(u) ((u)->eps > 0 && __builtin_cpu_supports("avx512f"))
+/* (the tests switch it off to check the portable loop on AVX-512 machines too) */
+static int nn_fast_adam = 1;
+#define NN_ADAM_FAST_OK(u) (nn_fast_adam && (u)->eps > 0 && __builtin_cpu_supports("avx512f"))
 #define NN_ADAM_FAST(T, u, P, G, S, S2, n, wd, sq, done)                                    \
     if (NN_ADAM_FAST_OK(u)) {                                                             \
         done = 1;                                                                         \
@@ -480,6 +482,7 @@ nn_adam_avx512_f(const nn_update *u, float *restrict P, float *restrict G,
         break;                                                                            \
     }
 #else
+static int nn_fast_adam = 0;
 #define NN_ADAM_FAST_OK(u) 0
 #define NN_ADAM_FAST(T, u, P, G, S, S2, n, wd, sq, done)
 #endif

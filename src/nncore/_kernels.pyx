@@ -63,6 +63,7 @@ cdef extern from "_fastmath.h" nogil:
         int zero_g
         double lr, mu, b1, b2, eps, a, q
     void nn_update_prepare(nn_update* u, double t) noexcept
+    int nn_fast_adam
     void nn_velocity_d(double* P, double* U, Py_ssize_t n, double cw, double cp,
                        double rs) noexcept
     void nn_velocity_f(float* P, float* U, Py_ssize_t n, double cw, double cp,
@@ -1715,6 +1716,16 @@ cdef void _check_optimizer(const OptConfig* h) except *:
         # plain SGD writes its step straight into the parameters, with no buffer for
         # a penalty that depends on each minibatch's weight
         raise ValueError("alpha needs a stateful update (sk_momentum with momentum 0)")
+
+
+def _fast_adam(enabled=None):
+    """Whether Adam's update takes its AVX-512 loop where the processor has one
+    (tests switch it off to check the portable loop); returns the setting before."""
+    global nn_fast_adam
+    cdef int before = nn_fast_adam
+    if enabled is not None:
+        nn_fast_adam = 1 if enabled else 0
+    return bool(before)
 
 
 def optimizer_step(OptConfig opt, const Py_ssize_t[::1] sizes, floating[::1] params,

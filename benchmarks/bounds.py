@@ -13,11 +13,11 @@ nncore's kernels call), and so the best ratio this machine allows:
 - its lbfgs (4,000 rows, 100 iterations): the same two products over all the rows, in chunks
   of 512, for each evaluation, plus SciPy's L-BFGS-B on 79,510 parameters (paid by
   scikit-learn as much as by nncore);
-- Adam against SGD (784-100-10, batch 32, float64): SGD's epoch measured (its update is fused
-  into the gradient product), Adam's extra work at least one pass that reads the gradient,
-  the weights and both moments and writes the last three, every step.  (Its square root and
-  division need not use the divider: nncore's AVX-512 loop takes them from estimates and
-  Newton's iterations, and is then bound by this traffic);
+- Adam against SGD (784-100-10, batch 32, float64 and float32): SGD's epoch measured (its
+  update is fused into the gradient product), Adam's extra work at least one pass that reads
+  the gradient, the weights and both moments and writes the last three, every step.  (Its
+  square root and division need not use the divider: nncore's AVX-512 loop takes them from
+  estimates and Newton's iterations, and is then bound by this traffic);
 - momentum against SGD: SGD's update is fused into the gradient product; momentum's needs at
   least one more pass over the parameters (read the velocity and the weights, write the
   weights) every step, whatever the implementation.
@@ -72,12 +72,12 @@ def first_layer_products(X, rows):
     return run
 
 
-def adam_traffic(n):
+def adam_traffic(n, dtype=np.float64):
     """The least memory traffic Adam adds to SGD every step: its update reads four vectors
-    of n float64 values (gradient, weights, both moments) and writes three (NumPy passes
-    moving the same bytes: three vectors rewritten in place, one read)."""
+    of n values (gradient, weights, both moments) and writes three (NumPy passes moving
+    the same bytes: three vectors rewritten in place, one read)."""
     rng = np.random.default_rng(0)
-    w, m, v, g = (rng.random(n) for _ in range(4))
+    w, m, v, g = (rng.random(n).astype(dtype) for _ in range(4))
 
     def run():
         for a in (w, m, v):
@@ -156,12 +156,17 @@ def main():
         adam_pass = adam_traffic(N_PARAMS)
         stream = momentum_pass(N_PARAMS)
         setulb = lbfgs_iteration_cost(nfev)
+        adam_pass32 = adam_traffic(N_PARAMS, np.float32)
+        X32, Y32 = X.astype(np.float32), Y.astype(np.float32)
         nets = {name: nncore.Network(list(SIZES), activation="relu", output="softmax",
-                                     loss="cross_entropy", seed=0)
-                for name in ("sgd", "momentum", "adam")}
+                                     loss="cross_entropy", seed=0,
+                                     dtype=np.float32 if name.endswith("f32") else np.float64)
+                for name in ("sgd", "momentum", "adam", "sgd f32", "adam f32")}
         opts = {"sgd": nncore.optimizers.SGD(0.1),
                 "momentum": nncore.optimizers.SGD(0.01, momentum=0.9),
-                "adam": nncore.optimizers.Adam(0.001)}
+                "adam": nncore.optimizers.Adam(0.001),
+                "sgd f32": nncore.optimizers.SGD(0.1),
+                "adam f32": nncore.optimizers.Adam(0.001)}
         for _ in range(args.rounds):
             timed("sklearn adam", lambda: Theirs(max_iter=10, random_state=0).fit(X, y))
             timed("nncore adam", lambda: Ours(max_iter=10, random_state=0).fit(X, y))
@@ -172,11 +177,13 @@ def main():
             timed("products, adam defaults", lambda: [fwd_adam() for _ in range(10)])
             timed("products, one lbfgs evaluation", fwd_lbfgs, repeat=5)
             timed("adam traffic, one step", adam_pass, repeat=200)
+            timed("adam traffic f32, one step", adam_pass32, repeat=200)
             timed("momentum traffic, one step", stream, repeat=200)
             timed("L-BFGS-B alone", setulb)
             for name, net in nets.items():
-                timed(f"epoch {name}", lambda net=net, name=name: net.fit(
-                    X, Y, epochs=1, batch_size=32, optimizer=opts[name], shuffle=False))
+                data = (X32, Y32) if name.endswith("f32") else (X, Y)
+                timed(f"epoch {name}", lambda net=net, name=name, data=data: net.fit(
+                    *data, epochs=1, batch_size=32, optimizer=opts[name], shuffle=False))
     med = {k: statistics.median(v) for k, v in times.items()}
     steps32 = -(-X.shape[0] // 32)
 
@@ -195,6 +202,11 @@ def main():
     rows.append(("adam epoch <= 1.3x SGD (f64, b32)", med["epoch adam"] / sgd,
                  (sgd + steps32 * med["adam traffic, one step"]) / sgd,
                  f"SGD {sgd:.3f} s + {steps32} x {med['adam traffic, one step'] * 1e6:.0f} us"))
+    sgd32 = med["epoch sgd f32"]
+    rows.append(("adam epoch <= 1.3x SGD (f32, b32)", med["epoch adam f32"] / sgd32,
+                 (sgd32 + steps32 * med["adam traffic f32, one step"]) / sgd32,
+                 f"SGD {sgd32:.3f} s + {steps32} x "
+                 f"{med['adam traffic f32, one step'] * 1e6:.0f} us"))
     rows.append(("momentum epoch <= 1.15x SGD (f64, b32)", med["epoch momentum"] / sgd,
                  (sgd + steps32 * med["momentum traffic, one step"]) / sgd,
                  f"SGD {sgd:.3f} s + {steps32} x {med['momentum traffic, one step'] * 1e6:.0f} us"))

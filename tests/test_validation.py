@@ -1,6 +1,6 @@
 """Every public entry point refuses bad input with a clear error, before any kernel runs
-(predict's scan for NaN and infinity runs inside its pass, chunk by chunk, before each chunk
-is used: a refused predict returns nothing).
+(predict's check for NaN and infinity runs inside its compiled pass, chunk by chunk: a
+refused predict returns nothing).
 
 ``BAD_INPUTS`` is the table: one row per bad input, each with the exception type
 and a regular expression the message must match.  The acceptance tests below it
@@ -254,9 +254,9 @@ def test_bad_input_is_refused(thunk, exc, regex):
 @pytest.mark.parametrize("n_threads", [1, 2])
 @pytest.mark.parametrize("bad_rows", [[0], [1500], [5999], [4100, 700], [2600, 2599]])
 def test_predict_names_the_first_nonfinite_row_of_a_large_array(bad_rows, n_threads, dtype):
-    # predict scans each chunk of rows inside its kernel pass, just before using it
-    # (chunks of 512 rows, interleaved across threads): the first bad row is still
-    # the one named, whichever chunk and thread meet a bad value first
+    # predict checks each chunk of rows inside its kernel pass (here through the
+    # 64-wide first layer's Z; chunks of 512 rows, interleaved across threads): the
+    # first bad row is still the one named, whichever chunk and thread meet one first
     import threadpoolctl
 
     from nncore import _parallel
@@ -293,7 +293,9 @@ def test_predict_tells_overflow_from_a_nonfinite_input(n_threads, dtype):
         A[2500, 7] = -np.inf
         with pytest.raises(ValueError, match=r"X contains -inf .* in row 2500, column 7"):
             net.predict(A)
-        # a column no first-layer weight reads: X itself is scanned instead
+        # a column no first-layer weight reads: X itself is scanned instead (the same
+        # error either way here: this BLAS multiplies by zero; one that skips zero
+        # weights, as the reference BLAS does, would miss it in Z)
         net.weights[0][:, 7] = 0
         A[2500, 7] = np.nan
         with pytest.raises(ValueError, match=r"X contains nan .* in row 2500, column 7"):

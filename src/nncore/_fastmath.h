@@ -252,20 +252,6 @@ NN_SUMSQ(nn_sumsq_f, float)
 NN_TRANSPOSE_BIAS(nn_transpose_bias_d, double)
 NN_TRANSPOSE_BIAS(nn_transpose_bias_f, float)
 
-/* Ask for the cache lines of p[0:bytes] ahead of their use.  A minibatch gathers
- * rows in random order: the hardware prefetcher cannot guess the next row, and
- * each row would start with a miss (measured, 784 float64 columns: a shuffled
- * epoch's gather 16 ms plain, 12.4 ms with the row two ahead requested). */
-static inline void nn_prefetch(const void *p, size_t bytes)
-{
-#if defined(__GNUC__)
-    for (size_t o = 0; o < bytes; o += 64)
-        __builtin_prefetch((const char *)p + o, 0, 3);
-#else
-    (void)p; (void)bytes;
-#endif
-}
-
 /* 1 if any of x[0:n] is NaN or +-inf (all exponent bits set), else 0.  On the
  * bits, so that it vectorises (a float comparison reduction would need
  * -ffast-math, which would also let the compiler assume no NaN exists). */
@@ -359,15 +345,16 @@ typedef struct {
  * spanning 16 decades: steps within 5 ulps (float64), far inside the reference
  * twin's tolerance.  v = 0 gives sqrt(v) = 0 (the estimate is taken of max(v,
  * the smallest normal)); v = +inf gives a zero step, as m / inf does; NaN
- * propagates.  Called only with eps > 0 (so the divisor is never 0). */
+ * propagates.  Called only with eps > 0 (so the divisor is never 0).  Each takes
+ * whole vectors (8 doubles, 16 floats) and returns how many elements it took; the
+ * portable loop does the rest, and sq += sum P^2 of the elements taken. */
 #ifdef NN_X86_DISPATCH
 #include <immintrin.h>
-__attribute__((target("avx512f"))) static void
+__attribute__((target("avx512f"))) static ptrdiff_t
 nn_adam_avx512_d(const nn_update *u, double *restrict P, double *restrict G,
                  double *restrict M, double *restrict V, ptrdiff_t n, double wd, double *sq)
 {
     __m512d acc = _mm512_setzero_pd();
-    double tail = 0.0;
     const __m512d b1 = _mm512_set1_pd(u->b1), b2 = _mm512_set1_pd(u->b2);
     const __m512d c1 = _mm512_set1_pd(1.0 - u->b1), c2 = _mm512_set1_pd(1.0 - u->b2);
     const __m512d vwd = _mm512_set1_pd(wd), a = _mm512_set1_pd(u->a), q = _mm512_set1_pd(u->q);
@@ -400,33 +387,20 @@ nn_adam_avx512_d(const nn_update *u, double *restrict P, double *restrict G,
                                  _mm512_setzero_pd());
         _mm512_storeu_pd(P + i, _mm512_fnmadd_pd(_mm512_mul_pd(a, m), r, p));
     }
-    for (; i < n; i++) {
-        tail += P[i] * P[i];
-        double g = G[i] + wd * P[i];
-        if (u->zero_g)
-            G[i] = 0.0;
-        double m = u->b1 * M[i] + (1.0 - u->b1) * g;
-        double v = u->b2 * V[i] + (1.0 - u->b2) * (g * g);
-        M[i] = m;
-        V[i] = v;
-        P[i] = P[i] - u->a * m / (sqrt(v) * u->q + u->eps);
-    }
     if (sq)
-        *sq += _mm512_reduce_add_pd(acc) + tail;
+        *sq += _mm512_reduce_add_pd(acc);
+    return i;
 }
-__attribute__((target("avx512f"))) static void
+__attribute__((target("avx512f"))) static ptrdiff_t
 nn_adam_avx512_f(const nn_update *u, float *restrict P, float *restrict G,
-                 float *restrict M, float *restrict V, ptrdiff_t n, double wd_, double *sq)
+                 float *restrict M, float *restrict V, ptrdiff_t n, double wd, double *sq)
 {
     __m512d acc = _mm512_setzero_pd();
-    double tail = 0.0;
-    const float fb1 = (float)u->b1, fb2 = (float)u->b2, fc1 = (float)(1.0 - u->b1);
-    const float fc2 = (float)(1.0 - u->b2), fwd = (float)wd_, fa = (float)u->a;
-    const float fq = (float)u->q, feps = (float)u->eps;
-    const __m512 b1 = _mm512_set1_ps(fb1), b2 = _mm512_set1_ps(fb2);
-    const __m512 c1 = _mm512_set1_ps(fc1), c2 = _mm512_set1_ps(fc2);
-    const __m512 vwd = _mm512_set1_ps(fwd), a = _mm512_set1_ps(fa), q = _mm512_set1_ps(fq);
-    const __m512 eps = _mm512_set1_ps(feps), half = _mm512_set1_ps(0.5f);
+    const __m512 b1 = _mm512_set1_ps((float)u->b1), b2 = _mm512_set1_ps((float)u->b2);
+    const __m512 c1 = _mm512_set1_ps((float)(1.0 - u->b1));
+    const __m512 c2 = _mm512_set1_ps((float)(1.0 - u->b2)), vwd = _mm512_set1_ps((float)wd);
+    const __m512 a = _mm512_set1_ps((float)u->a), q = _mm512_set1_ps((float)u->q);
+    const __m512 eps = _mm512_set1_ps((float)u->eps), half = _mm512_set1_ps(0.5f);
     const __m512 three_halves = _mm512_set1_ps(1.5f), two = _mm512_set1_ps(2.0f);
     const __m512 tiny = _mm512_set1_ps(1.17549435e-38f), inf = _mm512_set1_ps(__builtin_inff());
     ptrdiff_t i = 0;
@@ -453,38 +427,23 @@ nn_adam_avx512_f(const nn_update *u, float *restrict P, float *restrict G,
         r = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v, inf, _CMP_EQ_OQ), r, _mm512_setzero_ps());
         _mm512_storeu_ps(P + i, _mm512_fnmadd_ps(_mm512_mul_ps(a, m), r, p));
     }
-    for (; i < n; i++) {
-        tail += (double)P[i] * (double)P[i];
-        float g = G[i] + fwd * P[i];
-        if (u->zero_g)
-            G[i] = 0.0f;
-        float m = fb1 * M[i] + fc1 * g;
-        float v = fb2 * V[i] + fc2 * (g * g);
-        M[i] = m;
-        V[i] = v;
-        P[i] = P[i] - fa * m / (sqrtf(v) * fq + feps);
-    }
     if (sq)
-        *sq += _mm512_reduce_add_pd(acc) + tail;
+        *sq += _mm512_reduce_add_pd(acc);
+    return i;
 }
 /* (the tests switch it off to check the portable loop on AVX-512 machines too) */
 static int nn_fast_adam = 1;
-#define NN_ADAM_FAST_OK(u) (nn_fast_adam && (u)->eps > 0 && __builtin_cpu_supports("avx512f"))
-#define NN_ADAM_FAST(T, u, P, G, S, S2, n, wd, sq, done)                                    \
-    if (NN_ADAM_FAST_OK(u)) {                                                             \
-        done = 1;                                                                         \
-        if (sizeof(T) == sizeof(double))                                                  \
-            nn_adam_avx512_d((u), (double *)(P), (double *)(G), (double *)(S),            \
-                             (double *)(S2), (n), (wd), (sq));                            \
-        else                                                                              \
-            nn_adam_avx512_f((u), (float *)(P), (float *)(G), (float *)(S),               \
-                             (float *)(S2), (n), (wd), (sq));                             \
-        break;                                                                            \
-    }
+/* the elements of P[0:n] Adam's AVX-512 loop took (0 where it does not run) */
+#define NN_ADAM_FAST(T, u, P, G, S, S2, n, wd, sq)                                          \
+    (!(nn_fast_adam && (u)->eps > 0 && __builtin_cpu_supports("avx512f")) ? 0             \
+     : sizeof(T) == sizeof(double)                                                        \
+         ? nn_adam_avx512_d((u), (double *)(P), (double *)(G), (double *)(S),             \
+                            (double *)(S2), (n), (wd), (sq))                              \
+         : nn_adam_avx512_f((u), (float *)(P), (float *)(G), (float *)(S),                \
+                            (float *)(S2), (n), (wd), (sq)))
 #else
 static int nn_fast_adam = 0;
-#define NN_ADAM_FAST_OK(u) 0
-#define NN_ADAM_FAST(T, u, P, G, S, S2, n, wd, sq, done)
+#define NN_ADAM_FAST(T, u, P, G, S, S2, n, wd, sq) 0
 #endif
 
 #define NN_UPDATE(NAME, T, SUMSQ)                                                         \
@@ -495,12 +454,13 @@ static int nn_fast_adam = 0;
         const T wd = (T)wd_, r = (T)u->lr, mu = (T)u->mu, b1 = (T)u->b1, b2 = (T)u->b2;   \
         const T c1 = (T)(1.0 - u->b1), c2 = (T)(1.0 - u->b2), eps = (T)u->eps;            \
         const T a = (T)u->a, q = (T)u->q;                                                 \
-        ptrdiff_t i;                                                                      \
-        int fast = 0;                                                                     \
-        /* sq += sum P^2 before the step (scikit-learn's penalty), folded into the     \
-         * AVX-512 Adam pass, else a pass of its own */                                    \
-        if (sq && !((u->kind == NN_ADAM || u->kind == NN_SK_ADAM) && NN_ADAM_FAST_OK(u)))  \
-            *sq += SUMSQ(P, n);                                                           \
+        ptrdiff_t i, i0 = 0; /* i0: the elements Adam's AVX-512 loop took */            \
+        if (u->kind == NN_ADAM || u->kind == NN_SK_ADAM)                                  \
+            i0 = NN_ADAM_FAST(T, u, P, G, S, S2, n, wd_, sq);                             \
+        /* sq += sum P^2 before the step (scikit-learn's penalty; that loop sums its     \
+         * own share as it goes) */                                                       \
+        if (sq)                                                                           \
+            *sq += SUMSQ(P + i0, n - i0);                                                 \
         switch (u->kind) {                                                                \
         case NN_SGD:                                                                      \
             for (i = 0; i < n; i++)                                                       \
@@ -530,8 +490,7 @@ static int nn_fast_adam = 0;
         }                                                                                 \
         case NN_ADAM:       /* scikit-learn's form has q = 1: SQRT(v) * 1 is exact */  \
         case NN_SK_ADAM:                                                                  \
-            NN_ADAM_FAST(T, u, P, G, S, S2, n, wd_, sq, fast)                             \
-            for (i = 0; i < n; i++) {                                                     \
+            for (i = i0; i < n; i++) {                                                    \
                 T g = G[i] + wd * P[i];                                                   \
                 T m = b1 * S[i] + c1 * g;                                                 \
                 T v = b2 * S2[i] + c2 * (g * g);                                          \
@@ -541,8 +500,8 @@ static int nn_fast_adam = 0;
             }                                                                             \
             break;                                                                        \
         }                                                                                 \
-        if (u->zero_g && !fast) /* (the range was just read: in cache) */                 \
-            memset(G, 0, (size_t)n * sizeof(T));                                          \
+        if (u->zero_g) /* (the range was just read: in cache) */                          \
+            memset(G + i0, 0, (size_t)(n - i0) * sizeof(T));                              \
     }
 #define SQRT sqrt
 NN_UPDATE(nn_update_d, double, nn_sumsq_d)

@@ -49,7 +49,6 @@ cdef extern from "_fastmath.h" nogil:
                              Py_ssize_t bs, double* z) noexcept
     void nn_transpose_bias_f(const float* t, Py_ssize_t B, Py_ssize_t n, const float* b,
                              Py_ssize_t bs, float* z) noexcept
-    void nn_prefetch(const void* p, size_t nbytes) noexcept
     int nn_any_nonfinite_d(const double* x, Py_ssize_t n) noexcept
     int nn_any_nonfinite_f(const float* x, Py_ssize_t n) noexcept
     # subnormals flushed while a kernel thread computes (see the header for why)
@@ -888,13 +887,10 @@ cdef Py_ssize_t _forward_chunks(Net* net, const floating* P, const floating* X,
             bad = _first_nonfinite(X, nf, start, start + b)
             if bad >= 0:
                 break
-        if check == _CHECK_Z:
-            _forward(net, P, X + start * nf, b, ws, &bad)
-            if bad >= 0:
-                bad += start
-                break
-        else:
-            _forward(net, P, X + start * nf, b, ws)
+        _forward(net, P, X + start * nf, b, ws, &bad if check == _CHECK_Z else NULL)
+        if bad >= 0:  # (_CHECK_Z: a row of this chunk)
+            bad += start
+            break
         memcpy(out + start * no, ws + net.aoff[net.L], b * no * sizeof(floating))
         start += step * net.bmax
     nn_fp_flush_leave(fp)
@@ -1169,8 +1165,6 @@ cdef void _gather(const Data* d, const Py_ssize_t* idx, Py_ssize_t count, Py_ssi
     for i in range(count):
         r = idx[i]
         if X != NULL:
-            if i + 2 < count:
-                nn_prefetch(X + idx[i + 2] * nf, nf * sizeof(floating))
             memcpy(xb + i * nf, X + r * nf, nf * sizeof(floating))
         else:
             row = xb + i * nf
@@ -1239,10 +1233,15 @@ cdef double _sum_sq_weights(Net* net, const floating* P, Py_ssize_t lo,
 cdef void _update_slice(Net* net, floating* P, floating* ws, Py_ssize_t stride,
                         Py_ssize_t parts, const OptConfig* h, double bw, floating* S,
                         Py_ssize_t n, double step, Py_ssize_t lo, Py_ssize_t hi,
-                        double* sq) noexcept nogil:
+                        double* sq, double vs=0.0, double rs=1.0) noexcept nogil:
     """Elements lo..hi-1: thread 0's gradient += every other part's, in part order
     (deterministic), then weight decay (and alpha / bw), then the optimiser step.
-    With alpha, sq := sum W^2 of the slice's weights before the step."""
+    With alpha, sq := sum W^2 of the slice's weights before the step.  vs > 0:
+    momentum whose thread 0 added into the velocity S, scaled by vs (see
+    _velocity_slice; rs folds the scale back)."""
+    if vs > 0:
+        _velocity_slice(net, P, ws, stride, parts, h, bw, S, vs, rs, lo, hi, sq)
+        return
     cdef floating* g0 = ws + net.goff
     cdef double wd = h.weight_decay
     cdef nn_fpstate fp = nn_fp_flush_enter()
@@ -1360,7 +1359,7 @@ def train_epoch(floating[::1] params, const Py_ssize_t[::1] sizes, const int[::1
     cdef int status = _STATUS_OK
     cdef bint direct, vfused, rescale, blocked, has_w = sample_weight is not None
     cdef bint sparse = X is None
-    cdef double vscale = 1.0, vnext = 1.0
+    cdef double vscale = 1.0, vnext = 1.0, vs, rs
     cdef Py_ssize_t batch_size = epoch.batch_size
     _check_sizes(sizes)
     _check_loss(loss, acts[acts.shape[0] - 1] if acts.shape[0] > 0 else -1)
@@ -1497,30 +1496,23 @@ def train_epoch(floating[::1] params, const Py_ssize_t[::1] sizes, const int[::1
             if bw > 0:
                 steps[0] += 1
                 # each thread adds up, decays and updates its own slice of the vector
-                if vfused:
-                    rescale = vnext < _VELOCITY_RESCALE or vnext * _VELOCITY_RESCALE > 1
-                    if serial:
-                        _velocity_slice(&net, P, ws, stride, parts, &opt, bw, S, vnext,
-                                        vnext if rescale else 1.0, 0, npar, out + 3)
-                    else:
-                        for t in prange(nt, num_threads=nt, schedule='static', chunksize=1):
-                            _velocity_slice(&net, P, ws, stride, parts, &opt, bw, S, vnext,
-                                            vnext if rescale else 1.0, t * npar // nt,
-                                            (t + 1) * npar // nt, out + 8 * t + 3)
-                    for t in range(nt if not serial else 1):
-                        sq = sq + out[8 * t + 3]
-                    vscale = 1.0 if rescale else vnext
-                elif serial and not direct:
+                rescale = vfused and (vnext < _VELOCITY_RESCALE
+                                      or vnext * _VELOCITY_RESCALE > 1)
+                vs = vnext if vfused else 0.0
+                rs = vnext if rescale else 1.0
+                if serial and not direct:
                     _update_slice(&net, P, ws, stride, parts, &opt, bw, S, npar,
-                                  <double> steps[0], 0, npar, out + 3)
+                                  <double> steps[0], 0, npar, out + 3, vs, rs)
                     sq = out[3]
                 elif not direct:
                     for t in prange(nt, num_threads=nt, schedule='static', chunksize=1):
                         _update_slice(&net, P, ws, stride, parts, &opt, bw, S, npar,
                                       <double> steps[0], t * npar // nt, (t + 1) * npar // nt,
-                                      out + 8 * t + 3)
+                                      out + 8 * t + 3, vs, rs)
                     for t in range(nt):
                         sq = sq + out[8 * t + 3]
+                if vfused:
+                    vscale = 1.0 if rescale else vnext
             # (a minibatch of weight 0 gives NaN here, as scikit-learn's 0 / 0)
             batch_total += b * ((bl + 0.5 * opt.alpha * sq) / bw)
             start += b

@@ -75,8 +75,8 @@ def check_array(A, *, name: str, dtype: np.dtype, n_cols: int | None = None,
     read-only and memory-mapped arrays are used in place.  ``one_col_1d``
     accepts a 1-D array as a single column (a target with one output).
 
-    ``kernel_checks_finite``: the caller's kernel scans each block of rows for
-    NaN and infinity as it reads it (``_kernels.forward(check_finite=True)``),
+    ``kernel_checks_finite``: the caller's kernel checks each block of rows for
+    NaN and infinity as it computes it (``_kernels.forward(check_finite=True)``),
     so an array used as it is skips the separate scan here; returns
     ``(array, whether the kernel must check)``.  A converted array is checked
     here, where the message can name the value before the conversion.

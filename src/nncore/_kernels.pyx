@@ -27,6 +27,24 @@ cdef extern from "_parallel.h":
     int NN_OPENMP
     int nn_omp_max_threads() nogil
 
+cdef extern from "_dense.h" nogil:
+    # a layer's forward product on AVX-512 without BLAS (see the header for why)
+    int NN_DENSE
+    int NN_DENSE_MIN_ROWS
+    int nn_dense_enabled
+    int nn_dense_cpu() noexcept
+    int nn_dense_available() noexcept
+    Py_ssize_t nn_dense_pack_len(Py_ssize_t n_in, Py_ssize_t n_out, int f64) noexcept
+    Py_ssize_t nn_dense_pack_size(const Py_ssize_t* sizes, Py_ssize_t L, int f64) noexcept
+    void nn_dense_pack_d(const double* blk, Py_ssize_t n_in, Py_ssize_t n_out,
+                         double* WT) noexcept
+    void nn_dense_fwd_d(const double* WT, const double* X, Py_ssize_t B, Py_ssize_t n_in,
+                        Py_ssize_t n_out, double* Z) noexcept
+    void nn_dense_pack_f(const float* blk, Py_ssize_t n_in, Py_ssize_t n_out,
+                         float* WT) noexcept
+    void nn_dense_fwd_f(const float* WT, const float* X, Py_ssize_t B, Py_ssize_t n_in,
+                        Py_ssize_t n_out, float* Z) noexcept
+
 cdef extern from "_fastmath.h" nogil:
     # vectorisable elementwise loops (see the header for why)
     void nn_sigmoid_d(double* z, Py_ssize_t n) noexcept
@@ -458,14 +476,65 @@ cdef floating* _A(Net* net, floating* ws, Py_ssize_t l) noexcept nogil:
     return ws + net.aoff[l]
 
 
+cdef struct Pack:
+    # one thread's packed weights for nn_dense_fwd_d/f (see _dense.h): every layer
+    # narrow enough, one after another from buf (64-byte aligned inside raw)
+    void* raw
+    void* buf
+    unsigned long long ready  # bit l: layer l's pack holds the current weights
+
+
+cdef void _pack_init(Pack* pk, const Net* net, bint f64) noexcept nogil:
+    """A pack for passes over up to net.bmax rows of float64 (f64) or float32, or
+    none (buf NULL: BLAS does every product) where no layer would take it or the
+    memory is not there."""
+    cdef Py_ssize_t size
+    pk.raw = NULL
+    pk.buf = NULL
+    pk.ready = 0
+    if net.bmax < NN_DENSE_MIN_ROWS or not nn_dense_available():
+        return
+    size = nn_dense_pack_size(net.sizes, net.L, f64)
+    if size == 0:
+        return
+    pk.raw = malloc(size * (sizeof(double) if f64 else sizeof(float)))
+    if pk.raw != NULL:
+        pk.buf = <void*> ((<size_t> pk.raw + 63) & ~(<size_t> 63))
+
+
+cdef inline void _pack_free(Pack* pk) noexcept nogil:
+    free(pk.raw)
+    pk.raw = NULL
+    pk.buf = NULL
+
+
+cdef inline void _dense_layer(Pack* pk, Py_ssize_t l, Py_ssize_t po, const floating* blk,
+                              const floating* a_in, Py_ssize_t B, Py_ssize_t n_in,
+                              Py_ssize_t n_out, floating* z) noexcept nogil:
+    """Z := A W^T + b from layer l's pack (at po in pk.buf), packed first unless
+    its ready bit says it holds these weights."""
+    if l >= 64 or not (pk.ready >> l) & 1:
+        if floating is double:
+            nn_dense_pack_d(blk, n_in, n_out, (<double*> pk.buf) + po)
+        else:
+            nn_dense_pack_f(blk, n_in, n_out, (<float*> pk.buf) + po)
+        if l < 64:
+            pk.ready |= 1ULL << l
+    if floating is double:
+        nn_dense_fwd_d((<double*> pk.buf) + po, a_in, B, n_in, n_out, z)
+    else:
+        nn_dense_fwd_f((<float*> pk.buf) + po, a_in, B, n_in, n_out, z)
+
+
 cdef void _forward(Net* net, const floating* P, const floating* X0, Py_ssize_t B,
-                   floating* ws, Py_ssize_t* bad=NULL) noexcept nogil:
+                   floating* ws, Py_ssize_t* bad=NULL, Pack* pk=NULL) noexcept nogil:
     """A_l := act_l(A_{l-1} W_l^T + b_l) for every layer; Z_L kept for the loss.
 
     With bad, the rows of X0 holding NaN or +-inf are found from the first layer's
     Z instead of X0 itself (see forward): bad[0] := the first of them, and the pass
-    stops there, or -1."""
-    cdef Py_ssize_t l, i, j, n_in, n_out, r
+    stops there, or -1.  With a pack, the layers it takes are computed from it,
+    packed first unless its ready bit says the weights are unchanged."""
+    cdef Py_ssize_t l, i, j, n_in, n_out, r, plen, po = 0
     cdef const floating* a_in = X0
     cdef const floating* blk
     cdef floating* z
@@ -475,7 +544,11 @@ cdef void _forward(Net* net, const floating* P, const floating* X0, Py_ssize_t B
         n_out = net.sizes[l + 1]
         blk = P + net.poff[l]
         z = ws + net.zoff if l == net.L - 1 else _A(net, ws, l + 1)
-        if _FWD_TRANSPOSED_WIDTH <= n_out <= _FWD_TRANSPOSED_MAX_WIDTH \
+        plen = nn_dense_pack_len(n_in, n_out, floating is double) \
+            if pk != NULL and pk.buf != NULL else 0
+        if plen > 0 and B >= NN_DENSE_MIN_ROWS:
+            _dense_layer(pk, l, po, blk, a_in, B, n_in, n_out, z)
+        elif _FWD_TRANSPOSED_WIDTH <= n_out <= _FWD_TRANSPOSED_MAX_WIDTH \
                 and B >= _FWD_TRANSPOSED_ROWS:
             # Z^T = W A^T into the free delta buffer, then Z := (Z^T)^T + b in one
             # pass.  OpenBLAS runs this orientation faster (measured, 1 thread,
@@ -501,6 +574,7 @@ cdef void _forward(Net* net, const floating* P, const floating* X0, Py_ssize_t B
                 memcpy(z + i * n_out, z, n_out * sizeof(floating))
             _gemm(c'T', c'N', <int> n_out, <int> B, <int> n_in, <floating> 1.0,
                   blk + 1, <int> (n_in + 1), a_in, <int> n_in, <floating> 1.0, z, <int> n_out)
+        po += plen
         if l == 0 and bad != NULL:
             bad[0] = -1
             r = _first_nonfinite(z, n_out, 0, B)
@@ -880,6 +954,8 @@ cdef Py_ssize_t _forward_chunks(Net* net, const floating* P, const floating* X,
     value, whose first such row is returned (else -1)."""
     cdef Py_ssize_t start = first * net.bmax, b, nf = net.sizes[0], no = net.sizes[net.L]
     cdef Py_ssize_t bad = -1
+    cdef Pack pk
+    _pack_init(&pk, net, floating is double)
     cdef nn_fpstate fp = nn_fp_flush_enter()
     while start < n:
         b = min(net.bmax, n - start)
@@ -887,13 +963,14 @@ cdef Py_ssize_t _forward_chunks(Net* net, const floating* P, const floating* X,
             bad = _first_nonfinite(X, nf, start, start + b)
             if bad >= 0:
                 break
-        _forward(net, P, X + start * nf, b, ws, &bad if check == _CHECK_Z else NULL)
+        _forward(net, P, X + start * nf, b, ws, &bad if check == _CHECK_Z else NULL, &pk)
         if bad >= 0:  # (_CHECK_Z: a row of this chunk)
             bad += start
             break
         memcpy(out + start * no, ws + net.aoff[net.L], b * no * sizeof(floating))
         start += step * net.bmax
     nn_fp_flush_leave(fp)
+    _pack_free(&pk)
     return bad
 
 
@@ -959,10 +1036,12 @@ cdef double _data_pass(Net* net, const floating* P, const floating* X, const flo
     cdef Py_ssize_t start = 0, b, L = net.L, nf = net.sizes[0], no = net.sizes[L]
     cdef double total = 0.0
     cdef bint back = G != NULL or PSG != NULL
+    cdef Pack pk
+    _pack_init(&pk, net, floating is double)  # (the weights stay as they are: packed once)
     cdef nn_fpstate fp = nn_fp_flush_enter()
     while start < n:
         b = min(net.bmax, n - start)
-        _forward(net, P, X + start * nf, b, ws)
+        _forward(net, P, X + start * nf, b, ws, NULL, &pk)
         total += _output_delta(loss, net.acts[L - 1], ws + net.zoff, _A(net, ws, L),
                                Y + start * no, sw + start if sw != NULL else NULL, b, no,
                                ws + net.d0off if back else NULL)
@@ -971,6 +1050,7 @@ cdef double _data_pass(Net* net, const floating* P, const floating* X, const flo
                       PSG + start * psg_ld if PSG != NULL else NULL, psg_ld)
         start += b
     nn_fp_flush_leave(fp)
+    _pack_free(&pk)
     return total
 
 
@@ -1138,7 +1218,9 @@ def train_workspace_size(const Py_ssize_t[::1] sizes, Py_ssize_t n_samples, Py_s
 
 
 #: the most threads train_epoch splits a minibatch across
-MAX_THREADS = 256
+cdef enum:
+    MAX_THREADS_C = 256
+MAX_THREADS = MAX_THREADS_C
 
 
 cdef struct Data:
@@ -1179,7 +1261,8 @@ cdef void _gather(const Data* d, const Py_ssize_t* idx, Py_ssize_t count, Py_ssi
 cdef void _train_part(Net* net, const floating* P, const Data* d, const Py_ssize_t* idx,
                       Py_ssize_t count, Py_ssize_t rows, int loss, int metric,
                       bint stop_nonfinite, floating* ws, floating* G, floating alpha,
-                      floating wbeta, floating bbeta, bint update, double* out) noexcept nogil:
+                      floating wbeta, floating bbeta, bint update, double* out,
+                      Pack* pk) noexcept nogil:
     """One thread's share of a minibatch: the rows idx[0:count], in blocks of up to
     rows rows, forward and backward, into G (see _backward; wbeta and bbeta apply
     to the first block, later blocks add to it).  out := [loss sum, correct count,
@@ -1195,7 +1278,8 @@ cdef void _train_part(Net* net, const floating* P, const Data* d, const Py_ssize
     while s0 < count:
         sb = min(rows, count - s0)
         _gather(d, idx + s0, sb, nf, no, xb, yb, wb)
-        _forward(net, P, xb, sb, ws)
+        pk.ready = 0  # (the weights have changed since the last block)
+        _forward(net, P, xb, sb, ws, NULL, pk)
         bl = _output_delta(loss, net.acts[net.L - 1], ws + net.zoff, _A(net, ws, net.L), yb,
                            wb if d.SW != NULL else NULL, sb, no, ws + net.d0off)
         if not isfinite(bl):
@@ -1440,7 +1524,10 @@ def train_epoch(floating[::1] params, const Py_ssize_t[::1] sizes, const int[::1
         wbeta = <floating> (1.0 - lr * wd)
         bbeta = 1
     cdef bint own_form = opt.kind == OPT_MOMENTUM
+    cdef Pack packs[MAX_THREADS_C]
     with nogil:
+        for t in range(nt):
+            _pack_init(&packs[t], &net, floating is double)
         if not direct and not vfused:
             memset(ws + net.goff, 0, npar * sizeof(floating))
         if epoch.shuffle == _SHUFFLE_RNG:
@@ -1473,14 +1560,15 @@ def train_epoch(floating[::1] params, const Py_ssize_t[::1] sizes, const int[::1
                                 P if direct else (S if vfused and t == 0
                                                   else ws + t * stride + net.goff),
                                 alpha, 1 if t == 0 and not direct else wbeta,
-                                1 if t == 0 and not direct else bbeta, bw > 0, out + 8 * t)
+                                1 if t == 0 and not direct else bbeta, bw > 0, out + 8 * t,
+                                &packs[t])
             else:
                 for t in prange(nt, num_threads=nt, schedule='static', chunksize=1):
                     _train_part(&net, P, &data, idx + start + t * base + min(t, extra),
                                 base + (t < extra), rows, loss, metric, stop, ws + t * stride,
                                 S if vfused and t == 0 else ws + t * stride + net.goff, alpha,
                                 1 if t == 0 else wbeta, 1 if t == 0 else bbeta, bw > 0,
-                                out + 8 * t)
+                                out + 8 * t, &packs[t])
             for t in range(parts):
                 if out[8 * t + 2] != _STATUS_OK:
                     status = _STATUS_NONFINITE
@@ -1519,6 +1607,8 @@ def train_epoch(floating[::1] params, const Py_ssize_t[::1] sizes, const int[::1
         if vscale != 1.0:  # the state holds the velocity itself between calls
             for i in range(npar):
                 S[i] = <floating> (S[i] * vscale)
+        for t in range(nt):
+            _pack_free(&packs[t])
     return total, wsum, correct, status, batch_total
 
 
@@ -1708,6 +1798,21 @@ cdef void _check_optimizer(const OptConfig* h) except *:
         # plain SGD writes its step straight into the parameters, with no buffer for
         # a penalty that depends on each minibatch's weight
         raise ValueError("alpha needs a stateful update (sk_momentum with momentum 0)")
+
+
+def _dense_forward(enabled=None):
+    """Whether the forward products take nn_dense_fwd_d/f (AVX-512) where they
+    apply (tests switch it off to compare with BLAS); returns the setting before."""
+    global nn_dense_enabled
+    cdef int before = nn_dense_enabled
+    if enabled is not None:
+        nn_dense_enabled = 1 if enabled else 0
+    return bool(before)
+
+
+def _dense_forward_available():
+    """Whether this build and processor have nn_dense_fwd_d/f (the setting aside)."""
+    return bool(nn_dense_cpu())
 
 
 def _fast_adam(enabled=None):

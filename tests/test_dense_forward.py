@@ -4,8 +4,8 @@ pure-Python reference, and against the BLAS path it replaces.
 Its tiles are 8 rows x 3 vectors of neurons (8 a vector in float64, 16 in float32),
 with tails of 4 and 1 rows and of 1-3 vectors (the last one masked): the widths and
 row counts here land on every one of them in both dtypes.  Products of fewer than
-64 rows go to BLAS (NN_DENSE_MIN_ROWS), and in float32 those of fewer than 128 for
-which the weights would be packed afresh."""
+64 rows go to BLAS (NN_DENSE_MIN_ROWS), and in float32 those of fewer than 256 for
+which the weights would be packed afresh (a minibatch's)."""
 
 import platform
 import sys
@@ -76,14 +76,14 @@ def test_every_input_width_against_the_reference(n_in, path, dtype):
 
 @pytest.mark.parametrize("threads", [1, 2])
 def test_training_against_the_reference(threads, path, dtype):
-    # 200-row minibatches, whole or split in two: each thread's rows take the dense
-    # product (float32 from 128 rows a thread: its minibatches' 100 go to BLAS)
+    # 300-row minibatches, whole or split in two: each thread's rows take the dense
+    # product (float32 from 256 rows a thread: its halves' 150 go to BLAS)
     net, ref, rng = _twins([20, 30, 5], 5, activation="sigmoid", output="sigmoid",
                            dtype=dtype)
-    X = rng.uniform(-2, 2, (400, 20)).astype(dtype)
-    Y = rng.uniform(0, 1, (400, 5)).astype(dtype)
-    net.fit(X, Y, epochs=3, batch_size=200, learning_rate=0.5, n_threads=threads)
-    ref.fit(X.astype(float).tolist(), Y.astype(float).tolist(), epochs=3, batch_size=200,
+    X = rng.uniform(-2, 2, (600, 20)).astype(dtype)
+    Y = rng.uniform(0, 1, (600, 5)).astype(dtype)
+    net.fit(X, Y, epochs=3, batch_size=300, learning_rate=0.5, n_threads=threads)
+    ref.fit(X.astype(float).tolist(), Y.astype(float).tolist(), epochs=3, batch_size=300,
             learning_rate=0.5)
     assert_close(net.params, ref.params, dtype)
     assert_close(net.history["loss"], ref.history["loss"], dtype)

@@ -510,12 +510,13 @@ cdef inline void _pack_free(Pack* pk) noexcept nogil:
 
 cdef inline Py_ssize_t _dense_min_rows(const Pack* pk, Py_ssize_t l, bint f64) noexcept nogil:
     """The fewest rows layer l's product takes the pack for.  A pack made for one
-    product (a minibatch's) costs twice as much against float32's faster product:
-    measured, 784-256-256-10 float32 epochs at 64 rows a thread ran 7% slower
-    with it, float64 784-100-10 ones 2-11% faster."""
+    product (a minibatch's) weighs more against float32's faster product: measured
+    (epochs, dense against BLAS), float64 784-100-10 at 64-256 rows a thread 2-11%
+    faster, 784-256-256-10 level; float32 784-256-256-10 at 64 rows 7% and at 128
+    rows 14% slower, 784-100-10 at 64-256 rows level."""
     if f64 or (l < 64 and (pk.ready >> l) & 1):
         return NN_DENSE_MIN_ROWS
-    return 2 * NN_DENSE_MIN_ROWS
+    return 4 * NN_DENSE_MIN_ROWS
 
 
 cdef inline void _dense_layer(Pack* pk, Py_ssize_t l, Py_ssize_t po, const floating* blk,

@@ -123,3 +123,31 @@ def test_a_pass_too_wide_to_pack_still_agrees(path, dtype):
     net, ref, rng = _twins([784, 256, 24], 2, activation="relu", dtype=dtype)
     X = rng.uniform(0, 1, (64, 784)).astype(dtype)
     assert_close(net.predict(X), ref.predict(X.astype(float).tolist()), dtype)
+
+
+def test_more_layers_than_the_packs_ready_bits(path):
+    # layers from the 65th on are packed again for every product (no ready bit)
+    net, ref, rng = _twins([9] * 71 + [2], 71, activation="tanh")
+    X = rng.uniform(-1, 1, (96, 9))
+    Y = rng.uniform(0, 1, (96, 2))
+    assert_close(net.predict(X), ref.predict(X.tolist()), np.float64)
+    assert_close(net.gradient(X, Y), ref.gradient(X.tolist(), Y.tolist()), np.float64)
+
+
+def test_a_pass_spread_over_threads_agrees_with_blas(dtype):
+    # 20,000 rows of 784-100-10: enough work for predict's and gradient's threads,
+    # each of which packs the weights for its own chunks
+    rng = np.random.default_rng(4)
+    net = nncore.Network([784, 100, 10], activation="relu", output="softmax",
+                         loss="cross_entropy", seed=4, dtype=dtype)
+    X = rng.random((20_000, 784)).astype(dtype)
+    Y = np.eye(10, dtype=dtype)[rng.integers(0, 10, 20_000)]
+    out = {}
+    for dense in (True, False):
+        before = _kernels._dense_forward(dense)
+        try:
+            out[dense] = (net.predict(X), net.gradient(X, Y))
+        finally:
+            _kernels._dense_forward(before)
+    assert_close(out[True][0], out[False][0], dtype)
+    assert_close(out[True][1], out[False][1], dtype)

@@ -38,7 +38,9 @@ static int nn_dense_enabled = 1;
 static inline ptrdiff_t nn_dense_np_d(ptrdiff_t n_out) { return (n_out + 7) & ~(ptrdiff_t)7; }
 static inline ptrdiff_t nn_dense_np_f(ptrdiff_t n_out) { return (n_out + 15) & ~(ptrdiff_t)15; }
 
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) \
+/* (GCC on x86-64; not on Windows, where GCC's MinGW targets do not align the
+ * stack for the 64-byte spills AVX-512 code may make) */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && !defined(_WIN32) \
     && !defined(NNCORE_NO_MULTIVERSION)
 #include <immintrin.h>
 #define NN_DENSE 1

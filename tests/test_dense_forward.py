@@ -3,9 +3,10 @@ pure-Python reference, and against the BLAS path it replaces.
 
 Its tiles are 8 rows x 3 vectors of neurons (8 a vector in float64, 16 in float32),
 with tails of 4 and 1 rows and of 1-3 vectors (the last one masked): the widths and
-row counts here land on every one of them in both dtypes.  Products of fewer than
-64 rows go to BLAS (NN_DENSE_MIN_ROWS), and in float32 those of fewer than 256 for
-which the weights would be packed afresh (a minibatch's)."""
+chunk sizes here land on every one of them in both dtypes.  Calls over fewer than
+512 rows (_DENSE_CALL_MIN_ROWS) and products of fewer than 64 (NN_DENSE_MIN_ROWS)
+go to BLAS, and in float32 those of fewer than 256 for which the weights would be
+packed afresh (a minibatch's): the calls here take 520 rows or more."""
 
 import platform
 import sys
@@ -15,10 +16,11 @@ import pytest
 from conftest import assert_close
 
 import nncore
-from nncore import _kernels, reference
+from nncore import _kernels, _parallel, reference
 
 WIDTHS = [1, 7, 8, 9, 15, 16, 17, 23, 24, 25, 31, 33, 47, 48, 49, 100]
-ROWS = [64, 65, 67, 71, 72, 200]
+CHUNKS = [64, 65, 67, 71, 72, 200]  # rows a product (the last chunk of 520: 8 to 456)
+ROWS = 520
 
 
 @pytest.fixture(params=[True, False], ids=["dense", "blas"])
@@ -39,6 +41,18 @@ def _twins(sizes, seed, activation="tanh", output="sigmoid", dtype=np.float64):
     return net, ref, rng
 
 
+def _on_both_paths(f):
+    """f() with the dense product on, then off."""
+    out = []
+    for dense in (True, False):
+        before = _kernels._dense_forward(dense)
+        try:
+            out.append(f())
+        finally:
+            _kernels._dense_forward(before)
+    return out
+
+
 def _avx512():
     try:
         with open("/proc/cpuinfo") as f:
@@ -56,22 +70,32 @@ def test_it_runs_where_the_processor_has_avx512():
 
 
 @pytest.mark.parametrize("n_out", WIDTHS)
-def test_every_tile_against_the_reference(n_out, path, dtype):
+def test_every_tile_against_the_reference(n_out, path, dtype, monkeypatch):
     net, ref, rng = _twins([13, n_out, 3], n_out, dtype=dtype)
-    for rows in ROWS:
-        X = rng.uniform(-2, 2, (rows, 13)).astype(dtype)
-        Y = rng.uniform(0, 1, (rows, 3)).astype(dtype)
-        Xl, Yl = X.astype(float).tolist(), Y.astype(float).tolist()
-        assert_close(net.predict(X), ref.predict(Xl), dtype)
-        assert_close(net.gradient(X, Y), ref.gradient(Xl, Yl), dtype)
+    X = rng.uniform(-2, 2, (ROWS, 13)).astype(dtype)
+    Y = rng.uniform(0, 1, (ROWS, 3)).astype(dtype)
+    Xl, Yl = X.astype(float).tolist(), Y.astype(float).tolist()
+    out, grad = ref.predict(Xl), ref.gradient(Xl, Yl)
+    for rows in CHUNKS:
+        monkeypatch.setattr(_parallel, "CHUNK_ROWS", rows)
+        assert_close(net.predict(X), out, dtype)
+        assert_close(net.gradient(X, Y), grad, dtype)
 
 
-@pytest.mark.parametrize("n_in", [1, 2, 9, 300])
+@pytest.mark.parametrize("n_in", [1, 2, 9, 130])
 def test_every_input_width_against_the_reference(n_in, path, dtype):
     net, ref, rng = _twins([n_in, 30, 10], n_in, activation="relu", output="softmax",
                            dtype=dtype)
-    X = rng.uniform(-1, 1, (70, n_in)).astype(dtype)
+    X = rng.uniform(-1, 1, (ROWS, n_in)).astype(dtype)
     assert_close(net.predict(X), ref.predict(X.astype(float).tolist()), dtype)
+
+
+def test_a_call_over_few_rows_leaves_the_products_to_blas(dtype):
+    # (no pack for calls under 512 rows: its fresh memory costs more than it gains)
+    net, _, rng = _twins([13, 100, 3], 3, dtype=dtype)
+    X = rng.uniform(-2, 2, (511, 13)).astype(dtype)
+    dense, blas = _on_both_paths(lambda: net.predict(X))
+    np.testing.assert_array_equal(dense, blas)
 
 
 @pytest.mark.parametrize("threads", [1, 2])
@@ -93,45 +117,45 @@ def test_the_dense_and_blas_paths_train_the_same_network():
     rng = np.random.default_rng(3)
     X = rng.random((600, 784))
     y = rng.integers(0, 10, 600)
-    fits = []
-    for dense in (True, False):
-        before = _kernels._dense_forward(dense)
-        try:
-            net = nncore.Network([784, 100, 10], activation="relu", output="softmax",
-                                 loss="cross_entropy", seed=0)
-            net.fit(X, np.eye(10)[y], epochs=2, batch_size=200, optimizer="adam",
-                    learning_rate=1e-3, n_threads=1)
-            fits.append((net.params.copy(), net.predict(X)))
-        finally:
-            _kernels._dense_forward(before)
-    assert_close(fits[0][0], fits[1][0], np.float64)
-    assert_close(fits[0][1], fits[1][1], np.float64)
+
+    def fit():
+        net = nncore.Network([784, 100, 10], activation="relu", output="softmax",
+                             loss="cross_entropy", seed=0)
+        net.fit(X, np.eye(10)[y], epochs=2, batch_size=200, optimizer="adam",
+                learning_rate=1e-3, n_threads=1)
+        return net.params.copy(), net.predict(X)
+
+    dense, blas = _on_both_paths(fit)
+    assert_close(dense[0], blas[0], np.float64)
+    assert_close(dense[1], blas[1], np.float64)
 
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
 def test_a_non_finite_input_is_named_by_its_row(bad, path, dtype):
     net, _, rng = _twins([40, 30, 2], 1, dtype=dtype)
-    X = rng.uniform(-1, 1, (300, 40)).astype(dtype)
+    X = rng.uniform(-1, 1, (600, 40)).astype(dtype)
     X[137, 11] = bad
     with pytest.raises(ValueError, match=r"row 137\b.*column 11\b"):
         net.predict(X)
 
 
-def test_a_pass_too_wide_to_pack_still_agrees(path, dtype):
+def test_a_pass_too_wide_to_pack_agrees_with_blas(dtype):
     # 784 -> 256 packs into 0.8 MB in float32; in float64, 1.6 MB exceeds the size
     # limit and BLAS takes that layer, the pack the next
-    net, ref, rng = _twins([784, 256, 24], 2, activation="relu", dtype=dtype)
-    X = rng.uniform(0, 1, (64, 784)).astype(dtype)
-    assert_close(net.predict(X), ref.predict(X.astype(float).tolist()), dtype)
+    net, _, rng = _twins([784, 256, 24], 2, activation="relu", dtype=dtype)
+    X = rng.uniform(0, 1, (ROWS, 784)).astype(dtype)
+    dense, blas = _on_both_paths(lambda: net.predict(X))
+    assert_close(dense, blas, dtype)
 
 
-def test_more_layers_than_the_packs_ready_bits(path):
+def test_more_layers_than_the_packs_ready_bits_agree_with_blas():
     # layers from the 65th on are packed again for every product (no ready bit)
-    net, ref, rng = _twins([9] * 71 + [2], 71, activation="tanh")
-    X = rng.uniform(-1, 1, (96, 9))
-    Y = rng.uniform(0, 1, (96, 2))
-    assert_close(net.predict(X), ref.predict(X.tolist()), np.float64)
-    assert_close(net.gradient(X, Y), ref.gradient(X.tolist(), Y.tolist()), np.float64)
+    net, _, rng = _twins([9] * 71 + [2], 71, activation="tanh")
+    X = rng.uniform(-1, 1, (ROWS, 9))
+    Y = rng.uniform(0, 1, (ROWS, 2))
+    dense, blas = _on_both_paths(lambda: (net.predict(X), net.gradient(X, Y)))
+    assert_close(dense[0], blas[0], np.float64)
+    assert_close(dense[1], blas[1], np.float64)
 
 
 def test_a_pass_spread_over_threads_agrees_with_blas(dtype):
@@ -142,12 +166,6 @@ def test_a_pass_spread_over_threads_agrees_with_blas(dtype):
                          loss="cross_entropy", seed=4, dtype=dtype)
     X = rng.random((20_000, 784)).astype(dtype)
     Y = np.eye(10, dtype=dtype)[rng.integers(0, 10, 20_000)]
-    out = {}
-    for dense in (True, False):
-        before = _kernels._dense_forward(dense)
-        try:
-            out[dense] = (net.predict(X), net.gradient(X, Y))
-        finally:
-            _kernels._dense_forward(before)
-    assert_close(out[True][0], out[False][0], dtype)
-    assert_close(out[True][1], out[False][1], dtype)
+    dense, blas = _on_both_paths(lambda: (net.predict(X), net.gradient(X, Y)))
+    assert_close(dense[0], blas[0], dtype)
+    assert_close(dense[1], blas[1], dtype)

@@ -11,14 +11,15 @@
  * X are used where they lie: each of their numbers is broadcast against whole
  * vectors of weights, 8 rows x 3 vectors of neurons at a time (24 accumulators
  * in registers), about 75 GFLOP/s.  While a group of 8 rows goes through its
- * first tile, the next group's rows are prefetched, a cache line per input: a
+ * first tile, the next group's rows are prefetched into the second-level cache
+ * (the first holds the current group's), a cache line per input: a
  * narrow layer is otherwise bound by fetching its inputs (float32 784 -> 30:
- * predict of 60,000 rows 39 -> 23 ms).  Measured, one thread, pack included:
- * 784 -> 100 over 200 rows 0.46 ms against OpenBLAS's 0.59 ms; predict of 60,000
- * rows through 784-30-10, float64 98 -> 57 ms, float32 58 -> 23 ms.  Packs over
- * 1 MB stay with BLAS, which blocks for cache and is level with this or ahead
- * there (float64 784 -> 256: 1.00x), as do products of few rows (the pack would
- * not pay for itself).
+ * predict of 60,000 rows 36-39 -> 23-24 ms).  Measured, one thread, predict calls,
+ * pack included: 784 -> 100 over 512 rows 75 GFLOP/s against OpenBLAS's 55-58;
+ * 60,000 rows through 784-30-10, float64 63-68 -> 56-58 ms.  Packs over 1 MB stay
+ * with BLAS, which blocks for cache and is level with this or ahead there
+ * (float64 784 -> 256: 1.00x), as do products of few rows and calls over few
+ * (the pack and its memory would not pay for themselves).
  *
  * Each output is the bias plus the products in the order of the inputs, with
  * fused multiply-adds: a different rounding from BLAS's (a few ulps), the same
@@ -46,7 +47,6 @@ static inline ptrdiff_t nn_dense_np_f(ptrdiff_t n_out) { return (n_out + 15) & ~
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && !defined(_WIN32) \
     && !defined(NNCORE_NO_MULTIVERSION)
 #include <immintrin.h>
-#define NN_DENSE 1
 
 /* whether this build and processor have the packed product */
 static inline int nn_dense_cpu(void) { return __builtin_cpu_supports("avx512f"); }
@@ -88,7 +88,7 @@ nn_dense_tile_d(int R, int V, const double *const *xr, const double *WT, ptrdiff
     const double *w = WT + np;
     for (ptrdiff_t k = 0; k < n_in; k++, w += np) {
         if (pf)
-            _mm_prefetch(pf + 64 * k, _MM_HINT_T0);
+            _mm_prefetch(pf + 64 * k, _MM_HINT_T1);
         __m512d wv[3];
 #pragma GCC unroll 3
         for (int v = 0; v < 3; v++)
@@ -112,54 +112,58 @@ nn_dense_tile_d(int R, int V, const double *const *xr, const double *WT, ptrdiff
                 _mm512_mask_storeu_pd(Z + r * ldz + 8 * v, v == V - 1 ? last : 0xff, acc[r][v]);
 }
 
-#define NN_DENSE_ROWS_D(R)                                                                  \
+/* One group of R rows (xr) across the neurons: panels of 3 vectors, then a last
+ * panel of 1-3 vectors whose last vector is masked; the first panel prefetches
+ * PF (the next group's rows) when it is not NULL.  TILE is the dtype's tile,
+ * LANES its vector width, MT its mask type. */
+#define NN_DENSE_GROUP(TILE, R, LANES, MT, PF)                                              \
     do {                                                                                    \
         ptrdiff_t j = 0;                                                                    \
-        for (; j + 24 <= n_out; j += 24)                                                    \
-            nn_dense_tile_d(R, 3, xr, WT + j, np, n_in, Z + i * n_out + j, n_out, 0xff,      \
-                            j == 0 ? pf : NULL);                                            \
+        for (; j + 3 * (LANES) <= n_out; j += 3 * (LANES))                                  \
+            TILE(R, 3, xr, WT + j, np, n_in, Z + i * n_out + j, n_out, (MT)~0u,             \
+                 j == 0 ? (PF) : NULL);                                                     \
         if (j < n_out) {                                                                    \
-            ptrdiff_t rest = n_out - j;                                                     \
-            __mmask8 m = (__mmask8)(rest % 8 ? (1u << (rest % 8)) - 1 : 0xff);              \
-            if (rest > 16)                                                                  \
-                nn_dense_tile_d(R, 3, xr, WT + j, np, n_in, Z + i * n_out + j, n_out, m, j == 0 ? pf : NULL);    \
-            else if (rest > 8)                                                              \
-                nn_dense_tile_d(R, 2, xr, WT + j, np, n_in, Z + i * n_out + j, n_out, m, j == 0 ? pf : NULL);    \
+            const ptrdiff_t rest = n_out - j;                                               \
+            const MT m = (MT)(rest % (LANES) ? (1u << (rest % (LANES))) - 1 : ~0u);         \
+            const char *p = j == 0 ? (PF) : NULL;                                           \
+            if (rest > 2 * (LANES))                                                         \
+                TILE(R, 3, xr, WT + j, np, n_in, Z + i * n_out + j, n_out, m, p);           \
+            else if (rest > (LANES))                                                        \
+                TILE(R, 2, xr, WT + j, np, n_in, Z + i * n_out + j, n_out, m, p);           \
             else                                                                            \
-                nn_dense_tile_d(R, 1, xr, WT + j, np, n_in, Z + i * n_out + j, n_out, m, j == 0 ? pf : NULL);    \
+                TILE(R, 1, xr, WT + j, np, n_in, Z + i * n_out + j, n_out, m, p);           \
         }                                                                                   \
     } while (0)
 
-/* Z (B x n_out, row-major) := X WT[1:] + WT[0] for the B rows of X (row-major,
- * n_in columns); WT as nn_dense_pack_d made it */
-__attribute__((target("avx512f"))) static void
-nn_dense_fwd_d(const double *WT, const double *X, ptrdiff_t B, ptrdiff_t n_in, ptrdiff_t n_out,
-               double *Z)
-{
-    const ptrdiff_t np = nn_dense_np_d(n_out);
-    const double *xr[8];
-    const char *pf = NULL;
-    ptrdiff_t i = 0;
-    for (; i + 8 <= B; i += 8) {
-        for (int r = 0; r < 8; r++)
-            xr[r] = X + (i + r) * n_in;
-        /* the next 8 rows (n_in lines) fetched a line per input during this group's first
-         * tile */
-        pf = i + 16 <= B ? (const char *)(X + (i + 8) * n_in) : NULL;
-        NN_DENSE_ROWS_D(8);
+/* NAME(WT, X, B, n_in, n_out, Z): Z (B x n_out, row-major) := X WT[1:] + WT[0] for
+ * the B rows of X (row-major, n_in columns), WT as the dtype's pack made it: rows
+ * in groups of 8, then 4, then 1.  While a group of 8 goes through its first
+ * panel, the next group's rows (8 n_in values) are prefetched. */
+#define NN_DENSE_FWD(NAME, T, TILE, LANES, MT, NP)                                          \
+    __attribute__((target("avx512f"))) static void                                         \
+    NAME(const T *WT, const T *X, ptrdiff_t B, ptrdiff_t n_in, ptrdiff_t n_out, T *Z)       \
+    {                                                                                       \
+        const ptrdiff_t np = NP(n_out);                                                     \
+        const T *xr[8];                                                                     \
+        ptrdiff_t i = 0;                                                                    \
+        for (; i + 8 <= B; i += 8) {                                                        \
+            for (int r = 0; r < 8; r++)                                                     \
+                xr[r] = X + (i + r) * n_in;                                                 \
+            const char *pf = i + 16 <= B ? (const char *)(X + (i + 8) * n_in) : NULL;       \
+            NN_DENSE_GROUP(TILE, 8, LANES, MT, pf);                                         \
+        }                                                                                   \
+        for (; i + 4 <= B; i += 4) {                                                        \
+            for (int r = 0; r < 4; r++)                                                     \
+                xr[r] = X + (i + r) * n_in;                                                 \
+            NN_DENSE_GROUP(TILE, 4, LANES, MT, NULL);                                       \
+        }                                                                                   \
+        for (; i < B; i++) {                                                                \
+            xr[0] = X + i * n_in;                                                           \
+            NN_DENSE_GROUP(TILE, 1, LANES, MT, NULL);                                       \
+        }                                                                                   \
     }
-    pf = NULL;
-    for (; i + 4 <= B; i += 4) {
-        for (int r = 0; r < 4; r++)
-            xr[r] = X + (i + r) * n_in;
-        NN_DENSE_ROWS_D(4);
-    }
-    for (; i < B; i++) {
-        xr[0] = X + i * n_in;
-        NN_DENSE_ROWS_D(1);
-    }
-}
-#undef NN_DENSE_ROWS_D
+
+NN_DENSE_FWD(nn_dense_fwd_d, double, nn_dense_tile_d, 8, __mmask8, nn_dense_np_d)
 
 /* float32: the same with 16 neurons a vector (np a multiple of 16) */
 __attribute__((target("avx512f"))) static void
@@ -194,7 +198,7 @@ nn_dense_tile_f(int R, int V, const float *const *xr, const float *WT, ptrdiff_t
     const float *w = WT + np;
     for (ptrdiff_t k = 0; k < n_in; k++, w += np) {
         if (pf && (k & 1) == 0)
-            _mm_prefetch(pf + 32 * k, _MM_HINT_T0);
+            _mm_prefetch(pf + 32 * k, _MM_HINT_T1);
         __m512 wv[3];
 #pragma GCC unroll 3
         for (int v = 0; v < 3; v++)
@@ -219,53 +223,11 @@ nn_dense_tile_f(int R, int V, const float *const *xr, const float *WT, ptrdiff_t
                                       acc[r][v]);
 }
 
-#define NN_DENSE_ROWS_F(R)                                                                  \
-    do {                                                                                    \
-        ptrdiff_t j = 0;                                                                    \
-        for (; j + 48 <= n_out; j += 48)                                                    \
-            nn_dense_tile_f(R, 3, xr, WT + j, np, n_in, Z + i * n_out + j, n_out, 0xffff,    \
-                            j == 0 ? pf : NULL);                                            \
-        if (j < n_out) {                                                                    \
-            ptrdiff_t rest = n_out - j;                                                     \
-            __mmask16 m = (__mmask16)(rest % 16 ? (1u << (rest % 16)) - 1 : 0xffff);        \
-            if (rest > 32)                                                                  \
-                nn_dense_tile_f(R, 3, xr, WT + j, np, n_in, Z + i * n_out + j, n_out, m, j == 0 ? pf : NULL);    \
-            else if (rest > 16)                                                             \
-                nn_dense_tile_f(R, 2, xr, WT + j, np, n_in, Z + i * n_out + j, n_out, m, j == 0 ? pf : NULL);    \
-            else                                                                            \
-                nn_dense_tile_f(R, 1, xr, WT + j, np, n_in, Z + i * n_out + j, n_out, m, j == 0 ? pf : NULL);    \
-        }                                                                                   \
-    } while (0)
-
-__attribute__((target("avx512f"))) static void
-nn_dense_fwd_f(const float *WT, const float *X, ptrdiff_t B, ptrdiff_t n_in, ptrdiff_t n_out,
-               float *Z)
-{
-    const ptrdiff_t np = nn_dense_np_f(n_out);
-    const float *xr[8];
-    const char *pf = NULL;
-    ptrdiff_t i = 0;
-    for (; i + 8 <= B; i += 8) {
-        for (int r = 0; r < 8; r++)
-            xr[r] = X + (i + r) * n_in;
-        pf = i + 16 <= B ? (const char *)(X + (i + 8) * n_in) : NULL;
-        NN_DENSE_ROWS_F(8);
-    }
-    pf = NULL;
-    for (; i + 4 <= B; i += 4) {
-        for (int r = 0; r < 4; r++)
-            xr[r] = X + (i + r) * n_in;
-        NN_DENSE_ROWS_F(4);
-    }
-    for (; i < B; i++) {
-        xr[0] = X + i * n_in;
-        NN_DENSE_ROWS_F(1);
-    }
-}
-#undef NN_DENSE_ROWS_F
+NN_DENSE_FWD(nn_dense_fwd_f, float, nn_dense_tile_f, 16, __mmask16, nn_dense_np_f)
+#undef NN_DENSE_FWD
+#undef NN_DENSE_GROUP
 
 #else
-#define NN_DENSE 0
 static inline int nn_dense_cpu(void) { return 0; }
 static inline int nn_dense_available(void) { return 0; }
 static inline void nn_dense_pack_d(const double *blk, ptrdiff_t n_in, ptrdiff_t n_out,

@@ -29,7 +29,6 @@ cdef extern from "_parallel.h":
 
 cdef extern from "_dense.h" nogil:
     # a layer's forward product on AVX-512 without BLAS (see the header for why)
-    int NN_DENSE
     int NN_DENSE_MIN_ROWS
     int nn_dense_enabled
     int nn_dense_cpu() noexcept
@@ -482,17 +481,26 @@ cdef struct Pack:
     void* raw
     void* buf
     unsigned long long ready  # bit l: layer l's pack holds the current weights
+    bint one_product  # packed for a single product (training's minibatch), not a pass
 
 
-cdef void _pack_init(Pack* pk, const Net* net, bint f64) noexcept nogil:
-    """A pack for passes over up to net.bmax rows of float64 (f64) or float32, or
-    none (buf NULL: BLAS does every product) where no layer would take it or the
-    memory is not there."""
+# calls over fewer rows leave every product to BLAS: the pack's memory (fresh pages
+# from the system, every call) costs more than the kernel gains there (predict of
+# 200 rows through 784-100: 0.70 ms with it, 0.62 without)
+cdef Py_ssize_t _DENSE_CALL_MIN_ROWS = 512
+
+
+cdef void _pack_init(Pack* pk, const Net* net, bint f64, Py_ssize_t rows) noexcept nogil:
+    """A pack for a call over rows rows, in passes of up to net.bmax, of float64
+    (f64) or float32, or none (buf NULL: BLAS does every product) where no layer
+    would take it or the memory is not there."""
     cdef Py_ssize_t size
     pk.raw = NULL
     pk.buf = NULL
     pk.ready = 0
-    if net.bmax < NN_DENSE_MIN_ROWS or not nn_dense_available():
+    pk.one_product = False
+    if rows < _DENSE_CALL_MIN_ROWS or net.bmax < NN_DENSE_MIN_ROWS \
+            or not nn_dense_available():
         return
     size = nn_dense_pack_size(net.sizes, net.L, f64)
     if size == 0:
@@ -508,13 +516,19 @@ cdef inline void _pack_free(Pack* pk) noexcept nogil:
     pk.buf = NULL
 
 
-cdef inline Py_ssize_t _dense_min_rows(const Pack* pk, Py_ssize_t l, bint f64) noexcept nogil:
-    """The fewest rows layer l's product takes the pack for.  A pack made for one
+cdef inline bint _pack_ready(const Pack* pk, Py_ssize_t l) noexcept nogil:
+    """Whether layer l's pack holds the current weights (layers past the 64 bits
+    are packed again for every product)."""
+    return l < 64 and (pk.ready >> l) & 1
+
+
+cdef inline Py_ssize_t _dense_min_rows(const Pack* pk, bint f64) noexcept nogil:
+    """The fewest rows a product takes the pack for.  A pack made for one
     product (a minibatch's) weighs more against float32's faster product: measured
     (epochs, dense against BLAS), float64 784-100-10 at 64-256 rows a thread 2-11%
     faster, 784-256-256-10 level; float32 784-256-256-10 at 64 rows 7% and at 128
     rows 14% slower, 784-100-10 at 64-256 rows level."""
-    if f64 or (l < 64 and (pk.ready >> l) & 1):
+    if f64 or not pk.one_product:
         return NN_DENSE_MIN_ROWS
     return 4 * NN_DENSE_MIN_ROWS
 
@@ -524,7 +538,7 @@ cdef inline void _dense_layer(Pack* pk, Py_ssize_t l, Py_ssize_t po, const float
                               Py_ssize_t n_out, floating* z) noexcept nogil:
     """Z := A W^T + b from layer l's pack (at po in pk.buf), packed first unless
     its ready bit says it holds these weights."""
-    if l >= 64 or not (pk.ready >> l) & 1:
+    if not _pack_ready(pk, l):
         if floating is double:
             nn_dense_pack_d(blk, n_in, n_out, (<double*> pk.buf) + po)
         else:
@@ -557,7 +571,7 @@ cdef void _forward(Net* net, const floating* P, const floating* X0, Py_ssize_t B
         blk = P + net.poff[l]
         z = ws + net.zoff if l == net.L - 1 else _A(net, ws, l + 1)
         plen = nn_dense_pack_len(n_in, n_out, f64) if pk != NULL and pk.buf != NULL else 0
-        if plen > 0 and B >= _dense_min_rows(pk, l, f64):
+        if plen > 0 and B >= _dense_min_rows(pk, f64):
             _dense_layer(pk, l, po, blk, a_in, B, n_in, n_out, z)
         elif _FWD_TRANSPOSED_WIDTH <= n_out <= _FWD_TRANSPOSED_MAX_WIDTH \
                 and B >= _FWD_TRANSPOSED_ROWS:
@@ -966,7 +980,7 @@ cdef Py_ssize_t _forward_chunks(Net* net, const floating* P, const floating* X,
     cdef Py_ssize_t start = first * net.bmax, b, nf = net.sizes[0], no = net.sizes[net.L]
     cdef Py_ssize_t bad = -1
     cdef Pack pk
-    _pack_init(&pk, net, floating is double)
+    _pack_init(&pk, net, floating is double, n)
     cdef nn_fpstate fp = nn_fp_flush_enter()
     while start < n:
         b = min(net.bmax, n - start)
@@ -1048,7 +1062,7 @@ cdef double _data_pass(Net* net, const floating* P, const floating* X, const flo
     cdef double total = 0.0
     cdef bint back = G != NULL or PSG != NULL
     cdef Pack pk
-    _pack_init(&pk, net, floating is double)  # (the weights stay as they are: packed once)
+    _pack_init(&pk, net, floating is double, n)  # (the weights stay as they are: packed once)
     cdef nn_fpstate fp = nn_fp_flush_enter()
     while start < n:
         b = min(net.bmax, n - start)
@@ -1538,7 +1552,8 @@ def train_epoch(floating[::1] params, const Py_ssize_t[::1] sizes, const int[::1
     cdef Pack packs[MAX_THREADS_C]
     with nogil:
         for t in range(nt):
-            _pack_init(&packs[t], &net, floating is double)
+            _pack_init(&packs[t], &net, floating is double, n)
+            packs[t].one_product = True
         if not direct and not vfused:
             memset(ws + net.goff, 0, npar * sizeof(floating))
         if epoch.shuffle == _SHUFFLE_RNG:
@@ -1811,14 +1826,18 @@ cdef void _check_optimizer(const OptConfig* h) except *:
         raise ValueError("alpha needs a stateful update (sk_momentum with momentum 0)")
 
 
+cdef bint _switch(int* flag, enabled):
+    """*flag := enabled unless it is None; returns the setting before."""
+    cdef bint before = flag[0] != 0
+    if enabled is not None:
+        flag[0] = 1 if enabled else 0
+    return before
+
+
 def _dense_forward(enabled=None):
     """Whether the forward products take nn_dense_fwd_d/f (AVX-512) where they
     apply (tests switch it off to compare with BLAS); returns the setting before."""
-    global nn_dense_enabled
-    cdef int before = nn_dense_enabled
-    if enabled is not None:
-        nn_dense_enabled = 1 if enabled else 0
-    return bool(before)
+    return _switch(&nn_dense_enabled, enabled)
 
 
 def _dense_forward_available():
@@ -1829,11 +1848,7 @@ def _dense_forward_available():
 def _fast_adam(enabled=None):
     """Whether Adam's update takes its AVX-512 loop where the processor has one
     (tests switch it off to check the portable loop); returns the setting before."""
-    global nn_fast_adam
-    cdef int before = nn_fast_adam
-    if enabled is not None:
-        nn_fast_adam = 1 if enabled else 0
-    return bool(before)
+    return _switch(&nn_fast_adam, enabled)
 
 
 def optimizer_step(OptConfig opt, const Py_ssize_t[::1] sizes, floating[::1] params,

@@ -11,7 +11,9 @@ allows:
   update is fused into the gradient product), Adam's extra work at least one pass that reads
   the gradient, the weights and both moments and writes the last three, every step.  (Its
   square root and division need not use the divider: nncore's AVX-512 loop takes them from
-  estimates and Newton's iterations, and is then bound by this traffic);
+  estimates and Newton's iterations, and is then bound by this traffic).  The bound takes
+  the gradient through memory: an update applied as the product writes the gradient would
+  not read it back, but such a kernel measured slower here (see the README's speed section);
 - momentum against SGD: SGD's update is fused into the gradient product; momentum's needs at
   least one more pass over the parameters (read the velocity and the weights, write the
   weights) every step, whatever the implementation.

@@ -24,7 +24,10 @@
  * Each output is the bias plus the products in the order of the inputs, with
  * fused multiply-adds: a different rounding from BLAS's (a few ulps), the same
  * mathematics.  (The weight gradient's product stays with BLAS: a kernel of
- * the same kind measured 11% faster in isolation but slower in real fits.)
+ * the same kind measured 11% faster in isolation but slower in real fits, and
+ * so did one reading L-BFGS's inputs packed once per fit, column panels of
+ * each row in sequence: 65 GFLOP/s against BLAS's 55-58 alone on 784 -> 100
+ * over 4,000 rows, yet float64 L-BFGS fits level or slower, 3.16 against 3.12 s.)
  */
 #ifndef NNCORE_DENSE_H
 #define NNCORE_DENSE_H

@@ -1,5 +1,6 @@
 """The drop-in MLPClassifier / MLPRegressor against scikit-learn's, in the same run
-(issue 13): the same steps for every solver, schedule and task, every fitted
+(issue 13): the same steps for every solver, schedule and task, and on
+scikit-learn's bundled real data sets with every activation; every fitted
 attribute, warm starts and partial fits, sparse input, float32, pickling, and the
 estimator checks.
 
@@ -21,7 +22,11 @@ sklearn = pytest.importorskip("sklearn")
 
 import scipy.sparse as sp  # noqa: E402
 from sklearn.datasets import (  # noqa: E402
+    load_breast_cancer,
+    load_diabetes,
     load_digits,
+    load_iris,
+    load_wine,
     make_multilabel_classification,
     make_regression,  # noqa: E402
 )
@@ -143,6 +148,36 @@ def test_the_same_steps_as_scikit_learn(task, solver, alpha, weighted):
     else:
         np.testing.assert_allclose(ours.predict(X), theirs.predict(X), rtol=rtol * 100,
                                    atol=rtol * 100)
+
+
+# scikit-learn's bundled real data sets, standardised as a user would; every hidden
+# activation at the default width (100) and batch ("auto"), each solver with its
+# defaults.  (The diabetes targets stay in their units, 25-346: large gradients.)
+REAL = {"iris": (SkClassifier, MLPClassifier, load_iris),
+        "wine": (SkClassifier, MLPClassifier, load_wine),
+        "breast-cancer": (SkClassifier, MLPClassifier, load_breast_cancer),
+        "diabetes": (SkRegressor, MLPRegressor, load_diabetes)}
+
+
+@pytest.mark.parametrize("solver", ["adam", "sgd", "lbfgs"])
+@pytest.mark.parametrize("activation", ["identity", "logistic", "tanh", "relu"])
+@pytest.mark.parametrize("data", REAL)
+def test_real_data_sets_every_activation_the_same_fit(data, activation, solver):
+    Sk, Nn, load = REAL[data]
+    X, y = load(return_X_y=True)
+    X = StandardScaler().fit_transform(X)
+    params = dict(activation=activation, solver=solver, max_iter=15, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ours, theirs = Nn(**params).fit(X, y), Sk(**params).fit(X, y)
+    rtol = RTOL["lbfgs" if solver == "lbfgs" else "stochastic"]
+    assert_same_fit(ours, theirs, rtol)
+    if Nn is MLPClassifier:
+        np.testing.assert_array_equal(ours.predict(X), theirs.predict(X))
+    else:
+        scale = np.abs(theirs.predict(X)).max()
+        np.testing.assert_allclose(ours.predict(X), theirs.predict(X), rtol=rtol * 100,
+                                   atol=rtol * 100 * scale)
 
 
 @pytest.mark.parametrize("solver", ["adam", "sgd-nesterov", "sgd-invscaling"])

@@ -16,7 +16,11 @@ allows:
   not read it back, but such a kernel measured slower here (see the README's speed section);
 - momentum against SGD: SGD's update is fused into the gradient product; momentum's needs at
   least one more pass over the parameters (read the velocity and the weights, write the
-  weights) every step, whatever the implementation.
+  weights) every step, whatever the implementation;
+- Nesterov's momentum against SGD (float64 and float32): its step uses the gradient and the
+  new velocity apart (W -= r (g + mu v)), so the product cannot add into the velocity as
+  momentum's does: the gradient goes to memory and one pass reads it, the velocity and the
+  weights and writes the last two (with the gradient through memory, as for Adam).
 
 (Issue 13's drop-in targets, once here with the bound BLAS's products set, are met since
 nncore computes its forward products in its own kernel, faster than BLAS: see
@@ -54,14 +58,29 @@ def best_of(f, repeat):
 def adam_traffic(n, dtype=np.float64):
     """The least memory traffic Adam adds to SGD every step: its update reads four vectors
     of n values (gradient, weights, both moments) and writes three (NumPy passes moving
-    the same bytes: three vectors rewritten in place, one read)."""
+    the same bytes and doing next to no arithmetic: w += g, and both moments rewritten in
+    place; a reduction over g would be bound by its additions, not by memory)."""
     rng = np.random.default_rng(0)
     w, m, v, g = (rng.random(n).astype(dtype) for _ in range(4))
 
     def run():
-        for a in (w, m, v):
+        np.add(w, g, out=w)
+        for a in (m, v):
             np.multiply(a, 1.0, out=a)
-        g.sum()
+    return run
+
+
+def nesterov_traffic(n, dtype=np.float64):
+    """The least memory traffic Nesterov's momentum adds to SGD every step, the gradient
+    through memory: its update reads three vectors of n values (gradient, velocity,
+    weights) and writes two (NumPy passes moving the same bytes: w += g, v rewritten in
+    place)."""
+    rng = np.random.default_rng(0)
+    w, v, g = (rng.random(n).astype(dtype) for _ in range(3))
+
+    def run():
+        np.add(w, g, out=w)
+        np.multiply(v, 1.0, out=v)
     return run
 
 
@@ -92,47 +111,51 @@ def main():
     def timed(name, f, repeat=1):
         times.setdefault(name, []).append(best_of(f, repeat))
 
+    # each traffic pass is timed on the parameters and on 16 values, and the second
+    # (NumPy's calls, not memory) taken from the first
+    passes = {"adam": lambda n: adam_traffic(n), "adam f32": lambda n: adam_traffic(n, np.float32),
+              "momentum": momentum_pass, "nesterov": lambda n: nesterov_traffic(n),
+              "nesterov f32": lambda n: nesterov_traffic(n, np.float32)}
     with threadpool_limits(1):
-        adam_pass = adam_traffic(N_PARAMS)
-        stream = momentum_pass(N_PARAMS)
-        adam_pass32 = adam_traffic(N_PARAMS, np.float32)
+        traffic = {name: (make(N_PARAMS), make(16)) for name, make in passes.items()}
         X32, Y32 = X.astype(np.float32), Y.astype(np.float32)
         nets = {name: nncore.Network(list(SIZES), activation="relu", output="softmax",
                                      loss="cross_entropy", seed=0,
                                      dtype=np.float32 if name.endswith("f32") else np.float64)
-                for name in ("sgd", "momentum", "adam", "sgd f32", "adam f32")}
+                for name in ("sgd", "momentum", "adam", "nesterov", "sgd f32", "adam f32",
+                             "nesterov f32")}
         opts = {"sgd": nncore.optimizers.SGD(0.1),
                 "momentum": nncore.optimizers.SGD(0.01, momentum=0.9),
                 "adam": nncore.optimizers.Adam(0.001),
+                "nesterov": nncore.optimizers.SGD(0.01, momentum=0.9, nesterov=True),
                 "sgd f32": nncore.optimizers.SGD(0.1),
-                "adam f32": nncore.optimizers.Adam(0.001)}
+                "adam f32": nncore.optimizers.Adam(0.001),
+                "nesterov f32": nncore.optimizers.SGD(0.01, momentum=0.9, nesterov=True)}
         for _ in range(args.rounds):
-            timed("adam traffic, one step", adam_pass, repeat=200)
-            timed("adam traffic f32, one step", adam_pass32, repeat=200)
-            timed("momentum traffic, one step", stream, repeat=200)
+            for name, (full, tiny) in traffic.items():
+                timed(f"{name} traffic, one step", full, repeat=200)
+                timed(f"{name} calls, one step", tiny, repeat=200)
             for name, net in nets.items():
                 data = (X32, Y32) if name.endswith("f32") else (X, Y)
                 timed(f"epoch {name}", lambda net=net, name=name, data=data: net.fit(
                     *data, epochs=1, batch_size=32, optimizer=opts[name], shuffle=False))
     med = {k: statistics.median(v) for k, v in times.items()}
+    for name in passes:
+        med[f"{name} traffic, one step"] -= med.pop(f"{name} calls, one step")
     steps32 = -(-X.shape[0] // 32)
 
     rows = []
-    sgd = med["epoch sgd"]
-    rows.append(("adam epoch <= 1.3x SGD (f64, b32)", med["epoch adam"] / sgd,
-                 (sgd + steps32 * med["adam traffic, one step"]) / sgd,
-                 f"SGD {sgd:.3f} s + {steps32} x {med['adam traffic, one step'] * 1e6:.0f} us"))
-    sgd32 = med["epoch sgd f32"]
-    rows.append(("adam epoch <= 1.3x SGD (f32, b32)", med["epoch adam f32"] / sgd32,
-                 (sgd32 + steps32 * med["adam traffic f32, one step"]) / sgd32,
-                 f"SGD {sgd32:.3f} s + {steps32} x "
-                 f"{med['adam traffic f32, one step'] * 1e6:.0f} us"))
-    rows.append(("momentum epoch <= 1.15x SGD (f64, b32)", med["epoch momentum"] / sgd,
-                 (sgd + steps32 * med["momentum traffic, one step"]) / sgd,
-                 f"SGD {sgd:.3f} s + {steps32} x {med['momentum traffic, one step'] * 1e6:.0f} us"))
+    for opt, limit, dtype in (("adam", 1.3, "f64"), ("adam", 1.3, "f32"),
+                              ("momentum", 1.15, "f64"), ("nesterov", 1.15, "f64"),
+                              ("nesterov", 1.15, "f32")):
+        suffix = " f32" if dtype == "f32" else ""
+        sgd, extra = med["epoch sgd" + suffix], med[f"{opt}{suffix} traffic, one step"]
+        rows.append((f"{opt} epoch <= {limit}x SGD ({dtype}, b32)",
+                     med[f"epoch {opt}{suffix}"] / sgd, (sgd + steps32 * extra) / sgd,
+                     f"SGD {sgd:.3f} s + {steps32} x {extra * 1e6:.0f} us"))
     print(f"1 thread, medians of {args.rounds} rounds (seconds):")
     for k, v in med.items():
-        print(f"  {k:34s} {v:.4f}")
+        print(f"  {k:34s} {v:.6f}")
     print()
     print("| target | nncore measured | best this machine allows | the bound |")
     print("|---|---:|---:|---|")

@@ -486,6 +486,26 @@ def test_lbfgs_iterates_on_the_parameter_vector_as_scipy(digits):
     assert net.optimizer.result_.nit == 15 and net.optimizer.step_count == 15
 
 
+@pytest.mark.parametrize("sizes", [[784, 100, 10], [3, 1], [5, 7, 2, 3], [1, 1, 1]])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_sklearn_packing_copies_are_the_permutation(sizes, dtype):
+    """The drop-in's L-BFGS moves the parameters into and out of scikit-learn's
+    packing a layer's block at a time: exactly indexing with sklearn_order."""
+    from nncore import _layout
+
+    n = _layout.n_params(sizes)
+    perm = _layout.sklearn_order(sizes)
+    assert sorted(perm) == list(range(n))
+    v = np.random.default_rng(0).standard_normal(n)
+    vd = v.astype(dtype)
+    np.testing.assert_array_equal(_layout.to_sklearn(vd, sizes, np.empty(n)),
+                                  vd[perm].astype(np.float64))
+    got, want = np.zeros(n, dtype), np.zeros(n, dtype)
+    _layout.from_sklearn(v, sizes, got)
+    want[perm] = v
+    np.testing.assert_array_equal(got, want)
+
+
 def test_lbfgs_with_validation_callbacks_and_an_interrupt(digits):
     from nncore.optimizers import LBFGS
 

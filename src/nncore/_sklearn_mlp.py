@@ -380,10 +380,11 @@ class _BaseMLP(BaseEstimator):
         penalty = np.empty(n_weights)
 
         def loss_grad(packed):
-            net.params[perm] = packed
+            _layout.from_sklearn(packed, net.sizes, net.params)
             loss, grad, sw_sum = data.loss_and_gradient_sums()
             weights = packed[:n_weights]
-            grad = np.take(grad, perm).astype(np.float64, copy=False)  # (a new array)
+            # (a new array each time: SciPy keeps the one it is given)
+            grad = _layout.to_sklearn(grad, net.sizes, np.empty(grad.shape[0]))
             grad /= sw_sum
             grad[:n_weights] += np.multiply(weights, alpha / sw_sum, out=penalty)
             return loss / sw_sum + 0.5 * alpha * float(weights @ weights) / sw_sum, grad

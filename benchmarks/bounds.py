@@ -32,6 +32,7 @@ Never run it next to another timing job: it measures the machine.
 from __future__ import annotations
 
 import argparse
+import functools
 import statistics
 import time
 import warnings
@@ -113,9 +114,9 @@ def main():
 
     # each traffic pass is timed on the parameters and on 16 values, and the second
     # (NumPy's calls, not memory) taken from the first
-    passes = {"adam": lambda n: adam_traffic(n), "adam f32": lambda n: adam_traffic(n, np.float32),
-              "momentum": momentum_pass, "nesterov": lambda n: nesterov_traffic(n),
-              "nesterov f32": lambda n: nesterov_traffic(n, np.float32)}
+    passes = {"adam": adam_traffic, "adam f32": functools.partial(adam_traffic, dtype=np.float32),
+              "momentum": momentum_pass, "nesterov": nesterov_traffic,
+              "nesterov f32": functools.partial(nesterov_traffic, dtype=np.float32)}
     with threadpool_limits(1):
         traffic = {name: (make(N_PARAMS), make(16)) for name, make in passes.items()}
         X32, Y32 = X.astype(np.float32), Y.astype(np.float32)

@@ -372,43 +372,44 @@ class _BaseMLP(BaseEstimator):
     def _fit_lbfgs(self, net, X, Y, sample_weight):
         # L-BFGS-B iterates in scikit-learn's packing of the parameters (its
         # variables in its order: the same iterates up to rounding)
-        perm = _layout.sklearn_order(net.sizes)
+        sizes = net.sizes
         # scikit-learn packs every layer's weights first, then the biases
-        n_weights = int(_layout.weights_mask(net.sizes).sum())
+        n_weights = int(_layout.weights_mask(sizes).sum())
         data = self._full_batch_data(net, X, Y, sample_weight)
         alpha = self.alpha
         penalty = np.empty(n_weights)
 
         def loss_grad(packed):
-            _layout.from_sklearn(packed, net.sizes, net.params)
+            _layout.from_sklearn(packed, sizes, net.params)
             loss, grad, sw_sum = data.loss_and_gradient_sums()
             weights = packed[:n_weights]
             # (a new array each time: SciPy keeps the one it is given)
-            grad = _layout.to_sklearn(grad, net.sizes, np.empty(grad.shape[0]))
+            grad = _layout.to_sklearn(grad, sizes, np.empty(grad.shape[0]))
             grad /= sw_sum
             grad[:n_weights] += np.multiply(weights, alpha / sw_sum, out=penalty)
             return loss / sw_sum + 0.5 * alpha * float(weights @ weights) / sw_sum, grad
 
         solver = LBFGS(self.max_iter, max_fun=self.max_fun, tol=self.tol)
-        last = {"x": net.params[perm].astype(np.float64), "iterations": 0}
+        x0 = _layout.to_sklearn(net.params, sizes, np.empty(net.params.shape[0]))
+        last = {"x": x0.copy(), "iterations": 0}
 
         def each(result):
             last.update(x=result.x.copy(), iterations=last["iterations"] + 1, loss=result.fun)
 
         try:
             with data:
-                result = solver.minimize(loss_grad, net.params[perm], max_iter=self.max_iter,
+                result = solver.minimize(loss_grad, x0, max_iter=self.max_iter,
                                          callback=each)
         except BaseException:
             # the parameters hold a line search's trial point: keep the last
             # completed iteration instead (an interrupt, a lost cluster)
-            net.params[perm] = last["x"]
+            _layout.from_sklearn(last["x"], sizes, net.params)
             if last["iterations"]:
                 self.n_iter_, self.loss_ = last["iterations"], float(last["loss"])
             raise
         self.n_iter_ = _check_optimize_result(result, self.max_iter)
         self.loss_ = result.fun
-        net.params[perm] = result.x
+        _layout.from_sklearn(result.x, sizes, net.params)
 
     # -- where the data lives: here, in this process; nncore.dask overrides these
 
@@ -486,16 +487,16 @@ class _BaseMLP(BaseEstimator):
         intercepts): the loss with alpha's penalty, and its gradient, packed alike.  The
         trailing buffers of scikit-learn's signature are accepted and not needed."""
         net = self._network()
-        perm = _layout.sklearn_order(net.sizes)
         X = net.check_data(validate_data(self, X, accept_sparse=["csr", "csc"], reset=False))
         Y = np.asarray(y, dtype=net.dtype).reshape(X.shape[0], -1)
         sw_sum = X.shape[0] if sample_weight is None else float(np.sum(sample_weight))
-        net.params[perm] = packed_coef_inter
+        packed = np.asarray(packed_coef_inter)
+        _layout.from_sklearn(packed, net.sizes, net.params)
         loss, grad, _ = net.loss_and_gradient_sums(X, Y, sample_weight)
-        mask = _layout.weights_mask(net.sizes)[perm]
-        weights = np.asarray(packed_coef_inter)[mask]
-        grad = grad[perm] / sw_sum
-        grad[mask] += self.alpha * weights / sw_sum
+        n_weights = int(_layout.weights_mask(net.sizes).sum())  # (packed first)
+        weights = packed[:n_weights]
+        grad = _layout.to_sklearn(grad, net.sizes, np.empty_like(grad)) / sw_sum
+        grad[:n_weights] += self.alpha * weights / sw_sum
         return loss / sw_sum + 0.5 * self.alpha * float(weights @ weights) / sw_sum, grad
 
     def __sklearn_tags__(self):

@@ -15,8 +15,9 @@
  * (the first holds the current group's), a cache line per input: a
  * narrow layer is otherwise bound by fetching its inputs (float32 784 -> 30:
  * predict of 60,000 rows 36-39 -> 23-24 ms).  Measured, one thread, predict calls,
- * pack included: 784 -> 100 over 512 rows 75 GFLOP/s against OpenBLAS's 55-58;
- * 60,000 rows through 784-30-10, float64 63-68 -> 56-58 ms.  Packs over 1 MB stay
+ * pack included: 784 -> 100 over 512 rows 75 GFLOP/s against OpenBLAS's 55-58
+ * (on a later Xeon with AMX: 84-86 against 60-62); 60,000 rows through
+ * 784-30-10, float64 63-68 -> 56-58 ms.  Packs over 1 MB stay
  * with BLAS, which blocks for cache and is level with this or ahead there
  * (float64 784 -> 256: 1.00x), as do products of few rows and calls over few
  * (the pack and its memory would not pay for themselves).

@@ -540,15 +540,21 @@ def test_nn_estimators_take_lbfgs():
     assert len(clf.loss_curve_) == 80 or clf.network_.optimizer.result_.status == 0
 
 
+@pytest.mark.parametrize("nesterov", [False, True], ids=["momentum", "nesterov"])
+@pytest.mark.parametrize("weight_decay", [0.0, 0.01])
 @pytest.mark.parametrize("n_threads", [1, 2])
 @pytest.mark.parametrize("momentum", [0.3, 0.9])
-def test_momentum_velocity_over_many_steps_matches_the_reference(momentum, n_threads, dtype):
+def test_momentum_velocity_over_many_steps_matches_the_reference(momentum, n_threads,
+                                                                 weight_decay, nesterov, dtype):
     """The compiled momentum keeps its velocity scaled by momentum^t between the
     rescalings (every 12 steps at 0.3, 132 at 0.9); parameters and the velocity it
-    hands back must still be the reference's, step after step, across calls."""
+    hands back must still be the reference's, step after step, across calls, with
+    and without the L2 term (which joins the scaled velocity), and Nesterov's form
+    (which keeps a gradient buffer) must too."""
     net, ref, X, Y = random_case(29, 40, dtype)
-    opt, ref_opt = SGD(0.05, momentum=momentum, weight_decay=0.01), \
-        reference.SGD(0.05, momentum=momentum, weight_decay=0.01)
+    opt = SGD(0.05, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay)
+    ref_opt = reference.SGD(0.05, momentum=momentum, nesterov=nesterov,
+                            weight_decay=weight_decay)
     for _ in range(2):  # 2 calls of 10 epochs of 14 minibatches: 280 steps
         net.fit(X, Y, epochs=10, batch_size=3, optimizer=opt, n_threads=n_threads)
         ref.fit(X.astype(float).tolist(), Y.astype(float).tolist(), epochs=10, batch_size=3,

@@ -536,6 +536,41 @@ NN_UPDATE(nn_update_f, float, nn_sumsq_f)
 NN_VELOCITY(nn_velocity_d, double)
 NN_VELOCITY(nn_velocity_f, float)
 
+/* Nesterov's momentum (v := mu v + g;  p := p - r (g + mu v)) over the same
+ * scaled velocity, v = s u, with the gradient added into u by the GEMMs.  Its
+ * step needs g apart from v, which u no longer holds; instead it carries
+ * z = p + r mu v, which follows plain momentum, z := z - r v, and gives
+ * p = z - r (1 + mu) v (z - r mu v after the step).  One pass:
+ *     u += cw p;  p := z + cp u;  z := z + cz u;  u := rs u
+ * (cp = -r (1 + mu) s, cz = -r s).  p is read even where its old value is not
+ * needed (0 p): storing to lines the loop has not loaded cost more than loading
+ * them (measured, 79,510 floats hot in the second-level cache: 14.5 against
+ * 11.3 us; the gradient buffer's pass, 16 us).  Against the update from g, p is
+ * rounded relative to |z|, which differs from |p| by the momentum's displacement. */
+#define NN_NESTEROV_Z(NAME, T)                                                            \
+    NN_CLONES static void NAME(T *restrict P, T *restrict U, T *restrict Z, ptrdiff_t n,  \
+                               double cw_, double cp_, double cz_, double rs_)            \
+    {                                                                                     \
+        const T cw = (T)cw_, cp = (T)cp_, cz = (T)cz_, rs = (T)rs_;                       \
+        ptrdiff_t i;                                                                      \
+        if (cw == 0 && rs_ == 1.0) {                                                      \
+            for (i = 0; i < n; i++) {                                                     \
+                T z = Z[i], u = U[i];                                                     \
+                P[i] = (z + cp * u) + (T)0 * P[i];                                        \
+                Z[i] = z + cz * u;                                                        \
+            }                                                                             \
+        } else {                                                                          \
+            for (i = 0; i < n; i++) {                                                     \
+                T z = Z[i], u = U[i] + cw * P[i];                                         \
+                P[i] = z + cp * u;                                                        \
+                Z[i] = z + cz * u;                                                        \
+                U[i] = rs * u;                                                            \
+            }                                                                             \
+        }                                                                                 \
+    }
+NN_NESTEROV_Z(nn_nesterov_z_d, double)
+NN_NESTEROV_Z(nn_nesterov_z_f, float)
+
 /* the constants of step t (t >= 1) of the update u->kind */
 static inline void nn_update_prepare(nn_update *u, double t)
 {

@@ -84,6 +84,10 @@ cdef extern from "_fastmath.h" nogil:
                        double rs) noexcept
     void nn_velocity_f(float* P, float* U, Py_ssize_t n, double cw, double cp,
                        double rs) noexcept
+    void nn_nesterov_z_d(double* P, double* U, double* Z, Py_ssize_t n, double cw,
+                         double cp, double cz, double rs) noexcept
+    void nn_nesterov_z_f(float* P, float* U, float* Z, Py_ssize_t n, double cw,
+                         double cp, double cz, double rs) noexcept
     void nn_update_d(const nn_update* u, double* P, double* G, double* S, double* S2,
                      Py_ssize_t n, double wd, double* sq) noexcept
     void nn_update_f(const nn_update* u, float* P, float* G, float* S, float* S2,
@@ -1363,11 +1367,17 @@ cdef void _update_slice(Net* net, floating* P, floating* ws, Py_ssize_t stride,
     nn_fp_flush_leave(fp)
 
 
-cdef inline void _velocity_range(floating* P, floating* U, Py_ssize_t a, Py_ssize_t e,
-                                 double cw, double cp, double rs) noexcept nogil:
+cdef inline void _velocity_range(floating* P, floating* U, floating* Z, Py_ssize_t a,
+                                 Py_ssize_t e, double cw, double cp, double cz,
+                                 double rs) noexcept nogil:
     if e <= a:
         return
-    if floating is float:
+    if Z != NULL:
+        if floating is float:
+            nn_nesterov_z_f(P + a, U + a, Z + a, e - a, cw, cp, cz, rs)
+        else:
+            nn_nesterov_z_d(P + a, U + a, Z + a, e - a, cw, cp, cz, rs)
+    elif floating is float:
         nn_velocity_f(P + a, U + a, e - a, cw, cp, rs)
     else:
         nn_velocity_d(P + a, U + a, e - a, cw, cp, rs)
@@ -1380,11 +1390,13 @@ cdef void _velocity_slice(Net* net, floating* P, floating* ws, Py_ssize_t stride
     """Elements lo..hi-1 of a momentum step whose gradient thread 0 has added into
     the scaled velocity U (the velocity is s U, s the scale after this step; in
     scikit-learn's form the rate is in it): every other part's gradient is added
-    too, in part order, then the L2 terms and the step (nn_velocity_*); rs = s
+    too, in part order, then the L2 terms and the step (nn_velocity_*; nncore's
+    Nesterov form nn_nesterov_z_*, its z in thread 0's free gradient buffer); rs = s
     folds the scale back into U.  With alpha, sq := sum W^2 of the slice's weights
     before the step."""
-    cdef double wd = h.weight_decay, cw, cp
-    cdef bint own = h.kind == OPT_MOMENTUM
+    cdef double wd = h.weight_decay, cw, cp, cz = 0.0
+    cdef bint own = h.kind == OPT_MOMENTUM or h.kind == OPT_NESTEROV
+    cdef floating* Z = ws + net.goff if h.kind == OPT_NESTEROV else NULL
     cdef Py_ssize_t l, j
     cdef Py_ssize_t r[4]
     cdef nn_fpstate fp = nn_fp_flush_enter()
@@ -1395,14 +1407,17 @@ cdef void _velocity_slice(Net* net, floating* P, floating* ws, Py_ssize_t stride
     # the L2 term joins the gradient: w += wd W (scikit-learn's: -r wd W), in units of s
     cw = (wd if own else -h.learning_rate * wd) / s
     cp = -h.learning_rate * s if own else s  # W := W - r v;  scikit-learn's W := W + v
+    if Z != NULL:  # W := z - r (1 + mu) v;  z := z - r v
+        cz = cp
+        cp = cp * (1.0 + h.momentum)
     if wd == 0.0:
-        _velocity_range(P, U, lo, hi, 0.0, cp, rs)
+        _velocity_range(P, U, Z, lo, hi, 0.0, cp, cz, rs)
     else:
         for l in range(net.L):
             for j in range(net.sizes[l + 1]):
                 if _neuron_ranges(net, l, j, lo, hi, r):
-                    _velocity_range(P, U, r[0], r[1], 0.0, cp, rs)
-                    _velocity_range(P, U, r[2], r[3], cw, cp, rs)
+                    _velocity_range(P, U, Z, r[0], r[1], 0.0, cp, cz, rs)
+                    _velocity_range(P, U, Z, r[2], r[3], cw, cp, cz, rs)
     nn_fp_flush_leave(fp)
 
 
@@ -1512,13 +1527,14 @@ def train_epoch(floating[::1] params, const Py_ssize_t[::1] sizes, const int[::1
     direct = opt.kind == OPT_SGD and not blocked and nt == 1
     # Momentum adds thread 0's gradient straight into its velocity, held scaled (see
     # _velocity_slice): the update then passes over two vectors, which stay in cache.
-    # (Nesterov's needs the gradient apart from the velocity: a third vector, as
-    # much traffic as a gradient buffer, measured no faster; it keeps the buffer.
-    # Carrying z = W + r mu v instead, which follows plain momentum and gives
-    # W = z - r (1 + mu) v, drops the gradient's reads and zeroing, but the pass
-    # still stores two vectors, z and W, and measured level: 784-100-10, batch 32,
-    # epochs 1.23-1.31x SGD against 1.27-1.29x in float64, 1.17-1.18x in float32.)
-    vfused = (opt.kind == OPT_MOMENTUM or opt.kind == OPT_SK_MOMENTUM) and opt.momentum > 0
+    # nncore's Nesterov form too: its step needs the gradient apart from the
+    # velocity, which it then no longer has, so it carries z = W + r mu v in thread
+    # 0's free gradient buffer instead (see nn_nesterov_z_*): one pass that loads
+    # three vectors and stores two, against the buffer's three and three.
+    # (scikit-learn's form keeps the buffer: the drop-in takes scikit-learn's steps
+    # to rounding, and z rounds differently.)
+    vfused = (opt.kind == OPT_MOMENTUM or opt.kind == OPT_SK_MOMENTUM
+              or opt.kind == OPT_NESTEROV) and opt.momentum > 0
     # Thread 0's products add into its gradient buffer (beta = 1), which the update
     # zeroes as it reads it (u.zero_g): BLAS's own zeroing (beta = 0) is a separate
     # pass over memory the previous update has pushed out of cache.  Other threads'
@@ -1552,7 +1568,8 @@ def train_epoch(floating[::1] params, const Py_ssize_t[::1] sizes, const int[::1
     if direct:
         wbeta = <floating> (1.0 - lr * wd)
         bbeta = 1
-    cdef bint own_form = opt.kind == OPT_MOMENTUM
+    cdef bint own_form = opt.kind == OPT_MOMENTUM or opt.kind == OPT_NESTEROV
+    cdef floating zc = <floating> (lr * opt.momentum)
     cdef Pack packs[MAX_THREADS_C]
     with nogil:
         for t in range(nt):
@@ -1560,6 +1577,9 @@ def train_epoch(floating[::1] params, const Py_ssize_t[::1] sizes, const int[::1
             packs[t].one_product = True
         if not direct and not vfused:
             memset(ws + net.goff, 0, npar * sizeof(floating))
+        elif vfused and opt.kind == OPT_NESTEROV:
+            for i in range(npar):  # z = W + r mu v (the state holds v itself here)
+                ws[net.goff + i] = P[i] + zc * S[i]
         if epoch.shuffle == _SHUFFLE_RNG:
             _shuffle(idx, n, rng_state)
         elif epoch.shuffle == _SHUFFLE_NONE:

@@ -18,9 +18,11 @@ allows:
   least one more pass over the parameters (read the velocity and the weights, write the
   weights) every step, whatever the implementation;
 - Nesterov's momentum against SGD (float64 and float32): its step uses the gradient and the
-  new velocity apart (W -= r (g + mu v)), so the product cannot add into the velocity as
-  momentum's does: the gradient goes to memory and one pass reads it, the velocity and the
-  weights and writes the last two (with the gradient through memory, as for Adam).
+  new velocity apart (W -= r (g + mu v)), so one vector of state more than momentum's must
+  be kept: with the product adding into the velocity as momentum's does, z = W + r mu v
+  (nncore's kernels: W = z - r (1 + mu) v), at least one pass that reads the velocity, z
+  and the weights and writes the last two every step.  (Keeping the gradient apart
+  instead reads it back and zeroes it: a third store.)
 
 (Issue 13's drop-in targets, once here with the bound BLAS's products set, are met since
 nncore computes its forward products in its own kernel, faster than BLAS: see
@@ -72,16 +74,16 @@ def adam_traffic(n, dtype=np.float64):
 
 
 def nesterov_traffic(n, dtype=np.float64):
-    """The least memory traffic Nesterov's momentum adds to SGD every step, the gradient
-    through memory: its update reads three vectors of n values (gradient, velocity,
-    weights) and writes two (NumPy passes moving the same bytes: w += g, v rewritten in
+    """The least memory traffic Nesterov's momentum adds to SGD every step, the product
+    adding into the velocity: its update reads three vectors of n values (velocity, z,
+    weights) and writes two (NumPy passes moving the same bytes: w += v, z rewritten in
     place)."""
     rng = np.random.default_rng(0)
-    w, v, g = (rng.random(n).astype(dtype) for _ in range(3))
+    w, v, z = (rng.random(n).astype(dtype) for _ in range(3))
 
     def run():
-        np.add(w, g, out=w)
-        np.multiply(v, 1.0, out=v)
+        np.add(w, v, out=w)
+        np.multiply(z, 1.0, out=z)
     return run
 
 

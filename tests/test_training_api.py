@@ -549,8 +549,8 @@ def test_momentum_velocity_over_many_steps_matches_the_reference(momentum, n_thr
     """The compiled momentum keeps its velocity scaled by momentum^t between the
     rescalings (every 12 steps at 0.3, 132 at 0.9); parameters and the velocity it
     hands back must still be the reference's, step after step, across calls, with
-    and without the L2 term (which joins the scaled velocity), and Nesterov's form
-    (which keeps a gradient buffer) must too."""
+    and without the L2 term (which joins the scaled velocity), and so must
+    Nesterov's form, which carries z = W + r mu v beside it."""
     net, ref, X, Y = random_case(29, 40, dtype)
     opt = SGD(0.05, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay)
     ref_opt = reference.SGD(0.05, momentum=momentum, nesterov=nesterov,

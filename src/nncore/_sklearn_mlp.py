@@ -83,6 +83,20 @@ def _check_sample_weight(sample_weight, X):
     return sw
 
 
+def _sklearn_objective(loss, grad, sw_sum, packed, sizes, alpha, out, penalty=None):
+    """scikit-learn's L-BFGS objective and its gradient at ``packed`` (its packing:
+    every layer's coefficients, then the intercepts) from nncore's loss and gradient
+    sums over the data: their means plus alpha's L2 penalty on the weights.  The
+    gradient goes to ``out`` in scikit-learn's packing; ``penalty`` (as long as the
+    weights) spares a temporary."""
+    n_weights = sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
+    weights = packed[:n_weights]
+    _layout.to_sklearn(grad, sizes, out)
+    out /= sw_sum
+    out[:n_weights] += np.multiply(weights, alpha / sw_sum, out=penalty)
+    return loss / sw_sum + 0.5 * alpha * float(weights @ weights) / sw_sum, out
+
+
 def _check_optimize_result(result, max_iter):
     """scikit-learn's account of an L-BFGS run: the iterations (at most max_iter)
     and a ConvergenceWarning saying why it stopped when it did not converge."""
@@ -373,21 +387,15 @@ class _BaseMLP(BaseEstimator):
         # L-BFGS-B iterates in scikit-learn's packing of the parameters (its
         # variables in its order: the same iterates up to rounding)
         sizes = net.sizes
-        # scikit-learn packs every layer's weights first, then the biases
-        n_weights = int(_layout.weights_mask(sizes).sum())
         data = self._full_batch_data(net, X, Y, sample_weight)
-        alpha = self.alpha
-        penalty = np.empty(n_weights)
+        penalty = np.empty(int(_layout.weights_mask(sizes).sum()))
 
         def loss_grad(packed):
             _layout.from_sklearn(packed, sizes, net.params)
             loss, grad, sw_sum = data.loss_and_gradient_sums()
-            weights = packed[:n_weights]
-            # (a new array each time: SciPy keeps the one it is given)
-            grad = _layout.to_sklearn(grad, sizes, np.empty(grad.shape[0]))
-            grad /= sw_sum
-            grad[:n_weights] += np.multiply(weights, alpha / sw_sum, out=penalty)
-            return loss / sw_sum + 0.5 * alpha * float(weights @ weights) / sw_sum, grad
+            # (a new gradient array each time: SciPy keeps the one it is given)
+            return _sklearn_objective(loss, grad, sw_sum, packed, sizes, self.alpha,
+                                      np.empty(grad.shape[0]), penalty)
 
         solver = LBFGS(self.max_iter, max_fun=self.max_fun, tol=self.tol)
         x0 = _layout.to_sklearn(net.params, sizes, np.empty(net.params.shape[0]))
@@ -493,11 +501,8 @@ class _BaseMLP(BaseEstimator):
         packed = np.asarray(packed_coef_inter)
         _layout.from_sklearn(packed, net.sizes, net.params)
         loss, grad, _ = net.loss_and_gradient_sums(X, Y, sample_weight)
-        n_weights = int(_layout.weights_mask(net.sizes).sum())  # (packed first)
-        weights = packed[:n_weights]
-        grad = _layout.to_sklearn(grad, net.sizes, np.empty_like(grad)) / sw_sum
-        grad[:n_weights] += self.alpha * weights / sw_sum
-        return loss / sw_sum + 0.5 * self.alpha * float(weights @ weights) / sw_sum, grad
+        return _sklearn_objective(loss, grad, sw_sum, packed, net.sizes, self.alpha,
+                                  np.empty_like(grad))
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -195,6 +195,46 @@ def test_warm_start_and_partial_fit_continue_as_scikit_learn(solver):
     assert_same_fit(ours, theirs, RTOL["stochastic"])
 
 
+@pytest.mark.parametrize("between", ["nothing", "pickle", "assign", "assign-item"])
+def test_a_warm_start_after_early_stopping_restores_as_scikit_learn(between):
+    """scikit-learn's early stopping ends with coefs_ = _best_coefs, one set of arrays
+    from then on: a warm-started fit whose validation score never beats the best
+    ends at its last step (its steps moved the "best" too), not back at the first
+    fit's best.  A list of coefficients assigned in between leaves the best where it
+    was; an item assigned into the list (scikit-learn's best list itself) does not."""
+    Sk, Nn, X, y, _ = TASKS["multilabel"]
+    params = dict(hidden_layer_sizes=(12, 3), activation="identity", solver="adam",
+                  learning_rate_init=0.1, epsilon=1e-3, batch_size=16, shuffle=False,
+                  alpha=0.1, early_stopping=True, n_iter_no_change=10, max_iter=60,
+                  random_state=44, warm_start=True)
+    rng = np.random.RandomState(3)
+    assigned = [rng.normal(0, 0.3, (20, 12)), rng.normal(0, 0.3, (12, 3)),
+                rng.normal(0, 0.3, (3, 5))]
+    runs = []
+    for cls in (Nn, Sk):
+        est = cls(**params)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            est.fit(X, y)
+            first_best = [c.copy() for c in est.coefs_]
+            if between == "pickle":
+                est = pickle.loads(pickle.dumps(est))
+            elif between == "assign":
+                est.coefs_ = [c.copy() for c in assigned]
+            elif between == "assign-item":
+                est.coefs_[0] = assigned[0].copy()
+            best = est.best_validation_score_
+            est.set_params(max_iter=3)
+            est.fit(X, y)
+        # the case in question: no epoch of the second fit beat the first's best
+        assert max(est.validation_scores_[-est.n_iter_:]) <= best
+        runs.append((est, first_best))
+    (ours, our_first), (theirs, their_first) = runs
+    assert_same_fit(ours, theirs, RTOL["stochastic"])
+    moved = not np.allclose(theirs.coefs_[0], their_first[0])
+    assert moved == (between != "assign")  # scikit-learn's own outcome, as described
+
+
 def test_assigned_initial_weights_are_trained_from():
     """coefs_ / intercepts_ set by hand (scikit-learn's shapes) start the training."""
     Sk, Nn, X, y, _ = TASKS["binary"]

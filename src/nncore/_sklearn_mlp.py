@@ -197,6 +197,8 @@ class _BaseMLP(BaseEstimator):
                 and intercepts is views[1] and all(a is b for a, b in zip(coefs, views[2])) \
                 and all(a is b for a, b in zip(intercepts, views[3])):
             return net
+        replaced = (views is None or coefs is not views[0],
+                    views is None or intercepts is not views[1])
         coefs = [np.asarray(c) for c in coefs]
         intercepts = [np.asarray(b) for b in intercepts]
         sizes = [coefs[0].shape[0]] + [c.shape[1] for c in coefs]
@@ -210,11 +212,34 @@ class _BaseMLP(BaseEstimator):
         if net is None or list(net.sizes) != sizes or net.dtype != dtype or \
                 net.activations[-1] != _ACTIVATIONS[self.out_activation_]:
             net = self._new_network(sizes, dtype)
+        self._settle_best(net, *replaced)
         for w, b, c, i in zip(net.weights, net.biases, coefs, intercepts):
             w[...] = c.T
             b[...] = i
         self._attach(net)
         return net
+
+    def _settle_best(self, net, coefs_replaced, intercepts_replaced):
+        """Before assigned coefs_ / intercepts_ are written into net: the best
+        parameters that follow the current ones (see _fit_stochastic) stay what they
+        are where scikit-learn's lists were replaced (its _best_coefs keeps the old
+        arrays), and follow on where only their items were (the same list)."""
+        live = self.__dict__.get("_best_live")
+        if live is None:
+            return
+        if net is not self.__dict__.get("_net") or live.shape != net.params.shape:
+            self._best_live = None
+            return
+        best = _layout.blocks(self._best_params, net.sizes)
+        now = _layout.blocks(net.params, net.sizes)
+        for b, c, keep in zip(best, now, _layout.blocks(live, net.sizes)):
+            for cols, replaced in ((slice(1, None), coefs_replaced),
+                                   (slice(0, 1), intercepts_replaced)):
+                if replaced:
+                    b[:, cols] = np.where(keep[:, cols], c[:, cols], b[:, cols])
+                    keep[:, cols] = False
+        if not live.any():
+            self._best_live = None
 
     def _new_network(self, sizes, dtype):
         hidden = _ACTIVATIONS[self.activation]
@@ -269,6 +294,7 @@ class _BaseMLP(BaseEstimator):
             b[...] = intercept.astype(dtype, copy=False)
         self._attach(net)
         self._best_params = net.params.copy()
+        self._best_live = None
         if self.solver in _STOCHASTIC_SOLVERS:
             self.loss_curve_ = []
             self._no_improvement_count = 0
@@ -381,7 +407,17 @@ class _BaseMLP(BaseEstimator):
                           f"and the optimization hasn't converged yet.", ConvergenceWarning,
                           stacklevel=4)
         if self.early_stopping:
-            net.params[:] = self._best_params
+            live = self.__dict__.get("_best_live")
+            if live is None:
+                net.params[:] = self._best_params
+            else:
+                np.copyto(net.params, self._best_params, where=~live)
+            # scikit-learn restores with coefs_ = _best_coefs, after which they are one
+            # set of arrays: a warm-started fit's steps move its best coefficients too,
+            # until a better validation score copies them, so such a fit that never
+            # improves ends where it stopped, not back at the earlier best.  Here the
+            # best follows the parameters wherever _best_live is True
+            self._best_live = np.ones(net.params.shape, dtype=bool)
 
     def _fit_lbfgs(self, net, X, Y, sample_weight):
         # L-BFGS-B iterates in scikit-learn's packing of the parameters (its
@@ -455,6 +491,7 @@ class _BaseMLP(BaseEstimator):
             if last > self.best_validation_score_:
                 self.best_validation_score_ = last
                 self._best_params = self._net.params.copy()
+                self._best_live = None
         else:
             if self.loss_curve_[-1] > self.best_loss_ - self.tol:
                 self._no_improvement_count += 1

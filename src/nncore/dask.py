@@ -736,6 +736,7 @@ class _DaskMLP:
         # what the workers do not need to predict: the optimiser's state vectors
         est.__dict__.pop("_optimizer", None)
         est.__dict__.pop("_best_params", None)
+        est.__dict__.pop("_best_live", None)
         est.network_.optimizer = None
         sample = getattr(est, method)(np.zeros((1, X.shape[1]), dtype=X.dtype))
         if sample.ndim == 1:

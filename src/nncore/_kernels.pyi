@@ -50,6 +50,7 @@ BUILD_INFO: dict[str, Any]
 # Whether the build has OpenMP, and the most threads train_epoch takes.
 OPENMP: bool
 MAX_THREADS: int
+DENSE_CALL_MIN_ROWS: int
 
 # --- the network kernels -------------------------------------------------------
 

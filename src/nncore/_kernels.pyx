@@ -492,6 +492,7 @@ cdef struct Pack:
 # from the system, every call) costs more than the kernel gains there (predict of
 # 200 rows through 784-100: 0.70 ms with it, 0.62 without)
 cdef Py_ssize_t _DENSE_CALL_MIN_ROWS = 512
+DENSE_CALL_MIN_ROWS = _DENSE_CALL_MIN_ROWS
 
 
 cdef void _pack_init(Pack* pk, const Net* net, bint f64, Py_ssize_t rows) noexcept nogil:

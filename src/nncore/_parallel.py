@@ -36,12 +36,13 @@ SCAN_BYTES = 1 << 22
 CHUNK_ROWS = 512
 
 #: ... but narrow networks on several threads take chunks of SMALL_CHUNK_ROWS
-#: while those hold at most SMALL_CHUNK_WORK multiply-adds: such products run
-#: unpacked in BLAS's small-matrix kernels (OpenBLAS), which each thread then
-#: streams from memory at its own pace.  Measured, 784-30-10 predict over 60,000
-#: rows on 2 threads: float64 55 ms in chunks of 32 against 67 ms in 512, float32
-#: 26 against 31; on one thread the chunks of 32 lose (92 against 83 ms), and for
-#: 784-100-10 (2.4 Mi multiply-adds per 32 rows) too (138 against 107 ms).
+#: while those hold at most SMALL_CHUNK_WORK multiply-adds, where BLAS does the
+#: products (see pass_chunk_rows): they run unpacked in BLAS's small-matrix
+#: kernels (OpenBLAS), which each thread then streams from memory at its own
+#: pace.  Measured before nncore had its own forward product, 784-30-10 predict
+#: over 60,000 rows on 2 threads: float64 55 ms in chunks of 32 against 67 ms in
+#: 512, float32 26 against 31; on one thread the chunks of 32 lose (92 against 83
+#: ms), and for 784-100-10 (2.4 Mi multiply-adds per 32 rows) too (138 against 107).
 SMALL_CHUNK_ROWS = 32
 SMALL_CHUNK_WORK = 2**20
 
@@ -226,14 +227,30 @@ def pass_threads(n_rows: int, row_work: int) -> int:
     return min(available_cpus(), -(-n_rows // 64))  # at least 64 rows a thread
 
 
-def pass_chunk_rows(n_rows: int, n_threads: int, sizes, dtype) -> int:
+def pass_chunk_rows(n_rows: int, n_threads: int, sizes, dtype, gradient=False) -> int:
     """Rows per chunk of a pass over n_rows on n_threads: at most CHUNK_ROWS,
-    few enough that every thread gets one."""
+    few enough that every thread gets one.  The small chunks of narrow networks
+    (SMALL_CHUNK_ROWS) are for BLAS's products: a pass without a gradient whose
+    forward products nncore's own kernel takes (AVX-512, calls of 512 rows or
+    more) keeps whole chunks, which that kernel streams at the memory's pace.
+    Measured, 60,000 rows on 2 threads, chunks of 32 against 512: predict
+    784-30-10 float64 42 against 22 ms, float32 22 against 10; 784-16-10 27
+    against 13 and 14 against 7 (on one thread 45 and 19 ms).  With a gradient
+    the weight gradient's product is BLAS's, and the small chunks still win in
+    float32 (784-30-10 37 against 42 ms, 784-16-10 26 against 33)."""
     rows = max(1, min(-(-n_rows // n_threads), CHUNK_ROWS))
     if n_threads > 1 and narrow(sizes, dtype) \
-            and SMALL_CHUNK_ROWS * work_per_row(sizes) <= SMALL_CHUNK_WORK:
+            and SMALL_CHUNK_ROWS * work_per_row(sizes) <= SMALL_CHUNK_WORK \
+            and (gradient or not dense_forward(n_rows)):
         rows = min(rows, SMALL_CHUNK_ROWS)
     return rows
+
+
+def dense_forward(n_rows: int) -> bool:
+    """Whether a pass over n_rows takes nncore's own forward products (the
+    kernel's own test besides: whole chunks of at least 64 rows)."""
+    return n_rows >= _kernels.DENSE_CALL_MIN_ROWS and _kernels._dense_forward_available() \
+        and _kernels._dense_forward()
 
 
 def run_pass(n_rows: int, row_work: int, kernel):

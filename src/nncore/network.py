@@ -280,7 +280,7 @@ class Network:
 
     def _workspace(self, n_rows, n_threads=1, gradient=False):
         """Workspace for a pass over n_rows on n_threads."""
-        rows = _parallel.pass_chunk_rows(n_rows, n_threads, self.sizes, self.dtype) \
+        rows = _parallel.pass_chunk_rows(n_rows, n_threads, self.sizes, self.dtype, gradient) \
             if n_threads > 1 else max(1, min(n_rows, _parallel.CHUNK_ROWS))
         key = (rows, n_threads, gradient)
         length = self._ws_lengths.get(key)

@@ -190,8 +190,11 @@ def test_a_narrow_network_keeps_whole_chunks_where_the_dense_product_takes_them(
                 _parallel.CHUNK_ROWS if dense else _parallel.SMALL_CHUNK_ROWS)
             assert _parallel.pass_chunk_rows(3_000, 2, sizes, dtype, gradient=True) == \
                 _parallel.SMALL_CHUNK_ROWS
-            # too few rows for the dense kernel: BLAS's small chunks
+            # too few rows for the dense kernel, or a first layer too large for its
+            # pack (20,000 inputs, 1.3 MB): BLAS's small chunks
             assert _parallel.pass_chunk_rows(500, 2, sizes, dtype) == _parallel.SMALL_CHUNK_ROWS
+            assert _parallel.pass_chunk_rows(3_000, 2, [20_000, 1, 1], dtype) == \
+                _parallel.SMALL_CHUNK_ROWS
             out = np.empty((3_000, 10), dtype=dtype)
             _kernels.forward(net.params, net.spec.sizes, net.spec.acts, X, out,
                              net._workspace(3_000, 2), 2)

@@ -1870,6 +1870,11 @@ def _dense_forward_available():
     return bool(nn_dense_cpu())
 
 
+def _dense_layer_packs(Py_ssize_t n_in, Py_ssize_t n_out, bint f64):
+    """Whether a layer of these sizes is small enough for the dense product's pack."""
+    return nn_dense_pack_len(n_in, n_out, f64) > 0
+
+
 def _fast_adam(enabled=None):
     """Whether Adam's update takes its AVX-512 loop where the processor has one
     (tests switch it off to check the portable loop); returns the setting before."""

@@ -241,16 +241,17 @@ def pass_chunk_rows(n_rows: int, n_threads: int, sizes, dtype, gradient=False) -
     rows = max(1, min(-(-n_rows // n_threads), CHUNK_ROWS))
     if n_threads > 1 and narrow(sizes, dtype) \
             and SMALL_CHUNK_ROWS * work_per_row(sizes) <= SMALL_CHUNK_WORK \
-            and (gradient or not dense_forward(n_rows)):
+            and (gradient or not dense_forward(n_rows, sizes, dtype)):
         rows = min(rows, SMALL_CHUNK_ROWS)
     return rows
 
 
-def dense_forward(n_rows: int) -> bool:
-    """Whether a pass over n_rows takes nncore's own forward products (the
-    kernel's own test besides: whole chunks of at least 64 rows)."""
+def dense_forward(n_rows: int, sizes, dtype) -> bool:
+    """Whether a pass over n_rows takes nncore's own product for the first layer
+    (the kernel's own test besides: whole chunks of at least 64 rows)."""
     return n_rows >= _kernels.DENSE_CALL_MIN_ROWS and _kernels._dense_forward_available() \
-        and _kernels._dense_forward()
+        and _kernels._dense_forward() \
+        and _kernels._dense_layer_packs(sizes[0], sizes[1], np.dtype(dtype) == np.float64)
 
 
 def run_pass(n_rows: int, row_work: int, kernel):

@@ -205,3 +205,22 @@ def test_a_narrow_network_keeps_whole_chunks_where_the_dense_product_takes_them(
     assert_close(chunks[True], net.predict(X), dtype)
     assert_close(net.loss(X, Y), float(np.mean(np.sum((chunks[False] - Y) ** 2, axis=1))),
                  np.float64 if dtype == np.float64 else np.float32)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_training_in_cache_blocks_against_the_reference(threads, path, dtype, monkeypatch):
+    """fit split into cache blocks of 64 rows (fit's own choice for narrow networks
+    is 32; 64 is where the dense product takes a block in float64): the weights are
+    packed once a minibatch, its blocks' gradients added, then the one update.  Step
+    for step the reference's."""
+    from nncore import _parallel
+
+    monkeypatch.setattr(_parallel, "BLOCK_ROWS", 64)
+    net, ref, rng = _twins([40, 8, 3], 9, activation="tanh", output="sigmoid", dtype=dtype)
+    X = rng.uniform(-2, 2, (600, 40)).astype(dtype)
+    Y = rng.uniform(0, 1, (600, 3)).astype(dtype)
+    net.fit(X, Y, epochs=3, batch_size=300, learning_rate=0.5, n_threads=threads)
+    ref.fit(X.astype(float).tolist(), Y.astype(float).tolist(), epochs=3, batch_size=300,
+            learning_rate=0.5)
+    assert_close(net.params, ref.params, dtype)
+    assert_close(net.history["loss"], ref.history["loss"], dtype)

@@ -1305,10 +1305,10 @@ cdef void _train_part(Net* net, const floating* P, const Data* d, const Py_ssize
     cdef Py_ssize_t correct = 0
     cdef nn_fpstate fp = nn_fp_flush_enter()
     out[2] = _STATUS_OK
+    pk.ready = 0  # (the weights have changed since the last minibatch, not between its blocks)
     while s0 < count:
         sb = min(rows, count - s0)
         _gather(d, idx + s0, sb, nf, no, xb, yb, wb)
-        pk.ready = 0  # (the weights have changed since the last block)
         _forward(net, P, xb, sb, ws, NULL, pk)
         bl = _output_delta(loss, net.acts[net.L - 1], ws + net.zoff, _A(net, ws, net.L), yb,
                            wb if d.SW != NULL else NULL, sb, no, ws + net.d0off)

@@ -99,9 +99,13 @@ def test_a_call_over_few_rows_leaves_the_products_to_blas(dtype):
 
 
 @pytest.mark.parametrize("threads", [1, 2])
-def test_training_against_the_reference(threads, path, dtype):
+@pytest.mark.parametrize("blocks", [None, 64], ids=["whole", "blocks64"])
+def test_training_against_the_reference(threads, blocks, path, dtype, monkeypatch):
     # 300-row minibatches, whole or split in two: each thread's rows take the dense
-    # product (float32 from 256 rows a thread: its halves' 150 go to BLAS)
+    # product (float32 from 256 rows a thread: its halves' 150 go to BLAS).  In cache
+    # blocks of 64 rows (which the dense product takes in float64) the weights are
+    # packed once a minibatch, and its blocks' gradients added before the one update
+    monkeypatch.setattr(_parallel, "BLOCK_ROWS", blocks)
     net, ref, rng = _twins([20, 30, 5], 5, activation="sigmoid", output="sigmoid",
                            dtype=dtype)
     X = rng.uniform(-2, 2, (600, 20)).astype(dtype)
@@ -206,21 +210,3 @@ def test_a_narrow_network_keeps_whole_chunks_where_the_dense_product_takes_them(
     assert_close(net.loss(X, Y), float(np.mean(np.sum((chunks[False] - Y) ** 2, axis=1))),
                  np.float64 if dtype == np.float64 else np.float32)
 
-
-@pytest.mark.parametrize("threads", [1, 2])
-def test_training_in_cache_blocks_against_the_reference(threads, path, dtype, monkeypatch):
-    """fit split into cache blocks of 64 rows (fit's own choice for narrow networks
-    is 32; 64 is where the dense product takes a block in float64): the weights are
-    packed once a minibatch, its blocks' gradients added, then the one update.  Step
-    for step the reference's."""
-    from nncore import _parallel
-
-    monkeypatch.setattr(_parallel, "BLOCK_ROWS", 64)
-    net, ref, rng = _twins([40, 8, 3], 9, activation="tanh", output="sigmoid", dtype=dtype)
-    X = rng.uniform(-2, 2, (600, 40)).astype(dtype)
-    Y = rng.uniform(0, 1, (600, 3)).astype(dtype)
-    net.fit(X, Y, epochs=3, batch_size=300, learning_rate=0.5, n_threads=threads)
-    ref.fit(X.astype(float).tolist(), Y.astype(float).tolist(), epochs=3, batch_size=300,
-            learning_rate=0.5)
-    assert_close(net.params, ref.params, dtype)
-    assert_close(net.history["loss"], ref.history["loss"], dtype)

@@ -178,22 +178,25 @@ def test_a_pass_spread_over_threads_agrees_with_blas(dtype):
 def test_a_narrow_network_keeps_whole_chunks_where_the_dense_product_takes_them(dtype):
     """784-30-10 on two threads: BLAS's products go in chunks of 32 rows, the dense
     kernel's in whole ones (it streams them at the memory's pace; the chunks of 32
-    left a second thread no faster than one), a gradient's pass in 32 either way.
-    The same outputs from both."""
+    left a second thread no faster than one), a float32 gradient's pass in 32
+    either way.  The same outputs and gradients from both."""
     sizes = [784, 30, 10]
     rng = np.random.default_rng(6)
     net = nncore.Network(sizes, seed=6, dtype=dtype)
     X = rng.random((3_000, 784)).astype(dtype)
     Y = np.eye(10, dtype=dtype)[rng.integers(0, 10, 3_000)]
-    chunks = {}
+    chunks, grads = {}, {}
     for enabled in (True, False):
         before = _kernels._dense_forward(enabled)
         try:
             dense = enabled and _kernels._dense_forward_available()
             assert _parallel.pass_chunk_rows(3_000, 2, sizes, dtype) == (
                 _parallel.CHUNK_ROWS if dense else _parallel.SMALL_CHUNK_ROWS)
-            assert _parallel.pass_chunk_rows(3_000, 2, sizes, dtype, gradient=True) == \
-                _parallel.SMALL_CHUNK_ROWS
+            # a gradient's pass too, in float64 (float32's BLAS gradient product
+            # prefers the small chunks)
+            assert _parallel.pass_chunk_rows(3_000, 2, sizes, dtype, gradient=True) == (
+                _parallel.CHUNK_ROWS if dense and dtype == np.float64
+                else _parallel.SMALL_CHUNK_ROWS)
             # too few rows for the dense kernel, or a first layer too large for its
             # pack (20,000 inputs, 1.3 MB): BLAS's small chunks
             assert _parallel.pass_chunk_rows(500, 2, sizes, dtype) == _parallel.SMALL_CHUNK_ROWS
@@ -203,9 +206,11 @@ def test_a_narrow_network_keeps_whole_chunks_where_the_dense_product_takes_them(
             _kernels.forward(net.params, net.spec.sizes, net.spec.acts, X, out,
                              net._workspace(3_000, 2), 2)
             chunks[enabled] = out
+            grads[enabled] = net.gradient(X, Y)
         finally:
             _kernels._dense_forward(before)
     assert_close(chunks[True], chunks[False], dtype)
+    assert_close(grads[True], grads[False], dtype)
     assert_close(chunks[True], net.predict(X), dtype)
     assert_close(net.loss(X, Y), float(np.mean(np.sum((chunks[False] - Y) ** 2, axis=1))),
                  np.float64 if dtype == np.float64 else np.float32)

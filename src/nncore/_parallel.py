@@ -230,18 +230,21 @@ def pass_threads(n_rows: int, row_work: int) -> int:
 def pass_chunk_rows(n_rows: int, n_threads: int, sizes, dtype, gradient=False) -> int:
     """Rows per chunk of a pass over n_rows on n_threads: at most CHUNK_ROWS,
     few enough that every thread gets one.  The small chunks of narrow networks
-    (SMALL_CHUNK_ROWS) are for BLAS's products: a pass without a gradient whose
-    forward products nncore's own kernel takes (AVX-512, calls of 512 rows or
-    more) keeps whole chunks, which that kernel streams at the memory's pace.
-    Measured, 60,000 rows on 2 threads, chunks of 32 against 512: predict
-    784-30-10 float64 42 against 22 ms, float32 22 against 10; 784-16-10 27
-    against 13 and 14 against 7 (on one thread 45 and 19 ms).  With a gradient
-    the weight gradient's product is BLAS's, and the small chunks still win in
-    float32 (784-30-10 37 against 42 ms, 784-16-10 26 against 33)."""
+    (SMALL_CHUNK_ROWS) are for BLAS's products: a pass whose forward products
+    nncore's own kernel takes (AVX-512, calls of 512 rows or more) keeps whole
+    chunks, which that kernel streams at the memory's pace.  Measured, 60,000 rows
+    on 2 threads, chunks of 32 against 512: predict 784-30-10 float64 42 against
+    22 ms, float32 22 against 10; 784-16-10 27 against 13 and 14 against 7 (on
+    one thread 45 and 19 ms).  A gradient's pass as well in float64 (784-30-10
+    70-78 against 62-66 ms in three runs, 784-32-10 78 against 68, 784-16-10 48-51
+    against 46-48; over 10,000 rows 1.07-1.09x, 784-16-10 level), but in float32,
+    whose weight gradient's product (BLAS's) the small chunks suit, they still win
+    (784-30-10 37 against 42 ms, 784-16-10 26 against 33)."""
     rows = max(1, min(-(-n_rows // n_threads), CHUNK_ROWS))
+    whole = dense_forward(n_rows, sizes, dtype) \
+        and not (gradient and np.dtype(dtype) == np.float32)
     if n_threads > 1 and narrow(sizes, dtype) \
-            and SMALL_CHUNK_ROWS * work_per_row(sizes) <= SMALL_CHUNK_WORK \
-            and (gradient or not dense_forward(n_rows, sizes, dtype)):
+            and SMALL_CHUNK_ROWS * work_per_row(sizes) <= SMALL_CHUNK_WORK and not whole:
         rows = min(rows, SMALL_CHUNK_ROWS)
     return rows
 

@@ -241,10 +241,10 @@ def pass_chunk_rows(n_rows: int, n_threads: int, sizes, dtype, gradient=False) -
     whose weight gradient's product (BLAS's) the small chunks suit, they still win
     (784-30-10 37 against 42 ms, 784-16-10 26 against 33)."""
     rows = max(1, min(-(-n_rows // n_threads), CHUNK_ROWS))
-    whole = dense_forward(n_rows, sizes, dtype) \
-        and not (gradient and np.dtype(dtype) == np.float32)
     if n_threads > 1 and narrow(sizes, dtype) \
-            and SMALL_CHUNK_ROWS * work_per_row(sizes) <= SMALL_CHUNK_WORK and not whole:
+            and SMALL_CHUNK_ROWS * work_per_row(sizes) <= SMALL_CHUNK_WORK \
+            and (gradient and np.dtype(dtype) == np.float32
+                 or not dense_forward(n_rows, sizes, dtype)):
         rows = min(rows, SMALL_CHUNK_ROWS)
     return rows
 

@@ -227,7 +227,7 @@ class _BaseMLP(BaseEstimator):
         live = self.__dict__.get("_best_live")
         if live is None:
             return
-        if net is not self.__dict__.get("_net") or live.shape != net.params.shape:
+        if net is not self.__dict__.get("_net"):  # (a new network: no array is shared)
             self._best_live = None
             return
         best = _layout.blocks(self._best_params, net.sizes)
@@ -408,10 +408,7 @@ class _BaseMLP(BaseEstimator):
                           stacklevel=4)
         if self.early_stopping:
             live = self.__dict__.get("_best_live")
-            if live is None:
-                net.params[:] = self._best_params
-            else:
-                np.copyto(net.params, self._best_params, where=~live)
+            np.copyto(net.params, self._best_params, where=True if live is None else ~live)
             # scikit-learn restores with coefs_ = _best_coefs, after which they are one
             # set of arrays: a warm-started fit's steps move its best coefficients too,
             # until a better validation score copies them, so such a fit that never

@@ -102,6 +102,10 @@ def assert_same_fit(ours, theirs, rtol):
             assert not hasattr(ours, name), name
             continue
         a, b = getattr(ours, name), getattr(theirs, name)
+        # (a notebook shows np.float64(0.25) for scikit-learn's, 0.25 for a float)
+        assert type(a) is type(b), (name, type(a), type(b))
+        if isinstance(b, list):
+            assert [type(v) for v in a] == [type(v) for v in b], name
         if isinstance(b, (float, list)) and b is not None and not isinstance(b, str):
             np.testing.assert_allclose(a, b, rtol=rtol * 10, err_msg=name)
         else:

@@ -126,7 +126,7 @@ class _EpochEnd(Callback):
     def on_epoch_end(self, epoch, logs):
         est = self.est
         est.n_iter_ += 1
-        est.loss_ = float(logs["loss"])
+        est.loss_ = np.float64(logs["loss"])
         est.t_ += self.n_samples
         est.loss_curve_.append(est.loss_)
         if est.verbose:
@@ -446,10 +446,10 @@ class _BaseMLP(BaseEstimator):
             # completed iteration instead (an interrupt, a lost cluster)
             _layout.from_sklearn(last["x"], sizes, net.params)
             if last["iterations"]:
-                self.n_iter_, self.loss_ = last["iterations"], float(last["loss"])
+                self.n_iter_, self.loss_ = last["iterations"], np.float64(last["loss"])
             raise
         self.n_iter_ = _check_optimize_result(result, self.max_iter)
-        self.loss_ = result.fun
+        self.loss_ = np.float64(result.fun)
         _layout.from_sklearn(result.x, sizes, net.params)
 
     # -- where the data lives: here, in this process; nncore.dask overrides these

@@ -431,6 +431,32 @@ def test_other_settings_pass_and_fail_the_checks_scikit_learn_does(make):
     assert outcomes[0] == outcomes[1]
 
 
+@pytest.mark.parametrize("fit", ["fit", "partial_fit"])
+def test_parameter_checks_follow_scikit_learns_fit_context(fit):
+    """As scikit-learn's fit: the parameters checked once, what fit calls not checking
+    its own again (validation_fraction=0.0 fails in train_test_split's split, with
+    its message), and nothing checked under set_config(skip_parameter_validation)."""
+    X, y = _X[:100], _y[:100]
+    kw = {"classes": np.unique(y)} if fit == "partial_fit" else {}
+    errors = []
+    for C in (MLPClassifier, SkClassifier):
+        with pytest.raises(ValueError) as info:
+            getattr(C(early_stopping=True, validation_fraction=0.0), fit)(X, y, **kw)
+        errors.append((type(info.value), str(info.value)))
+    if fit == "fit":  # (partial_fit does not stop early: its check fails first)
+        assert "test_size=0.0" in errors[0][1]
+    assert errors[0] == errors[1]
+    fits = []
+    with sklearn.config_context(skip_parameter_validation=True), warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        for C in (MLPClassifier, SkClassifier):
+            est = C(hidden_layer_sizes=(5,), tol=-1.0, max_iter=3, random_state=0)
+            fits.append(getattr(est, fit)(X, y, **kw))
+    assert_same_fit(*fits, RTOL["stochastic"])
+    with pytest.raises(ValueError, match="tol"):
+        MLPClassifier(tol=-1.0).fit(X, y)
+
+
 @pytest.mark.parametrize("est", [MLPClassifier(solver="lbfgs"),
                                  MLPRegressor(solver="sgd", tol=1e-2, random_state=42)],
                          ids=repr)

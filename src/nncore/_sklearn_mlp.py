@@ -32,10 +32,12 @@ arrays to them sets the network's parameters.
 
 from __future__ import annotations
 
+import functools
 import warnings
 from numbers import Integral, Real
 
 import numpy as np
+from sklearn import config_context, get_config
 from sklearn.base import ClassifierMixin, RegressorMixin, is_classifier  # noqa: I001
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import accuracy_score, r2_score
@@ -53,6 +55,21 @@ from .callbacks import Callback
 from .network import Network
 from .optimizers import LBFGS, SklearnAdam, SklearnSGD
 from .training import LocalData
+
+
+def _fit_context(method):
+    """scikit-learn's rule for its MLP's fit and partial_fit: the parameters checked
+    unless ``set_config(skip_parameter_validation=True)``, and what the method calls
+    (``train_test_split``) not checking its own again, so that a bad setting fails
+    there as it does in scikit-learn (``validation_fraction=0.0``: its ValueError)."""
+    @functools.wraps(method)
+    def run(self, *args, **kwargs):
+        if not get_config()["skip_parameter_validation"]:
+            self._validate_params()
+        with config_context(skip_parameter_validation=True):
+            return method(self, *args, **kwargs)
+    return run
+
 
 __all__ = ["MLPClassifier", "MLPRegressor"]
 
@@ -731,6 +748,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         y = self._label_binarizer.transform(y).astype(bool)
         return X, y
 
+    @_fit_context
     def fit(self, X, y, sample_weight=None):
         """Fit the model to data matrix X and target(s) y.
 
@@ -745,10 +763,10 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         -------
         self
         """
-        self._validate_params()
         return self._fit(X, y, sample_weight=sample_weight, incremental=False)
 
     @available_if(lambda est: est._check_solver())
+    @_fit_context
     def partial_fit(self, X, y, sample_weight=None, classes=None):
         """Update the model with a single iteration over the given data.
 
@@ -764,7 +782,6 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         -------
         self
         """
-        self._validate_params()
         if _check_partial_fit_first_call(self, classes):
             self._label_binarizer = LabelBinarizer()
             if type_of_target(y).startswith("multilabel"):
@@ -920,6 +937,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
                              "Poisson regression.")
         return X, y
 
+    @_fit_context
     def fit(self, X, y, sample_weight=None):
         """Fit the model to data matrix X and target(s) y.
 
@@ -933,13 +951,13 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         -------
         self
         """
-        self._validate_params()
         return self._fit(X, y, sample_weight=sample_weight, incremental=False)
 
     # scikit-learn 1.9 guards the regressor's partial_fit with `est._check_solver`
     # (not called, so always true): partial_fit exists for every solver, and with
     # lbfgs runs a whole L-BFGS fit.  Mirrored.
     @available_if(lambda est: est._check_solver)
+    @_fit_context
     def partial_fit(self, X, y, sample_weight=None):
         """Update the model with a single iteration over the given data.
 
@@ -953,7 +971,6 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         -------
         self
         """
-        self._validate_params()
         return self._fit(X, y, sample_weight=sample_weight, incremental=True)
 
     def predict(self, X):

@@ -873,6 +873,7 @@ Multi-layer Perceptron classifier trained on a Dask cluster.
         return X, Y
 
     @available_if(lambda est: est._check_solver())
+    @_sklearn_mlp._fit_context
     def partial_fit(self, X, y, sample_weight=None, classes=None):
         """Update the model with one epoch over the given data (one pass over the
         blocks on dask input).
@@ -891,7 +892,6 @@ Multi-layer Perceptron classifier trained on a Dask cluster.
         """
         if not _is_dask(X):
             return super().partial_fit(X, y, sample_weight=sample_weight, classes=classes)
-        self._validate_params()
         if _sklearn_mlp._check_partial_fit_first_call(self, classes):
             self._label_binarizer = LabelBinarizer()
             labels = _as_dask_array(y, "y") if _is_dask(y) else da.from_array(np.asarray(y))

@@ -294,6 +294,18 @@ def test_float32_trains_in_float32(Sk, Nn):
     assert all(c.dtype == np.float32 for c in ours.coefs_ + ours.intercepts_)
     for a, b in zip(ours.coefs_, theirs.coefs_):
         np.testing.assert_allclose(a, b, rtol=RTOL["float32"], atol=RTOL["float32"])
+    # other inputs meet the float32 coefficients in float64, as in scikit-learn:
+    # with the same coefficients, the same float64 outputs
+    theirs.coefs_ = [c.copy() for c in ours.coefs_]
+    theirs.intercepts_ = [b.copy() for b in ours.intercepts_]
+    for X_other in (_X[:50], (_X[:50] * 16).astype(np.int64)):
+        for method in ("predict_proba", "predict_log_proba") if Nn is MLPClassifier \
+                else ("predict",):
+            a, b = getattr(ours, method)(X_other), getattr(theirs, method)(X_other)
+            assert a.dtype == b.dtype == np.float64, method
+            np.testing.assert_allclose(a, b, rtol=RTOL["stochastic"], atol=RTOL["stochastic"])
+    assert ours.predict_proba(X[:5]).dtype == np.float32 if Nn is MLPClassifier \
+        else ours.predict(X[:5]).dtype == np.float32
 
 
 def test_the_network_and_its_views():

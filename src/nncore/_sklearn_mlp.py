@@ -526,7 +526,12 @@ class _BaseMLP(BaseEstimator):
         if check_input:
             refuse_dates(X)
             X = validate_data(self, X, accept_sparse=["csr", "csc"], reset=False)
-        return self._network().predict(X)
+        net = self._network()
+        if net.dtype == np.float32 and getattr(X, "dtype", None) != np.float32:
+            # scikit-learn multiplies other inputs by its float32 coefficients in
+            # float64 (NumPy's promotion), and returns float64
+            net = net.astype(np.float64)
+        return net.predict(X)
 
     def _score_with_function(self, X, y, sample_weight, score_function):
         y_pred = self._predict(X, check_input=False)

@@ -42,6 +42,19 @@ def dtype(request):
     return request.param
 
 
+@pytest.fixture(params=["whole", "panels"])
+def first_layer(request):
+    """How training applies the first layer's update: after its whole gradient, or
+    panel by panel as the gradient is formed (nncore's _first_layer_steps, which
+    wide first layers take on one thread: forced here on small networks, panels of
+    2 neurons)."""
+    from nncore import _kernels
+
+    before = _kernels._panel_steps(*((0, None) if request.param == "whole" else (2, 0)))
+    yield request.param
+    _kernels._panel_steps(*before)
+
+
 @pytest.fixture
 def rng():
     return np.random.default_rng(12345)

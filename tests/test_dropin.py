@@ -135,6 +135,17 @@ def test_the_portable_update_loops_take_scikit_learns_steps(solver):
     assert_same_fit(ours, theirs, RTOL["stochastic"])
 
 
+@pytest.mark.parametrize("task", ["multiclass", "multilabel", "multioutput", "poisson"])
+@pytest.mark.parametrize("solver", ["adam", "sgd-nesterov", "adam-early-stopping",
+                                    "sgd-unshuffled"])
+def test_the_first_layers_panel_steps_take_scikit_learns_steps(task, solver, first_layer):
+    """Wide first layers on one thread take their update panel by panel as the
+    gradient is formed (forced here on these small networks): scikit-learn's steps
+    all the same, penalty, sample weights and loss curve included."""
+    ours, theirs, _, _ = _fit_both(task, solver, 1e-2, True)
+    assert_same_fit(ours, theirs, RTOL["stochastic"])
+
+
 @pytest.mark.parametrize("task, solver", CASES, ids=[f"{t}-{s}" for t, s in CASES])
 @pytest.mark.parametrize("alpha, weighted", [(0.0, False), (1e-2, True)],
                          ids=["plain", "alpha-weighted"])

@@ -110,7 +110,8 @@ OPTIMIZERS = [
 @pytest.mark.parametrize("make, make_ref", OPTIMIZERS)
 @pytest.mark.parametrize("weighted", [False, True])
 def test_scikit_learn_updates_and_loss_accounting_against_the_reference(make, make_ref,
-                                                                        weighted, dtype):
+                                                                        weighted, dtype,
+                                                                        first_layer):
     net, ref, X, Y = case("tanh", "softmax", "log_loss", dtype, n=23)
     Y = np.eye(3)[np.random.default_rng(2).integers(0, 3, 23)].astype(dtype)
     sw = np.random.default_rng(3).uniform(0.5, 2.0, 23) if weighted else None

@@ -206,7 +206,7 @@ OPTIMIZERS = [
 
 
 @pytest.mark.parametrize("make, make_ref", OPTIMIZERS)
-def test_optimizer_objects_against_their_reference_twins(make, make_ref, dtype):
+def test_optimizer_objects_against_their_reference_twins(make, make_ref, dtype, first_layer):
     _fit_against_the_twin(make, make_ref, dtype)
 
 
@@ -545,7 +545,8 @@ def test_nn_estimators_take_lbfgs():
 @pytest.mark.parametrize("n_threads", [1, 2])
 @pytest.mark.parametrize("momentum", [0.3, 0.9])
 def test_momentum_velocity_over_many_steps_matches_the_reference(momentum, n_threads,
-                                                                 weight_decay, nesterov, dtype):
+                                                                 weight_decay, nesterov, dtype,
+                                                                 first_layer):
     """The compiled momentum keeps its velocity scaled by momentum^t between the
     rescalings (every 12 steps at 0.3, 132 at 0.9); parameters and the velocity it
     hands back must still be the reference's, step after step, across calls, with
@@ -599,5 +600,5 @@ def portable_adam():
 
 @pytest.mark.parametrize("make, make_ref", OPTIMIZERS[4:6])
 def test_the_portable_adam_loop_takes_the_reference_steps(make, make_ref, dtype,
-                                                          portable_adam):
+                                                          portable_adam, first_layer):
     _fit_against_the_twin(make, make_ref, dtype)

@@ -9,20 +9,17 @@ allows:
 
 - Adam against SGD (784-100-10, batch 32, float64 and float32): SGD's epoch measured (its
   update is fused into the gradient product), Adam's extra work at least one pass that reads
-  the gradient, the weights and both moments and writes the last three, every step.  (Its
-  square root and division need not use the divider: nncore's AVX-512 loop takes them from
-  estimates and Newton's iterations, and is then bound by this traffic).  The bound takes
-  the gradient through memory: an update applied as the product writes the gradient would
-  not read it back, but such a kernel measured slower here (see the README's speed section);
+  the weights and both moments and writes them, every step.  (Its square root and division
+  need not use the divider: nncore's AVX-512 loop takes them from estimates and Newton's
+  iterations.)  The gradient need not go through memory: nncore forms the first layer's a
+  panel of neurons at a time and steps each panel at once, while it is in cache;
 - momentum against SGD: SGD's update is fused into the gradient product; momentum's needs at
   least one more pass over the parameters (read the velocity and the weights, write the
   weights) every step, whatever the implementation;
 - Nesterov's momentum against SGD (float64 and float32): its step uses the gradient and the
-  new velocity apart (W -= r (g + mu v)), so one vector of state more than momentum's must
-  be kept: with the product adding into the velocity as momentum's does, z = W + r mu v
-  (nncore's kernels: W = z - r (1 + mu) v), at least one pass that reads the velocity, z
-  and the weights and writes the last two every step.  (Keeping the gradient apart
-  instead reads it back and zeroes it: a third store.)
+  new velocity apart (W -= r (g + mu v)), so it cannot add the product into the velocity as
+  momentum's does; with the gradient in cache (nncore's panels, as for Adam), at least one
+  pass that reads the velocity and the weights and writes both every step.
 
 (Issue 13's drop-in targets, once here with the bound BLAS's products set, are met since
 nncore computes its forward products in its own kernel, faster than BLAS: see
@@ -58,33 +55,27 @@ def best_of(f, repeat):
     return statistics.median(times)
 
 
-def adam_traffic(n, dtype=np.float64):
-    """The least memory traffic Adam adds to SGD every step: its update reads four vectors
-    of n values (gradient, weights, both moments) and writes three (NumPy passes moving
-    the same bytes and doing next to no arithmetic: w += g, and both moments rewritten in
-    place; a reduction over g would be bound by its additions, not by memory)."""
-    rng = np.random.default_rng(0)
-    w, m, v, g = (rng.random(n).astype(dtype) for _ in range(4))
-
+def rewrite(*vectors):
+    """One pass that reads each of the vectors and writes it back (NumPy passes moving
+    those bytes with next to no arithmetic: each rewritten in place)."""
     def run():
-        np.add(w, g, out=w)
-        for a in (m, v):
+        for a in vectors:
             np.multiply(a, 1.0, out=a)
     return run
 
 
-def nesterov_traffic(n, dtype=np.float64):
-    """The least memory traffic Nesterov's momentum adds to SGD every step, the product
-    adding into the velocity: its update reads three vectors of n values (velocity, z,
-    weights) and writes two (NumPy passes moving the same bytes: w += v, z rewritten in
-    place)."""
+def adam_traffic(n, dtype=np.float64):
+    """The least memory traffic Adam adds to SGD every step, the gradient in cache: its
+    update reads and writes three vectors of n values (the weights and both moments)."""
     rng = np.random.default_rng(0)
-    w, v, z = (rng.random(n).astype(dtype) for _ in range(3))
+    return rewrite(*(rng.random(n).astype(dtype) for _ in range(3)))
 
-    def run():
-        np.add(w, v, out=w)
-        np.multiply(z, 1.0, out=z)
-    return run
+
+def nesterov_traffic(n, dtype=np.float64):
+    """The least memory traffic Nesterov's momentum adds to SGD every step, the gradient in
+    cache: its update reads and writes two vectors of n values (velocity, weights)."""
+    rng = np.random.default_rng(0)
+    return rewrite(*(rng.random(n).astype(dtype) for _ in range(2)))
 
 
 def momentum_pass(n):

@@ -1592,16 +1592,16 @@ def train_epoch(floating[::1] params, const Py_ssize_t[::1] sizes, const int[::1
     direct = opt.kind == OPT_SGD and not blocked and nt == 1
     # Momentum adds thread 0's gradient straight into its velocity, held scaled (see
     # _velocity_slice): the update then passes over two vectors, which stay in cache.
-    # nncore's Nesterov form too: its step needs the gradient apart from the
-    # velocity, which it then no longer has, so it carries z = W + r mu v in thread
-    # 0's free gradient buffer instead (see nn_nesterov_z_*): one pass that loads
-    # three vectors and stores two, against the buffer's three and three.
-    # (scikit-learn's form keeps the buffer: the drop-in takes scikit-learn's steps
-    # to rounding, and z rounds differently.)
     # On one thread, over whole minibatches, optimisers that keep the gradient apart
     # from their state take the first layer's step panel by panel as its gradient
-    # is formed (_first_layer_steps), where that layer is large enough for the
-    # vector this saves to matter.
+    # is formed instead (_first_layer_steps), where that layer is large enough for
+    # the vector this saves to matter.  Elsewhere nncore's Nesterov form adds into
+    # its velocity as momentum does: its step needs the gradient apart from the
+    # velocity, which it then no longer has, so it carries z = W + r mu v in thread
+    # 0's free gradient buffer (see nn_nesterov_z_*): one pass that loads three
+    # vectors and stores two, against the buffer's three and three.  (scikit-learn's
+    # form keeps the buffer: the drop-in takes scikit-learn's steps to rounding, and
+    # z rounds differently.)
     # The panels are as wide as OpenBLAS multiplies without packing its operands
     # (its small-matrix kernels, at most 100^3 multiply-adds a product), at most
     # _PANEL_NEURONS: measured, 784-100-10 float64 at batch 32, Nesterov's epoch

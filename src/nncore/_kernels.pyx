@@ -1606,8 +1606,9 @@ def train_epoch(floating[::1] params, const Py_ssize_t[::1] sizes, const int[::1
     # (its small-matrix kernels, at most 100^3 multiply-adds a product), at most
     # _PANEL_NEURONS: measured, 784-100-10 float64 at batch 32, Nesterov's epoch
     # 1.20 -> 1.13-1.15x SGD's with panels of 20-32 neurons, 1.25 with 40 (packed);
-    # at batch 64 1.16 -> 1.11 with 12, 1.24 with 24; at batch 128, where a panel
-    # would have 9 neurons, none gains (1.08 against 1.17-1.31).
+    # at batch 64 1.17 -> 1.09 with 19, 1.24 with 24 (packed); at batch 100 (12
+    # neurons: too few to take) panels were level, at 128 slower (1.08 against
+    # 1.17-1.31 with 8-32 neurons).
     if n > 0 and nf > 0:
         pn = min(_PANEL_NEURONS, sizes[1],
                  <Py_ssize_t> (_PANEL_MAX_MNK / (nf * min(batch_size, n))))

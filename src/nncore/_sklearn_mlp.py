@@ -530,7 +530,7 @@ class _BaseMLP(BaseEstimator):
         if net.dtype == np.float32 and getattr(X, "dtype", None) != np.float32:
             # scikit-learn multiplies other inputs by its float32 coefficients in
             # float64 (NumPy's promotion), and returns float64
-            net = net.astype(np.float64)
+            net = net._float64_twin()
         return net.predict(X)
 
     def _score_with_function(self, X, y, sample_weight, score_function):

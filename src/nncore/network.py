@@ -214,11 +214,22 @@ class Network:
         net.params[:] = self.params
         return net
 
+    def _float64_twin(self) -> Network:
+        """A float64 network holding these parameters, for a float32 model that meets
+        other inputs in float64 (scikit-learn's promotion, which the drop-in keeps):
+        made once and kept (not pickled), its parameters refreshed at each call."""
+        twin = self.__dict__.get("_twin64")
+        if twin is None:
+            twin = self._twin64 = self.astype(np.float64)
+        else:
+            twin.params[:] = self.params
+        return twin
+
     # pickling: the views, the kernel descriptors and the lock are rebuilt, not stored
     def __getstate__(self):
         state = {k: v for k, v in self.__dict__.items()
                  if k not in ("weights", "biases", "_lock", "spec", "params",
-                              "_work_per_row", "_ws_lengths", "_predictor")}
+                              "_work_per_row", "_ws_lengths", "_predictor", "_twin64")}
         state["params"] = np.array(self.params)
         return state
 

@@ -309,12 +309,16 @@ def test_float32_trains_in_float32(Sk, Nn):
     # with the same coefficients, the same float64 outputs
     theirs.coefs_ = [c.copy() for c in ours.coefs_]
     theirs.intercepts_ = [b.copy() for b in ours.intercepts_]
-    for X_other in (_X[:50], (_X[:50] * 16).astype(np.int64)):
-        for method in ("predict_proba", "predict_log_proba") if Nn is MLPClassifier \
-                else ("predict",):
-            a, b = getattr(ours, method)(X_other), getattr(theirs, method)(X_other)
-            assert a.dtype == b.dtype == np.float64, method
-            np.testing.assert_allclose(a, b, rtol=RTOL["stochastic"], atol=RTOL["stochastic"])
+    for change in (0.0, 0.5):  # (the second time after a coefficient changed in place)
+        ours.coefs_[0][3, 1] += change
+        theirs.coefs_[0][3, 1] += change
+        for X_other in (_X[:50], (_X[:50] * 16).astype(np.int64)):
+            for method in ("predict_proba", "predict_log_proba") if Nn is MLPClassifier \
+                    else ("predict",):
+                a, b = getattr(ours, method)(X_other), getattr(theirs, method)(X_other)
+                assert a.dtype == b.dtype == np.float64, method
+                np.testing.assert_allclose(a, b, rtol=RTOL["stochastic"],
+                                           atol=RTOL["stochastic"])
     assert ours.predict_proba(X[:5]).dtype == np.float32 if Nn is MLPClassifier \
         else ours.predict(X[:5]).dtype == np.float32
 

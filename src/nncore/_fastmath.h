@@ -350,8 +350,8 @@ typedef struct {
  * portable loop does the rest, and sq += sum P^2 of the elements taken. */
 #ifdef NN_X86_DISPATCH
 #include <immintrin.h>
-/* (the sum of squares specialised away when not wanted: the loop is bound by its
- * arithmetic, and that is one operation of its 29) */
+/* (the sum of squares specialised away when not wanted: one operation a vector
+ * fewer) */
 static inline __attribute__((always_inline, target("avx512f"))) ptrdiff_t
 nn_adam_avx512_d_body(const nn_update *u, double *restrict P, double *restrict G,
                       double *restrict M, double *restrict V, ptrdiff_t n, double wd,

@@ -1408,6 +1408,12 @@ cdef double _sum_sq_weights(Net* net, const floating* P, Py_ssize_t lo,
     return s
 
 
+cdef inline double _step_decay(const OptConfig* h, double bw) noexcept nogil:
+    """The weight decay a step adds to the weights' gradient: the optimiser's own,
+    and scikit-learn's alpha / bw (its L2 penalty over a minibatch of weight bw)."""
+    return h.weight_decay + h.alpha / bw if h.alpha != 0.0 else h.weight_decay
+
+
 cdef void _update_slice(Net* net, floating* P, floating* ws, Py_ssize_t stride,
                         Py_ssize_t parts, const OptConfig* h, double bw, floating* S,
                         Py_ssize_t n, double step, Py_ssize_t lo, Py_ssize_t hi,
@@ -1421,12 +1427,11 @@ cdef void _update_slice(Net* net, floating* P, floating* ws, Py_ssize_t stride,
         _velocity_slice(net, P, ws, stride, parts, h, bw, S, vs, rs, lo, hi, sq)
         return
     cdef floating* g0 = ws + net.goff
-    cdef double wd = h.weight_decay
+    cdef double wd = _step_decay(h, bw)
     cdef nn_fpstate fp = nn_fp_flush_enter()
     _add_parts(g0, g0, stride, parts, lo, hi)
     if h.alpha != 0.0:  # (sq: summed by the update itself)
         sq[0] = 0.0
-        wd = wd + h.alpha / bw
     _optimizer_step(net, h, P, g0, S, n, step, wd, lo, hi, sq if h.alpha != 0.0 else NULL,
                     True)
     nn_fp_flush_leave(fp)
@@ -1459,7 +1464,7 @@ cdef void _velocity_slice(Net* net, floating* P, floating* ws, Py_ssize_t stride
     Nesterov form nn_nesterov_z_*, its z in thread 0's free gradient buffer); rs = s
     folds the scale back into U.  With alpha, sq := sum W^2 of the slice's weights
     before the step."""
-    cdef double wd = h.weight_decay, cw, cp, cz = 0.0
+    cdef double wd = _step_decay(h, bw), cw, cp, cz = 0.0
     cdef bint own = h.kind == OPT_MOMENTUM or h.kind == OPT_NESTEROV
     cdef floating* Z = ws + net.goff if h.kind == OPT_NESTEROV else NULL
     cdef Py_ssize_t l, j
@@ -1468,7 +1473,6 @@ cdef void _velocity_slice(Net* net, floating* P, floating* ws, Py_ssize_t stride
     _add_parts(U, ws + net.goff, stride, parts, lo, hi)
     if h.alpha != 0.0:
         sq[0] = _sum_sq_weights(net, P, lo, hi)
-        wd = wd + h.alpha / bw
     # the L2 term joins the gradient: w += wd W (scikit-learn's: -r wd W), in units of s
     cw = (wd if own else -h.learning_rate * wd) / s
     cp = -h.learning_rate * s if own else s  # W := W - r v;  scikit-learn's W := W + v
@@ -1701,9 +1705,9 @@ def train_epoch(floating[::1] params, const Py_ssize_t[::1] sizes, const int[::1
                 if vfused:  # (the velocity's scale after this step)
                     vnext = vscale * opt.momentum
                     alpha = <floating> ((1.0 if own_form else -lr) / bw / vnext)
-            if panel:
+            if panel and bw > 0:
                 ps.t = <double> (steps[0] + 1)
-                ps.wd = wd + (opt.alpha / bw if opt.alpha != 0.0 and bw > 0 else 0.0)
+                ps.wd = _step_decay(&opt, bw)
                 ps.sq = 0.0
             if serial:
                 for t in range(nt):
@@ -2022,7 +2026,7 @@ def optimizer_step(OptConfig opt, const Py_ssize_t[::1] sizes, floating[::1] par
         raise ValueError("step must hold one counter")
     if not batch_weight > 0:
         raise ValueError(f"batch_weight must be > 0, got {batch_weight}")
-    cdef double wd = opt.weight_decay + opt.alpha / batch_weight
+    cdef double wd = _step_decay(&opt, batch_weight)
     cdef nn_fpstate fp
     poff = np.zeros(sizes.shape[0], dtype=np.intp)
     aoff = np.zeros(sizes.shape[0], dtype=np.intp)

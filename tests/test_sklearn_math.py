@@ -152,7 +152,8 @@ def test_a_given_order_is_followed_and_checked():
 
 
 @pytest.mark.parametrize("fmt", ["csr", "csc", "coo"])
-def test_sparse_inputs_train_and_predict_as_the_dense_array(fmt, dtype, monkeypatch):
+def test_sparse_inputs_train_and_predict_as_the_dense_array(fmt, dtype, monkeypatch,
+                                                            first_layer):
     rng = np.random.default_rng(0)
     X = np.where(rng.uniform(size=(60, 30)) < 0.2, rng.normal(size=(60, 30)), 0.0)
     Y = np.eye(3)[rng.integers(0, 3, 60)]

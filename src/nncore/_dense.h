@@ -127,28 +127,29 @@ nn_dense_tile_d(int R, int V, const double *const *xr, const double *WT, ptrdiff
     do {                                                                                    \
         ptrdiff_t j = 0;                                                                    \
         for (; j + 3 * (LANES) <= n_out; j += 3 * (LANES))                                  \
-            TILE(R, 3, xr, WT + j, np, n_in, Z + i * n_out + j, n_out, (MT)~0u,             \
+            TILE(R, 3, xr, WT + j, np, n_in, Z + i * ldz + j, ldz, (MT)~0u,                 \
                  j == 0 ? (PF) : NULL);                                                     \
         if (j < n_out) {                                                                    \
             const ptrdiff_t rest = n_out - j;                                               \
             const MT m = (MT)(rest % (LANES) ? (1u << (rest % (LANES))) - 1 : ~0u);         \
             const char *p = j == 0 ? (PF) : NULL;                                           \
             if (rest > 2 * (LANES))                                                         \
-                TILE(R, 3, xr, WT + j, np, n_in, Z + i * n_out + j, n_out, m, p);           \
+                TILE(R, 3, xr, WT + j, np, n_in, Z + i * ldz + j, ldz, m, p);               \
             else if (rest > (LANES))                                                        \
-                TILE(R, 2, xr, WT + j, np, n_in, Z + i * n_out + j, n_out, m, p);           \
+                TILE(R, 2, xr, WT + j, np, n_in, Z + i * ldz + j, ldz, m, p);               \
             else                                                                            \
-                TILE(R, 1, xr, WT + j, np, n_in, Z + i * n_out + j, n_out, m, p);           \
+                TILE(R, 1, xr, WT + j, np, n_in, Z + i * ldz + j, ldz, m, p);               \
         }                                                                                   \
     } while (0)
 
-/* NAME(WT, X, B, n_in, n_out, Z): Z (B x n_out, row-major) := X WT[1:] + WT[0] for
+/* NAME(WT, X, B, n_in, n_out, Z, ldz): Z (B x n_out, row-major, rows ldz apart) := X WT[1:] + WT[0] for
  * the B rows of X (row-major, n_in columns), WT as the dtype's pack made it: rows
  * in groups of 8, then 4, then 1.  While a group of 8 goes through its first
  * panel, the next group's rows (8 n_in values) are prefetched. */
 #define NN_DENSE_FWD(NAME, T, TILE, LANES, MT, NP)                                          \
     __attribute__((target("avx512f"))) static void                                         \
-    NAME(const T *WT, const T *X, ptrdiff_t B, ptrdiff_t n_in, ptrdiff_t n_out, T *Z)       \
+    NAME(const T *WT, const T *X, ptrdiff_t B, ptrdiff_t n_in, ptrdiff_t n_out, T *Z,       \
+         ptrdiff_t ldz)                                                                     \
     {                                                                                       \
         const ptrdiff_t np = NP(n_out);                                                     \
         const T *xr[8];                                                                     \
@@ -243,18 +244,18 @@ static inline void nn_dense_pack_d(const double *blk, ptrdiff_t n_in, ptrdiff_t 
     (void)blk; (void)n_in; (void)n_out; (void)WT;
 }
 static inline void nn_dense_fwd_d(const double *WT, const double *X, ptrdiff_t B,
-                                  ptrdiff_t n_in, ptrdiff_t n_out, double *Z)
+                                  ptrdiff_t n_in, ptrdiff_t n_out, double *Z, ptrdiff_t ldz)
 {
-    (void)WT; (void)X; (void)B; (void)n_in; (void)n_out; (void)Z;
+    (void)WT; (void)X; (void)B; (void)n_in; (void)n_out; (void)Z; (void)ldz;
 }
 static inline void nn_dense_pack_f(const float *blk, ptrdiff_t n_in, ptrdiff_t n_out, float *WT)
 {
     (void)blk; (void)n_in; (void)n_out; (void)WT;
 }
 static inline void nn_dense_fwd_f(const float *WT, const float *X, ptrdiff_t B,
-                                  ptrdiff_t n_in, ptrdiff_t n_out, float *Z)
+                                  ptrdiff_t n_in, ptrdiff_t n_out, float *Z, ptrdiff_t ldz)
 {
-    (void)WT; (void)X; (void)B; (void)n_in; (void)n_out; (void)Z;
+    (void)WT; (void)X; (void)B; (void)n_in; (void)n_out; (void)Z; (void)ldz;
 }
 #endif
 

@@ -34,15 +34,17 @@ cdef extern from "_dense.h" nogil:
     int nn_dense_cpu() noexcept
     int nn_dense_available() noexcept
     Py_ssize_t nn_dense_pack_len(Py_ssize_t n_in, Py_ssize_t n_out, int f64) noexcept
+    Py_ssize_t nn_dense_np_d(Py_ssize_t n_out) noexcept
+    Py_ssize_t nn_dense_np_f(Py_ssize_t n_out) noexcept
     Py_ssize_t nn_dense_pack_size(const Py_ssize_t* sizes, Py_ssize_t L, int f64) noexcept
     void nn_dense_pack_d(const double* blk, Py_ssize_t n_in, Py_ssize_t n_out,
                          double* WT) noexcept
     void nn_dense_fwd_d(const double* WT, const double* X, Py_ssize_t B, Py_ssize_t n_in,
-                        Py_ssize_t n_out, double* Z) noexcept
+                        Py_ssize_t n_out, double* Z, Py_ssize_t ldz) noexcept
     void nn_dense_pack_f(const float* blk, Py_ssize_t n_in, Py_ssize_t n_out,
                          float* WT) noexcept
     void nn_dense_fwd_f(const float* WT, const float* X, Py_ssize_t B, Py_ssize_t n_in,
-                        Py_ssize_t n_out, float* Z) noexcept
+                        Py_ssize_t n_out, float* Z, Py_ssize_t ldz) noexcept
 
 cdef extern from "_fastmath.h" nogil:
     # vectorisable elementwise loops (see the header for why)
@@ -480,6 +482,9 @@ cdef Py_ssize_t _PANEL_NEURONS = 32
 cdef Py_ssize_t _PANEL_MIN_NEURONS = 16
 cdef double _PANEL_MAX_MNK = 1e6
 cdef Py_ssize_t _PANEL_MIN_BYTES = 256 * 1024
+# and whether they form the next minibatch's first-layer outputs as they go
+cdef bint _lookahead = True
+cdef Py_ssize_t _LOOKAHEAD_DENSE_ROWS = 32
 
 
 cdef floating* _A(Net* net, floating* ws, Py_ssize_t l) noexcept nogil:
@@ -558,19 +563,22 @@ cdef inline void _dense_layer(Pack* pk, Py_ssize_t l, Py_ssize_t po, const float
         if l < 64:
             pk.ready |= 1ULL << l
     if floating is double:
-        nn_dense_fwd_d((<double*> pk.buf) + po, a_in, B, n_in, n_out, z)
+        nn_dense_fwd_d((<double*> pk.buf) + po, a_in, B, n_in, n_out, z, n_out)
     else:
-        nn_dense_fwd_f((<float*> pk.buf) + po, a_in, B, n_in, n_out, z)
+        nn_dense_fwd_f((<float*> pk.buf) + po, a_in, B, n_in, n_out, z, n_out)
 
 
 cdef void _forward(Net* net, const floating* P, const floating* X0, Py_ssize_t B,
-                   floating* ws, Py_ssize_t* bad=NULL, Pack* pk=NULL) noexcept nogil:
+                   floating* ws, Py_ssize_t* bad=NULL, Pack* pk=NULL,
+                   Py_ssize_t l0=0) noexcept nogil:
     """A_l := act_l(A_{l-1} W_l^T + b_l) for every layer; Z_L kept for the loss.
 
     With bad, the rows of X0 holding NaN or +-inf are found from the first layer's
     Z instead of X0 itself (see forward): bad[0] := the first of them, and the pass
     stops there, or -1.  With a pack, the layers it takes are computed from it,
-    packed first unless its ready bit says the weights are unchanged."""
+    packed first unless its ready bit says the weights are unchanged.  With l0 = 1
+    the first layer's A is already in place (see _first_layer_steps) and the pass
+    starts above it."""
     cdef Py_ssize_t l, i, j, n_in, n_out, r, plen, po = 0
     cdef bint f64 = floating is double
     cdef const floating* a_in = X0
@@ -583,6 +591,10 @@ cdef void _forward(Net* net, const floating* P, const floating* X0, Py_ssize_t B
         blk = P + net.poff[l]
         z = ws + net.zoff if l == net.L - 1 else _A(net, ws, l + 1)
         plen = nn_dense_pack_len(n_in, n_out, f64) if pk != NULL and pk.buf != NULL else 0
+        if l < l0:
+            po += plen
+            a_in = z
+            continue
         if plen > 0 and B >= _dense_min_rows(pk, f64):
             _dense_layer(pk, l, po, blk, a_in, B, n_in, n_out, z)
         elif _FWD_TRANSPOSED_WIDTH <= n_out <= _FWD_TRANSPOSED_MAX_WIDTH \
@@ -780,22 +792,40 @@ cdef struct PanelStep:
     double wd               # weight decay, alpha / bw included
     double sq               # += sum W^2 before the step, with want_sq
     bint want_sq
+    # The next minibatch's first-layer product, formed panel by panel right after each
+    # panel's step (see _first_layer_steps): a second input buffer for its rows (NULL:
+    # no look-ahead), the rows (next_count 0: none), and, once formed, the buffer
+    # holding them while A_1 holds that layer's output (xnext; NULL: not formed).
+    void* xbuf
+    void* xnext
+    void* wt                # a panel's pack for nn_dense_fwd_d/f (64-byte aligned), or NULL
+    const Py_ssize_t* next_idx
+    Py_ssize_t next_count
 
 
 cdef void _first_layer_steps(Net* net, floating* P, const floating* X0, Py_ssize_t B,
                              floating* ws, const floating* D, floating alpha,
-                             PanelStep* ps) noexcept nogil:
+                             PanelStep* ps, const floating* xn, Py_ssize_t bn) noexcept nogil:
     """The first layer's gradient (alpha D^T [1 X0], D its delta) a panel of neurons at
     a time into the scratch buffer, each panel's optimiser step taken at once
     (_optimizer_step on its rows of the flat vector).  An optimiser that keeps the
     gradient apart from its state (Adam, Nesterov's momentum) then never holds the
     first layer's whole gradient: one vector of the layer's size less in cache
     while it trains, where BLAS's packed copy, the weights and the state already
-    fill the second-level cache (784-100-10 float64: 627 kB each)."""
+    fill the second-level cache (784-100-10 float64: 627 kB each).
+
+    With the next minibatch's inputs xn (bn rows; NULL: none), each panel's new
+    weights also give that minibatch's first-layer outputs at once, while they are
+    in cache, into A_1 (free here: backpropagation is past it), activated at the end;
+    the next forward pass starts above that layer.  The weights are then read once a
+    step instead of twice, and BLAS never packs the whole layer (measured in
+    train_epoch).  Those products are the dense kernel's from the panel's own pack
+    (ps.wt) where train_epoch gave one, else BLAS's."""
     cdef Py_ssize_t n_in = net.sizes[0], n_out = net.sizes[1], ld = n_in + 1
-    cdef Py_ssize_t j0, jn, jj, lo
+    cdef Py_ssize_t j0, jn, jj, lo, i
     cdef floating* g = <floating*> ps.scratch
     cdef floating* colsum = ws + net.soff
+    cdef floating* z = _A(net, ws, 1)
     cdef double* sq = &ps.sq if ps.want_sq else NULL
     if floating is float:
         nn_colsum_f(D, B, n_out, colsum)
@@ -812,7 +842,22 @@ cdef void _first_layer_steps(Net* net, floating* P, const floating* X0, Py_ssize
         # (g - lo: the scratch read as the panel's rows of the flat gradient)
         _optimizer_step(net, ps.h, P, g - lo, <floating*> ps.S, ps.n, ps.t, ps.wd, lo,
                         lo + jn * ld, sq, False)
+        if xn != NULL and ps.wt != NULL:
+            if floating is double:
+                nn_dense_pack_d(P + lo, n_in, jn, <double*> ps.wt)
+                nn_dense_fwd_d(<double*> ps.wt, xn, bn, n_in, jn, z + j0, n_out)
+            else:
+                nn_dense_pack_f(P + lo, n_in, jn, <float*> ps.wt)
+                nn_dense_fwd_f(<float*> ps.wt, xn, bn, n_in, jn, z + j0, n_out)
+        elif xn != NULL:
+            for i in range(bn):
+                for jj in range(jn):
+                    z[i * n_out + j0 + jj] = P[lo + jj * ld]
+            _gemm(c'T', c'N', <int> jn, <int> bn, <int> n_in, <floating> 1.0, P + lo + 1,
+                  <int> ld, xn, <int> n_in, <floating> 1.0, z + j0, <int> n_out)
         j0 += jn
+    if xn != NULL:
+        _activate(z, bn, n_out, net.acts[0])
 
 
 # ------------------------------------------------------------- random ---
@@ -1326,7 +1371,8 @@ cdef struct Data:
 
 cdef void _gather(const Data* d, const Py_ssize_t* idx, Py_ssize_t count, Py_ssize_t nf,
                   Py_ssize_t no, floating* xb, floating* yb, floating* wb) noexcept nogil:
-    """Rows idx[0:count] of X, Y (and the weights) into the dense minibatch buffers."""
+    """Rows idx[0:count] of X, Y (and the weights) into the dense minibatch buffers
+    (xb NULL: not X; yb NULL: neither Y nor the weights)."""
     cdef Py_ssize_t i, r, p
     cdef const floating* X = <const floating*> d.X
     cdef const floating* Xdata = <const floating*> d.Xdata
@@ -1335,13 +1381,17 @@ cdef void _gather(const Data* d, const Py_ssize_t* idx, Py_ssize_t count, Py_ssi
     cdef floating* row
     for i in range(count):
         r = idx[i]
-        if X != NULL:
+        if xb == NULL:
+            pass
+        elif X != NULL:
             memcpy(xb + i * nf, X + r * nf, nf * sizeof(floating))
         else:
             row = xb + i * nf
             memset(row, 0, nf * sizeof(floating))
             for p in range(d.Xptr[r], d.Xptr[r + 1]):
                 row[d.Xind[p]] += Xdata[p]  # (duplicate entries add, as in toarray)
+        if yb == NULL:
+            continue
         memcpy(yb + i * no, Y + r * no, no * sizeof(floating))
         if SW != NULL:
             wb[i] = SW[r]
@@ -1361,6 +1411,8 @@ cdef void _train_part(Net* net, const floating* P, const Data* d, const Py_ssize
     cdef floating* xb = ws + net.xoff
     cdef floating* yb = ws + net.yoff
     cdef floating* wb = ws + net.woff
+    cdef floating* xn = NULL
+    cdef floating* D
     cdef double bl, total = 0.0
     cdef Py_ssize_t correct = 0
     cdef nn_fpstate fp = nn_fp_flush_enter()
@@ -1368,8 +1420,14 @@ cdef void _train_part(Net* net, const floating* P, const Data* d, const Py_ssize
     pk.ready = 0  # (the weights have changed since the last minibatch, not between its blocks)
     while s0 < count:
         sb = min(rows, count - s0)
-        _gather(d, idx + s0, sb, nf, no, xb, yb, wb)
-        _forward(net, P, xb, sb, ws, NULL, pk)
+        if ps != NULL and ps.xnext != NULL:  # (the previous step formed A_1 for these rows)
+            xb = <floating*> ps.xnext
+            ps.xnext = NULL
+            _gather(d, idx + s0, sb, nf, no, NULL, yb, wb)
+            _forward(net, P, xb, sb, ws, NULL, pk, 1)
+        else:
+            _gather(d, idx + s0, sb, nf, no, xb, yb, wb)
+            _forward(net, P, xb, sb, ws, NULL, pk)
         bl = _output_delta(loss, net.acts[net.L - 1], ws + net.zoff, _A(net, ws, net.L), yb,
                            wb if d.SW != NULL else NULL, sb, no, ws + net.d0off)
         if not isfinite(bl):
@@ -1380,9 +1438,15 @@ cdef void _train_part(Net* net, const floating* P, const Data* d, const Py_ssize
         if metric != METRIC_NONE:
             correct += _count_correct(_A(net, ws, net.L), yb, sb, no, metric)
         if update and ps != NULL:
-            _first_layer_steps(net, <floating*> P, xb, sb, ws,
-                               _backward(net, <floating*> P, xb, sb, ws, G, alpha, wbeta,
-                                         bbeta, NULL, 0, 1), alpha, ps)
+            D = _backward(net, <floating*> P, xb, sb, ws, G, alpha, wbeta, bbeta, NULL, 0, 1)
+            xn = NULL
+            if ps.xbuf != NULL and ps.next_count > 0:
+                # (into whichever of the two buffers these rows are not in)
+                xn = <floating*> ps.xbuf if xb == ws + net.xoff else ws + net.xoff
+                _gather(d, ps.next_idx, ps.next_count, nf, no, xn, NULL, NULL)
+            _first_layer_steps(net, <floating*> P, xb, sb, ws, D, alpha, ps, xn,
+                               ps.next_count)
+            ps.xnext = xn
         elif update:
             _backward(net, <floating*> P, xb, sb, ws, G, alpha, wbeta if s0 == 0 else 1,
                       bbeta if s0 == 0 else 1, NULL, 0)
@@ -1551,6 +1615,8 @@ def train_epoch(floating[::1] params, const Py_ssize_t[::1] sizes, const int[::1
     cdef double total = 0.0, wsum = 0.0, batch_total = 0.0, bw, lr, wd, bl, sq
     cdef int status = _STATUS_OK
     cdef bint direct, vfused, rescale, blocked, panel, has_w = sample_weight is not None
+    cdef bint f64 = floating is double, dense_ahead
+    cdef Py_ssize_t lanes
     cdef bint sparse = X is None
     cdef double vscale = 1.0, vnext = 1.0, vs, rs
     cdef Py_ssize_t batch_size = epoch.batch_size
@@ -1613,9 +1679,29 @@ def train_epoch(floating[::1] params, const Py_ssize_t[::1] sizes, const int[::1
     # at batch 64 1.17 -> 1.09 with 19, 1.24 with 24 (packed); at batch 100 (12
     # neurons: too few to take) panels were level, at 128 slower (1.08 against
     # 1.17-1.31 with 8-32 neurons).
+    # Each panel's new weights also give the next minibatch's first-layer outputs
+    # while they are in cache (the look-ahead, see _first_layer_steps).  Measured,
+    # in-process A/B, 1 thread, epoch / SGD's: 784-100-10 float64 at batch 32, Adam
+    # 1.32-1.38 -> 1.15-1.23x and Nesterov 1.15-1.20 -> 0.98-1.10x; at batch 16 Adam
+    # 1.52 -> 1.29-1.31, at 64 1.27-1.29 -> 1.22; float32 at batch 32 1.15-1.17 ->
+    # 1.07-1.09; 784-256-256-10 at batch 32 1.43 -> 1.27, float32 1.36 -> 1.26.  Its
+    # products are the dense kernel's from 32 rows where the processor has it, in
+    # panels of whole tiles of it (784-100-10 float64 at batch 32, Adam 1.21-1.25x
+    # with panels of 32 neurons, 1.12-1.16x with 24); BLAS's small-matrix kernels
+    # below (batch 16: 1.29 against the dense kernel's 1.34; at 10 level with
+    # none), not above (batch 32: 1.16-1.33; batch 64: 1.41, slower than none).
+    dense_ahead = _lookahead and nn_dense_available() \
+        and min(batch_size, n) >= _LOOKAHEAD_DENSE_ROWS
+    lanes = 8 if f64 else 16
     if n > 0 and nf > 0:
         pn = min(_PANEL_NEURONS, sizes[1],
                  <Py_ssize_t> (_PANEL_MAX_MNK / (nf * min(batch_size, n))))
+        if dense_ahead and pn >= lanes and pn < sizes[1]:
+            pn -= pn % (3 * lanes) if pn >= 3 * lanes else pn % lanes
+        elif pn > 8 and pn < sizes[1]:
+            # (whole vectors: BLAS's small-matrix kernels took 19 neurons of 784
+            # inputs over 64 rows at 31 GFLOP/s, 16, 24 or 32 at 48-54)
+            pn -= pn % 8
     panel = nt == 1 and not blocked and pn > 0 \
         and pn >= min(_PANEL_MIN_NEURONS, _PANEL_NEURONS, sizes[1]) \
         and (opt.kind == OPT_NESTEROV or opt.kind == OPT_SK_NESTEROV
@@ -1661,6 +1747,7 @@ def train_epoch(floating[::1] params, const Py_ssize_t[::1] sizes, const int[::1
     cdef Pack packs[MAX_THREADS_C]
     cdef PanelStep ps
     cdef PanelStep* psp = NULL
+    cdef void* wt_raw = NULL
     cdef Py_ssize_t rest_lo = 0  # (the update after a minibatch starts here)
     if panel:
         ps.h = &opt
@@ -1669,6 +1756,10 @@ def train_epoch(floating[::1] params, const Py_ssize_t[::1] sizes, const int[::1
         ps.neurons = pn
         ps.want_sq = opt.alpha != 0.0
         ps.scratch = malloc(ps.neurons * (sizes[0] + 1) * sizeof(floating))
+        ps.xbuf = NULL
+        ps.xnext = NULL
+        ps.wt = NULL
+        ps.next_count = 0
         if ps.scratch == NULL:
             raise MemoryError()
         psp = &ps
@@ -1677,6 +1768,15 @@ def train_epoch(floating[::1] params, const Py_ssize_t[::1] sizes, const int[::1
         for t in range(nt):
             _pack_init(&packs[t], &net, floating is double, n)
             packs[t].one_product = True
+        # (without the memory for the look-ahead's buffers, the epoch goes without it)
+        if panel and _lookahead and net.L > 1 \
+                and (dense_ahead or min(batch_size, n) <= _LOOKAHEAD_DENSE_ROWS):
+            ps.xbuf = malloc(min(batch_size, n) * nf * sizeof(floating))
+            if ps.xbuf != NULL and dense_ahead:
+                wt_raw = malloc((nf + 1) * (nn_dense_np_d(pn) if f64 else nn_dense_np_f(pn))
+                                * sizeof(floating) + 64)
+                if wt_raw != NULL:
+                    ps.wt = <void*> ((<size_t> wt_raw + 63) & ~(<size_t> 63))
         if not direct and not vfused:
             memset(ws + net.goff, 0, npar * sizeof(floating))
         elif vfused and opt.kind == OPT_NESTEROV:
@@ -1709,6 +1809,9 @@ def train_epoch(floating[::1] params, const Py_ssize_t[::1] sizes, const int[::1
                 ps.t = <double> (steps[0] + 1)
                 ps.wd = _step_decay(&opt, bw)
                 ps.sq = 0.0
+            if panel:
+                ps.next_idx = idx + start + b
+                ps.next_count = min(batch_size, n - start - b)
             if serial:
                 for t in range(nt):
                     _train_part(&net, P, &data, idx + start + t * base + min(t, extra),
@@ -1767,6 +1870,8 @@ def train_epoch(floating[::1] params, const Py_ssize_t[::1] sizes, const int[::1
             _pack_free(&packs[t])
     if panel:
         free(ps.scratch)
+        free(ps.xbuf)
+        free(wt_raw)
     return total, wsum, correct, status, batch_total
 
 
@@ -1995,6 +2100,22 @@ def _panel_steps(neurons=None, min_bytes=None):
         _PANEL_NEURONS = neurons
     if min_bytes is not None:
         _PANEL_MIN_BYTES = max(0, min_bytes)
+    return before
+
+
+def _panel_lookahead(enabled=None, dense_rows=None):
+    """Whether the panel steps form the next minibatch's first-layer outputs (see
+    _first_layer_steps and train_epoch), and from how many rows a minibatch their
+    products take nn_dense_fwd_d/f where it is available (BLAS's up to that many);
+    the tests take every way.  Returns the settings before."""
+    global _lookahead, _LOOKAHEAD_DENSE_ROWS
+    before = (bool(_lookahead), _LOOKAHEAD_DENSE_ROWS)
+    if dense_rows is not None:
+        if dense_rows < 1:
+            raise ValueError("dense_rows must be >= 1")
+        _LOOKAHEAD_DENSE_ROWS = dense_rows
+    if enabled is not None:
+        _lookahead = bool(enabled)
     return before
 
 

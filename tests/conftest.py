@@ -52,7 +52,8 @@ def first_layer(request):
     from nncore's dense kernel where the processor has it or from BLAS's."""
     from nncore import _kernels
 
-    before = _kernels._panel_steps(*((0, None) if request.param == "whole" else (2, 0)))
+    before = _kernels._panel_steps(*((0, None, None) if request.param == "whole"
+                                     else (2, 0, (1, 2**62))))
     ahead = _kernels._panel_lookahead(request.param.startswith("look-ahead"),
                                       2**62 if request.param.endswith("BLAS") else 1)
     yield request.param

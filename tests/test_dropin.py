@@ -136,8 +136,8 @@ def test_the_portable_update_loops_take_scikit_learns_steps(solver):
 
 
 @pytest.mark.parametrize("task", ["multiclass", "multilabel", "multioutput", "poisson"])
-@pytest.mark.parametrize("solver", ["adam", "sgd-nesterov", "adam-early-stopping",
-                                    "sgd-unshuffled"])
+@pytest.mark.parametrize("solver", ["adam", "sgd-nesterov", "sgd-momentum",
+                                    "adam-early-stopping", "sgd-unshuffled"])
 def test_the_first_layers_panel_steps_take_scikit_learns_steps(task, solver, first_layer):
     """Wide first layers on one thread take their update panel by panel as the
     gradient is formed (forced here on these small networks): scikit-learn's steps

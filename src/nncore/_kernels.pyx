@@ -484,6 +484,10 @@ cdef double _PANEL_MAX_MNK = 1e6
 cdef Py_ssize_t _PANEL_MIN_BYTES = 256 * 1024
 # and whether they form the next minibatch's first-layer outputs as they go
 cdef bint _lookahead = True
+# the minibatch rows from which plain SGD and momentum, whose updates are otherwise
+# fused into the products, take the panels (see train_epoch)
+cdef Py_ssize_t _PANEL_FUSED_MAX_ROWS = 48
+cdef Py_ssize_t _PANEL_MOMENTUM_MIN_ROWS = 16
 cdef Py_ssize_t _LOOKAHEAD_DENSE_ROWS = 32
 
 
@@ -801,6 +805,10 @@ cdef struct PanelStep:
     void* wt                # a panel's pack for nn_dense_fwd_d/f (64-byte aligned), or NULL
     const Py_ssize_t* next_idx
     Py_ssize_t next_count
+    # plain SGD fused into the product (train_epoch's direct): the panels' products
+    # write alpha D^T [1 X0] + wbeta W into the weights themselves, no optimiser step
+    bint direct
+    double wbeta
 
 
 cdef void _first_layer_steps(Net* net, floating* P, const floating* X0, Py_ssize_t B,
@@ -812,7 +820,8 @@ cdef void _first_layer_steps(Net* net, floating* P, const floating* X0, Py_ssize
     gradient apart from its state (Adam, Nesterov's momentum) then never holds the
     first layer's whole gradient: one vector of the layer's size less in cache
     while it trains, where BLAS's packed copy, the weights and the state already
-    fill the second-level cache (784-100-10 float64: 627 kB each).
+    fill the second-level cache (784-100-10 float64: 627 kB each).  Plain SGD
+    (ps.direct) has no step to take: its products write the panel's weights.
 
     With the next minibatch's inputs xn (bn rows; NULL: none), each panel's new
     weights also give that minibatch's first-layer outputs at once, while they are
@@ -834,14 +843,20 @@ cdef void _first_layer_steps(Net* net, floating* P, const floating* X0, Py_ssize
     j0 = 0
     while j0 < n_out:
         jn = min(ps.neurons, n_out - j0)
-        _gemm(c'N', c'T', <int> n_in, <int> jn, <int> B, alpha, X0, <int> n_in, D + j0,
-              <int> n_out, <floating> 0.0, g + 1, <int> ld)
-        for jj in range(jn):
-            g[jj * ld] = alpha * colsum[j0 + jj]
         lo = net.poff[0] + j0 * ld
-        # (g - lo: the scratch read as the panel's rows of the flat gradient)
-        _optimizer_step(net, ps.h, P, g - lo, <floating*> ps.S, ps.n, ps.t, ps.wd, lo,
-                        lo + jn * ld, sq, False)
+        if ps.direct:
+            _gemm(c'N', c'T', <int> n_in, <int> jn, <int> B, alpha, X0, <int> n_in, D + j0,
+                  <int> n_out, <floating> ps.wbeta, P + lo + 1, <int> ld)
+            for jj in range(jn):
+                P[lo + jj * ld] += alpha * colsum[j0 + jj]
+        else:
+            _gemm(c'N', c'T', <int> n_in, <int> jn, <int> B, alpha, X0, <int> n_in, D + j0,
+                  <int> n_out, <floating> 0.0, g + 1, <int> ld)
+            for jj in range(jn):
+                g[jj * ld] = alpha * colsum[j0 + jj]
+            # (g - lo: the scratch read as the panel's rows of the flat gradient)
+            _optimizer_step(net, ps.h, P, g - lo, <floating*> ps.S, ps.n, ps.t, ps.wd, lo,
+                            lo + jn * ld, sq, False)
         if xn != NULL and ps.wt != NULL:
             if floating is double:
                 nn_dense_pack_d(P + lo, n_in, jn, <double*> ps.wt)
@@ -1662,34 +1677,40 @@ def train_epoch(floating[::1] params, const Py_ssize_t[::1] sizes, const int[::1
     direct = opt.kind == OPT_SGD and not blocked and nt == 1
     # Momentum adds thread 0's gradient straight into its velocity, held scaled (see
     # _velocity_slice): the update then passes over two vectors, which stay in cache.
-    # On one thread, over whole minibatches, optimisers that keep the gradient apart
-    # from their state take the first layer's step panel by panel as its gradient
-    # is formed instead (_first_layer_steps), where that layer is large enough for
-    # the vector this saves to matter.  Elsewhere nncore's Nesterov form adds into
-    # its velocity as momentum does: its step needs the gradient apart from the
-    # velocity, which it then no longer has, so it carries z = W + r mu v in thread
-    # 0's free gradient buffer (see nn_nesterov_z_*): one pass that loads three
-    # vectors and stores two, against the buffer's three and three.  (scikit-learn's
-    # form keeps the buffer: the drop-in takes scikit-learn's steps to rounding, and
-    # z rounds differently.)
+    # On one thread, over whole minibatches, the first layer's step is taken panel by
+    # panel as its gradient is formed instead (_first_layer_steps), where that layer
+    # is large enough to matter, and each panel's new weights give the next
+    # minibatch's first-layer outputs while they are in cache (the look-ahead): the
+    # weights are read once a step instead of twice and never packed whole by BLAS,
+    # and an optimiser that keeps the gradient apart from its state never holds the
+    # whole of it.  SGD's products then write the panels' weights themselves.
+    # Measured (in-process A/B, 784-100-10, 1 thread, epoch time / SGD's epoch
+    # without panels): float64 at batch 32, SGD 0.80-0.81x, momentum 1.10 -> 0.96,
+    # Nesterov 1.18 -> 0.97-1.01, Adam 1.34 -> 1.14-1.19; batch 16 SGD 0.78, Adam
+    # 1.52 -> 1.30; batch 48 SGD 0.84, momentum 1.10 -> 0.99; float32 at batch 32 SGD
+    # 0.87-0.89, momentum 1.06 -> 0.97, Nesterov 1.03 -> 0.96, Adam 1.15 -> 1.10;
+    # 784-256-256-10 at batch 32 Adam 1.43 -> 1.27, float32 1.36 -> 1.26.  SGD and
+    # momentum, whose updates are fused into the products otherwise, take panels
+    # up to 48 rows (at 64: SGD 1.00-1.05, momentum 1.05 -> 1.11), momentum from 16
+    # (at 10: SGD 0.93, momentum 1.22 -> 1.26).  Elsewhere nncore's Nesterov form
+    # adds into its velocity as momentum does: its step needs the gradient apart from
+    # the velocity, which it then no longer has, so it carries z = W + r mu v in
+    # thread 0's free gradient buffer (see nn_nesterov_z_*): one pass that loads
+    # three vectors and stores two, against the buffer's three and three.
+    # (scikit-learn's form keeps the buffer: the drop-in takes scikit-learn's steps
+    # to rounding, and z rounds differently.)
     # The panels are as wide as OpenBLAS multiplies without packing its operands
     # (its small-matrix kernels, at most 100^3 multiply-adds a product), at most
-    # _PANEL_NEURONS: measured, 784-100-10 float64 at batch 32, Nesterov's epoch
-    # 1.20 -> 1.13-1.15x SGD's with panels of 20-32 neurons, 1.25 with 40 (packed);
-    # at batch 64 1.17 -> 1.09 with 19, 1.24 with 24 (packed); at batch 100 (12
-    # neurons: too few to take) panels were level, at 128 slower (1.08 against
-    # 1.17-1.31 with 8-32 neurons).
-    # Each panel's new weights also give the next minibatch's first-layer outputs
-    # while they are in cache (the look-ahead, see _first_layer_steps).  Measured,
-    # in-process A/B, 1 thread, epoch / SGD's: 784-100-10 float64 at batch 32, Adam
-    # 1.32-1.38 -> 1.15-1.23x and Nesterov 1.15-1.20 -> 0.98-1.10x; at batch 16 Adam
-    # 1.52 -> 1.29-1.31, at 64 1.27-1.29 -> 1.22; float32 at batch 32 1.15-1.17 ->
-    # 1.07-1.09; 784-256-256-10 at batch 32 1.43 -> 1.27, float32 1.36 -> 1.26.  Its
+    # _PANEL_NEURONS: measured before the look-ahead, 784-100-10 float64 at batch
+    # 32, Nesterov's epoch 1.20 -> 1.13-1.15x SGD's with panels of 20-32 neurons,
+    # 1.25 with 40 (packed); at batch 64 1.17 -> 1.09 with 19, 1.24 with 24
+    # (packed); at batch 100 (12 neurons: too few to take) panels were level, at
+    # 128 slower (1.08 against 1.17-1.31 with 8-32 neurons).  The look-ahead's
     # products are the dense kernel's from 32 rows where the processor has it, in
-    # panels of whole tiles of it (784-100-10 float64 at batch 32, Adam 1.21-1.25x
-    # with panels of 32 neurons, 1.12-1.16x with 24); BLAS's small-matrix kernels
-    # below (batch 16: 1.29 against the dense kernel's 1.34; at 10 level with
-    # none), not above (batch 32: 1.16-1.33; batch 64: 1.41, slower than none).
+    # panels of whole tiles of it (float64 at batch 32, Adam 1.21-1.25x with panels
+    # of 32 neurons, 1.12-1.16x with 24); BLAS's small-matrix kernels below (batch
+    # 16: Adam 1.29 against the dense kernel's 1.34; at 10 level with none), not
+    # above (batch 32: 1.16-1.33; batch 64: 1.41, slower than none).
     dense_ahead = _lookahead and nn_dense_available() \
         and min(batch_size, n) >= _LOOKAHEAD_DENSE_ROWS
     lanes = 8 if f64 else 16
@@ -1705,10 +1726,13 @@ def train_epoch(floating[::1] params, const Py_ssize_t[::1] sizes, const int[::1
     panel = nt == 1 and not blocked and pn > 0 \
         and pn >= min(_PANEL_MIN_NEURONS, _PANEL_NEURONS, sizes[1]) \
         and (opt.kind == OPT_NESTEROV or opt.kind == OPT_SK_NESTEROV
-             or opt.kind == OPT_ADAM or opt.kind == OPT_SK_ADAM) \
+             or opt.kind == OPT_ADAM or opt.kind == OPT_SK_ADAM
+             or direct and min(batch_size, n) <= _PANEL_FUSED_MAX_ROWS
+             or (opt.kind == OPT_MOMENTUM or opt.kind == OPT_SK_MOMENTUM)
+             and _PANEL_MOMENTUM_MIN_ROWS <= min(batch_size, n) <= _PANEL_FUSED_MAX_ROWS) \
         and (nf + 1) * sizes[1] * sizeof(floating) >= _PANEL_MIN_BYTES
     vfused = (opt.kind == OPT_MOMENTUM or opt.kind == OPT_SK_MOMENTUM
-              or opt.kind == OPT_NESTEROV and not panel) and opt.momentum > 0
+              or opt.kind == OPT_NESTEROV) and not panel and opt.momentum > 0
     # Thread 0's products add into its gradient buffer (beta = 1), which the update
     # zeroes as it reads it (u.zero_g): BLAS's own zeroing (beta = 0) is a separate
     # pass over memory the previous update has pushed out of cache.  Other threads'
@@ -1755,6 +1779,8 @@ def train_epoch(floating[::1] params, const Py_ssize_t[::1] sizes, const int[::1
         ps.n = npar
         ps.neurons = pn
         ps.want_sq = opt.alpha != 0.0
+        ps.direct = direct
+        ps.wbeta = 1.0 - lr * wd
         ps.scratch = malloc(ps.neurons * (sizes[0] + 1) * sizeof(floating))
         ps.xbuf = NULL
         ps.xnext = NULL
@@ -2087,19 +2113,23 @@ def _dense_layer_packs(Py_ssize_t n_in, Py_ssize_t n_out, bint f64):
     return nn_dense_pack_len(n_in, n_out, f64) > 0
 
 
-def _panel_steps(neurons=None, min_bytes=None):
+def _panel_steps(neurons=None, min_bytes=None, fused_rows=None):
     """The first layer's panel steps in training (see _first_layer_steps): neurons a
-    panel (0: never take them) and the least size of the layer's block that takes
-    them (tests take them on small networks, and compare both ways); returns the
+    panel (0: never take them), the least size of the layer's block that takes
+    them and the minibatch rows (lo, hi) over which SGD and momentum take them
+    (tests take them on small networks, and compare both ways); returns the
     settings before."""
-    global _PANEL_NEURONS, _PANEL_MIN_BYTES
-    before = (_PANEL_NEURONS, _PANEL_MIN_BYTES)
+    global _PANEL_NEURONS, _PANEL_MIN_BYTES, _PANEL_MOMENTUM_MIN_ROWS, _PANEL_FUSED_MAX_ROWS
+    before = (_PANEL_NEURONS, _PANEL_MIN_BYTES,
+              (_PANEL_MOMENTUM_MIN_ROWS, _PANEL_FUSED_MAX_ROWS))
     if neurons is not None:
         if neurons < 0:
             raise ValueError("neurons must be >= 0")
         _PANEL_NEURONS = neurons
     if min_bytes is not None:
         _PANEL_MIN_BYTES = max(0, min_bytes)
+    if fused_rows is not None:
+        _PANEL_MOMENTUM_MIN_ROWS, _PANEL_FUSED_MAX_ROWS = fused_rows
     return before
 
 

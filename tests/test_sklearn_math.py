@@ -181,7 +181,7 @@ def test_sparse_inputs_train_and_predict_as_the_dense_array(fmt, dtype, monkeypa
         sparse.predict(Xs)
 
 
-def test_scikit_learn_trains_on_through_nan():
+def test_scikit_learn_trains_on_through_nan(first_layer):
     net = nncore.Network([2, 3, 1], activation="identity", output="identity",
                          loss="half_squared_error", seed=0)
     X = np.random.default_rng(0).normal(size=(20, 2)) * 1e150

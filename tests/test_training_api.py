@@ -602,3 +602,37 @@ def portable_adam():
 def test_the_portable_adam_loop_takes_the_reference_steps(make, make_ref, dtype,
                                                           portable_adam, first_layer):
     _fit_against_the_twin(make, make_ref, dtype)
+
+
+@pytest.mark.parametrize("optimizer", [
+    lambda: nncore.optimizers.SGD(0.05), lambda: nncore.optimizers.SGD(0.05, momentum=0.9),
+    lambda: nncore.optimizers.SGD(0.05, momentum=0.9, nesterov=True),
+    lambda: nncore.optimizers.Adam(0.05)], ids=["sgd", "momentum", "nesterov", "adam"])
+def test_minibatches_of_weight_zero_under_every_first_layer_path(optimizer, first_layer):
+    """A minibatch whose sample weights are all zero takes no step, and the next one
+    starts its forward pass afresh (no look-ahead was formed): the same training
+    whatever path the first layer's update takes, sparse input included."""
+    import scipy.sparse as sp
+
+    from nncore import _kernels
+
+    rng = np.random.default_rng(7)
+    X = rng.normal(size=(40, 12))
+    X[X < 0.3] = 0.0
+    Y = np.eye(3)[rng.integers(0, 3, 40)]
+    w = rng.uniform(0.5, 2.0, 40)
+    w[8:16] = 0.0  # the second minibatch of 8
+    def trained(data):
+        net = nncore.Network([12, 6, 3], activation="tanh", output="softmax",
+                             loss="cross_entropy", seed=3)
+        return net.fit(data, Y, epochs=3, batch_size=8, optimizer=optimizer(),
+                       sample_weight=w, shuffle=False).params
+
+    ours = trained(X)
+    np.testing.assert_array_equal(trained(sp.csr_matrix(X)), ours)
+    before = _kernels._panel_steps(0)
+    try:
+        whole = trained(X)
+    finally:
+        _kernels._panel_steps(*before)
+    np.testing.assert_allclose(ours, whole, rtol=1e-12, atol=1e-14)

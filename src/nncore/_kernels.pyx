@@ -813,6 +813,7 @@ cdef struct PanelStep:
     # panels' products add into the velocity, and _velocity_slice steps each panel
     # with this step's minibatch weight, scale and fold (bw, vs, rs)
     bint vfused
+    bint flip               # the panels in reverse order this step (see _first_layer_steps)
     double bw
     double vs
     double rs
@@ -836,7 +837,12 @@ cdef void _first_layer_steps(Net* net, floating* P, const floating* X0, Py_ssize
     the next forward pass starts above that layer.  The weights are then read once a
     step instead of twice, and BLAS never packs the whole layer (measured in
     train_epoch).  Those products are the dense kernel's from the panel's own pack
-    (ps.wt) where train_epoch gave one, else BLAS's."""
+    (ps.wt) where train_epoch gave one, else BLAS's.
+
+    Every other step takes the panels in reverse order, so that it starts on the
+    weights and state the step before left in cache (measured, 784-100-10 float64
+    at batch 32, in-process A/B: momentum 126-136 -> 121-134 ms an epoch, Nesterov
+    131-141 -> 129-139, at batch 16 1-5% faster; Adam and float32 level)."""
     cdef Py_ssize_t n_in = net.sizes[0], n_out = net.sizes[1], ld = n_in + 1
     cdef Py_ssize_t j0, jn, jj, lo, i
     cdef floating* g = <floating*> ps.scratch
@@ -849,8 +855,9 @@ cdef void _first_layer_steps(Net* net, floating* P, const floating* X0, Py_ssize
         nn_colsum_f(D, B, n_out, colsum)
     else:
         nn_colsum_d(D, B, n_out, colsum)
-    j0 = 0
-    while j0 < n_out:
+    cdef Py_ssize_t k, count = (n_out + ps.neurons - 1) // ps.neurons
+    for k in range(count):
+        j0 = (count - 1 - k if ps.flip else k) * ps.neurons
         jn = min(ps.neurons, n_out - j0)
         lo = net.poff[0] + j0 * ld
         if ps.direct:
@@ -889,7 +896,7 @@ cdef void _first_layer_steps(Net* net, floating* P, const floating* X0, Py_ssize
                     z[i * n_out + j0 + jj] = P[lo + jj * ld]
             _gemm(c'T', c'N', <int> jn, <int> bn, <int> n_in, <floating> 1.0, P + lo + 1,
                   <int> ld, xn, <int> n_in, <floating> 1.0, z + j0, <int> n_out)
-        j0 += jn
+    ps.flip = not ps.flip
     if xn != NULL:
         _activate(z, bn, n_out, net.acts[0])
 
@@ -1804,6 +1811,7 @@ def train_epoch(floating[::1] params, const Py_ssize_t[::1] sizes, const int[::1
         ps.direct = direct
         ps.wbeta = 1.0 - lr * wd
         ps.vfused = vfused
+        ps.flip = False
         ps.scratch = malloc(ps.neurons * (sizes[0] + 1) * sizeof(floating))
         ps.xbuf = NULL
         ps.xnext = NULL

@@ -802,7 +802,9 @@ cdef struct PanelStep:
     # holding them while A_1 holds that layer's output (xnext; NULL: not formed).
     void* xbuf
     void* xnext
-    void* wt                # a panel's pack for nn_dense_fwd_d/f (64-byte aligned), or NULL
+    # a panel's pack for nn_dense_fwd_d/f (64-byte aligned; the scratch buffer, its
+    # gradient consumed by then), or NULL
+    void* wt
     const Py_ssize_t* next_idx
     Py_ssize_t next_count
     # plain SGD fused into the product (train_epoch's direct): the panels' products
@@ -1800,7 +1802,7 @@ def train_epoch(floating[::1] params, const Py_ssize_t[::1] sizes, const int[::1
     cdef Pack packs[MAX_THREADS_C]
     cdef PanelStep ps
     cdef PanelStep* psp = NULL
-    cdef void* wt_raw = NULL
+    cdef void* scratch_raw = NULL
     cdef Py_ssize_t rest_lo = 0  # (the update after a minibatch starts here)
     if panel:
         ps.h = &opt
@@ -1812,7 +1814,12 @@ def train_epoch(floating[::1] params, const Py_ssize_t[::1] sizes, const int[::1
         ps.wbeta = 1.0 - lr * wd
         ps.vfused = vfused
         ps.flip = False
-        ps.scratch = malloc(ps.neurons * (sizes[0] + 1) * sizeof(floating))
+        # one buffer for a panel's gradient and then its pack (see _first_layer_steps),
+        # 64-byte aligned for the pack
+        scratch_raw = malloc(max(pn, nn_dense_np_d(pn) if f64 else nn_dense_np_f(pn))
+                             * (nf + 1) * sizeof(floating) + 64)
+        ps.scratch = NULL if scratch_raw == NULL \
+            else <void*> ((<size_t> scratch_raw + 63) & ~(<size_t> 63))
         ps.xbuf = NULL
         ps.xnext = NULL
         ps.wt = NULL
@@ -1830,10 +1837,7 @@ def train_epoch(floating[::1] params, const Py_ssize_t[::1] sizes, const int[::1
                 and (dense_ahead or min(batch_size, n) <= _LOOKAHEAD_DENSE_ROWS):
             ps.xbuf = malloc(min(batch_size, n) * nf * sizeof(floating))
             if ps.xbuf != NULL and dense_ahead:
-                wt_raw = malloc((nf + 1) * (nn_dense_np_d(pn) if f64 else nn_dense_np_f(pn))
-                                * sizeof(floating) + 64)
-                if wt_raw != NULL:
-                    ps.wt = <void*> ((<size_t> wt_raw + 63) & ~(<size_t> 63))
+                ps.wt = ps.scratch
         if not direct and not vfused:
             memset(ws + net.goff, 0, npar * sizeof(floating))
         elif vfused and opt.kind == OPT_NESTEROV:
@@ -1930,9 +1934,8 @@ def train_epoch(floating[::1] params, const Py_ssize_t[::1] sizes, const int[::1
         for t in range(nt):
             _pack_free(&packs[t])
     if panel:
-        free(ps.scratch)
+        free(scratch_raw)
         free(ps.xbuf)
-        free(wt_raw)
     return total, wsum, correct, status, batch_total
 
 

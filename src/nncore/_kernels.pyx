@@ -572,6 +572,37 @@ cdef inline void _dense_layer(Pack* pk, Py_ssize_t l, Py_ssize_t po, const float
         nn_dense_fwd_f((<float*> pk.buf) + po, a_in, B, n_in, n_out, z, n_out)
 
 
+cdef inline void _affine_blas(const floating* blk, Py_ssize_t n_in, Py_ssize_t cols,
+                              const floating* a_in, Py_ssize_t B, floating* z,
+                              Py_ssize_t ldz) noexcept nogil:
+    """Z := A W^T + b by BLAS for the cols neurons of blk (rows of n_in + 1: the bias,
+    then the weights) over the B rows of A, into Z's rows ldz apart."""
+    cdef Py_ssize_t i, j
+    for j in range(cols):
+        z[j] = blk[j * (n_in + 1)]
+    for i in range(1, B):
+        memcpy(z + i * ldz, z, cols * sizeof(floating))
+    _gemm(c'T', c'N', <int> cols, <int> B, <int> n_in, <floating> 1.0,
+          blk + 1, <int> (n_in + 1), a_in, <int> n_in, <floating> 1.0, z, <int> ldz)
+
+
+cdef inline void _weight_product(floating* dst, Py_ssize_t n_in, Py_ssize_t cols,
+                                 const floating* a_in, Py_ssize_t B, const floating* D,
+                                 Py_ssize_t ldd, const floating* colsum, floating alpha,
+                                 floating wbeta, floating bbeta) noexcept nogil:
+    """For cols neurons of a layer whose rows (n_in + 1 apart: the bias, then the
+    weights) start at dst, from their deltas D (B rows ldd apart) and inputs A:
+        W := wbeta W + alpha D^T A,   b := bbeta b + alpha colsum."""
+    cdef Py_ssize_t j, ld = n_in + 1
+    _gemm(c'N', c'T', <int> n_in, <int> cols, <int> B, alpha, a_in, <int> n_in, D,
+          <int> ldd, wbeta, dst + 1, <int> ld)
+    for j in range(cols):
+        if bbeta == 0:  # the buffer may hold garbage (NaN * 0 is NaN)
+            dst[j * ld] = alpha * colsum[j]
+        else:
+            dst[j * ld] = bbeta * dst[j * ld] + alpha * colsum[j]
+
+
 cdef void _forward(Net* net, const floating* P, const floating* X0, Py_ssize_t B,
                    floating* ws, Py_ssize_t* bad=NULL, Pack* pk=NULL,
                    Py_ssize_t l0=0) noexcept nogil:
@@ -583,7 +614,7 @@ cdef void _forward(Net* net, const floating* P, const floating* X0, Py_ssize_t B
     packed first unless its ready bit says the weights are unchanged.  With l0 = 1
     the first layer's A is already in place (see _first_layer_steps) and the pass
     starts above it."""
-    cdef Py_ssize_t l, i, j, n_in, n_out, r, plen, po = 0
+    cdef Py_ssize_t l, n_in, n_out, r, plen, po = 0
     cdef bint f64 = floating is double
     cdef const floating* a_in = X0
     cdef const floating* blk
@@ -621,12 +652,7 @@ cdef void _forward(Net* net, const floating* P, const floating* X0, Py_ssize_t B
             else:
                 nn_transpose_bias_d(t, B, n_out, blk, n_in + 1, z)
         else:
-            for j in range(n_out):
-                z[j] = blk[j * (n_in + 1)]
-            for i in range(1, B):
-                memcpy(z + i * n_out, z, n_out * sizeof(floating))
-            _gemm(c'T', c'N', <int> n_out, <int> B, <int> n_in, <floating> 1.0,
-                  blk + 1, <int> (n_in + 1), a_in, <int> n_in, <floating> 1.0, z, <int> n_out)
+            _affine_blas(blk, n_in, n_out, a_in, B, z, n_out)
         po += plen
         if l == 0 and bad != NULL:
             bad[0] = -1
@@ -687,18 +713,13 @@ cdef floating* _backward(Net* net, floating* P, const floating* X0, Py_ssize_t B
                     for k in range(n_in):
                         row[j * ld + 1 + k] = dij * a_in[i * n_in + k]
         else:
-            _gemm(c'N', c'T', <int> n_in, <int> n_out, <int> B, alpha,
-                  a_in, <int> n_in, D, <int> n_out, wbeta, G + net.poff[l] + 1, <int> ld)
             colsum = ws + net.soff
             if floating is float:
                 nn_colsum_f(D, B, n_out, colsum)
             else:
                 nn_colsum_d(D, B, n_out, colsum)
-            for j in range(n_out):
-                if bbeta == 0:  # the buffer may hold garbage (NaN * 0 is NaN)
-                    G[net.poff[l] + j * ld] = alpha * colsum[j]
-                else:
-                    G[net.poff[l] + j * ld] = bbeta * G[net.poff[l] + j * ld] + alpha * colsum[j]
+            _weight_product(G + net.poff[l], n_in, n_out, a_in, B, D, n_out, colsum, alpha,
+                            wbeta, bbeta)
         tmp = D
         D = Dn
         Dn = tmp
@@ -846,11 +867,10 @@ cdef void _first_layer_steps(Net* net, floating* P, const floating* X0, Py_ssize
     at batch 32, in-process A/B: momentum 126-136 -> 121-134 ms an epoch, Nesterov
     131-141 -> 129-139, at batch 16 1-5% faster; Adam and float32 level)."""
     cdef Py_ssize_t n_in = net.sizes[0], n_out = net.sizes[1], ld = n_in + 1
-    cdef Py_ssize_t j0, jn, jj, lo, i
+    cdef Py_ssize_t j0, jn, lo
     cdef floating* g = <floating*> ps.scratch
     cdef floating* colsum = ws + net.soff
     cdef floating* z = _A(net, ws, 1)
-    cdef floating* U
     cdef double psq = 0.0
     cdef double* sq = &ps.sq if ps.want_sq else NULL
     if floating is float:
@@ -862,26 +882,20 @@ cdef void _first_layer_steps(Net* net, floating* P, const floating* X0, Py_ssize
         j0 = (count - 1 - k if ps.flip else k) * ps.neurons
         jn = min(ps.neurons, n_out - j0)
         lo = net.poff[0] + j0 * ld
+        # SGD's product writes the weights, momentum's adds into its velocity, the
+        # others' goes to the scratch buffer
         if ps.direct:
-            _gemm(c'N', c'T', <int> n_in, <int> jn, <int> B, alpha, X0, <int> n_in, D + j0,
-                  <int> n_out, <floating> ps.wbeta, P + lo + 1, <int> ld)
-            for jj in range(jn):
-                P[lo + jj * ld] += alpha * colsum[j0 + jj]
+            _weight_product(P + lo, n_in, jn, X0, B, D + j0, n_out, colsum + j0, alpha,
+                            <floating> ps.wbeta, 1)
         elif ps.vfused:
-            U = <floating*> ps.S
-            _gemm(c'N', c'T', <int> n_in, <int> jn, <int> B, alpha, X0, <int> n_in, D + j0,
-                  <int> n_out, <floating> 1.0, U + lo + 1, <int> ld)
-            for jj in range(jn):
-                U[lo + jj * ld] += alpha * colsum[j0 + jj]
-            _velocity_slice(net, P, ws, 0, 1, ps.h, ps.bw, U, ps.vs, ps.rs, lo, lo + jn * ld,
-                            &psq)
+            _weight_product(<floating*> ps.S + lo, n_in, jn, X0, B, D + j0, n_out,
+                            colsum + j0, alpha, 1, 1)
+            _velocity_slice(net, P, ws, 0, 1, ps.h, ps.bw, <floating*> ps.S, ps.vs, ps.rs,
+                            lo, lo + jn * ld, &psq)
             if ps.want_sq:
                 ps.sq += psq
         else:
-            _gemm(c'N', c'T', <int> n_in, <int> jn, <int> B, alpha, X0, <int> n_in, D + j0,
-                  <int> n_out, <floating> 0.0, g + 1, <int> ld)
-            for jj in range(jn):
-                g[jj * ld] = alpha * colsum[j0 + jj]
+            _weight_product(g, n_in, jn, X0, B, D + j0, n_out, colsum + j0, alpha, 0, 0)
             # (g - lo: the scratch read as the panel's rows of the flat gradient)
             _optimizer_step(net, ps.h, P, g - lo, <floating*> ps.S, ps.n, ps.t, ps.wd, lo,
                             lo + jn * ld, sq, False)
@@ -893,11 +907,7 @@ cdef void _first_layer_steps(Net* net, floating* P, const floating* X0, Py_ssize
                 nn_dense_pack_f(P + lo, n_in, jn, <float*> ps.wt)
                 nn_dense_fwd_f(<float*> ps.wt, xn, bn, n_in, jn, z + j0, n_out)
         elif xn != NULL:
-            for i in range(bn):
-                for jj in range(jn):
-                    z[i * n_out + j0 + jj] = P[lo + jj * ld]
-            _gemm(c'T', c'N', <int> jn, <int> bn, <int> n_in, <floating> 1.0, P + lo + 1,
-                  <int> ld, xn, <int> n_in, <floating> 1.0, z + j0, <int> n_out)
+            _affine_blas(P + lo, n_in, jn, xn, bn, z + j0, n_out)
     ps.flip = not ps.flip
     if xn != NULL:
         _activate(z, bn, n_out, net.acts[0])
@@ -1866,14 +1876,18 @@ def train_epoch(floating[::1] params, const Py_ssize_t[::1] sizes, const int[::1
                 if vfused:  # (the velocity's scale after this step)
                     vnext = vscale * opt.momentum
                     alpha = <floating> ((1.0 if own_form else -lr) / bw / vnext)
+                # the update's scale and fold of the velocity (vs 0: not scaled)
+                rescale = vfused and (vnext < _VELOCITY_RESCALE
+                                      or vnext * _VELOCITY_RESCALE > 1)
+                vs = vnext if vfused else 0.0
+                rs = vnext if rescale else 1.0
             if panel and bw > 0:
                 ps.t = <double> (steps[0] + 1)
                 ps.wd = _step_decay(&opt, bw)
                 ps.sq = 0.0
                 ps.bw = bw
-                ps.vs = vnext if vfused else 0.0  # (as the update below takes them)
-                ps.rs = vnext if vfused and (vnext < _VELOCITY_RESCALE
-                                             or vnext * _VELOCITY_RESCALE > 1) else 1.0
+                ps.vs = vs
+                ps.rs = rs
             if panel:
                 ps.next_idx = idx + start + b
                 ps.next_count = min(batch_size, n - start - b)
@@ -1908,10 +1922,6 @@ def train_epoch(floating[::1] params, const Py_ssize_t[::1] sizes, const int[::1
             if bw > 0:
                 steps[0] += 1
                 # each thread adds up, decays and updates its own slice of the vector
-                rescale = vfused and (vnext < _VELOCITY_RESCALE
-                                      or vnext * _VELOCITY_RESCALE > 1)
-                vs = vnext if vfused else 0.0
-                rs = vnext if rescale else 1.0
                 if serial and not direct:
                     _update_slice(&net, P, ws, stride, parts, &opt, bw, S, npar,
                                   <double> steps[0], rest_lo, npar, out + 3, vs, rs)

@@ -598,6 +598,45 @@ def portable_adam():
     _kernels._fast_adam(before)
 
 
+@pytest.mark.parametrize("kind", ["adam", "sk_adam"])
+def test_adams_fast_loop_steps_within_4_ulps_of_ieee_division(kind, dtype):
+    """The AVX-512 loop takes sqrt(v) and 1 / (sqrt(v) q + eps) from the processor's
+    estimates refined (no divider); the portable loop divides.  From weights of 0
+    a step is the new weight itself, rounded once: over gradients and moments
+    spanning many decades (zeros included) each step lies within 4 ulps of the
+    IEEE loop's, which rounds four times itself (square root, sum, quotient,
+    product).  On machines without AVX-512 both are the portable loop."""
+    from nncore import _kernels
+
+    opt = (nncore.optimizers.Adam(1e-3) if kind == "adam"
+           else nncore.optimizers.SklearnAdam(1e-3))
+    sizes = np.array([300, 300], dtype=np.intp)
+    n = _kernels.n_params(sizes)
+    rng = np.random.default_rng(0)
+    lo, hi = (-16, 8) if dtype == np.float64 else (-8, 8)
+    g = (rng.standard_normal(n) * 10.0 ** rng.uniform(lo, hi, n)).astype(dtype)
+    g[::13] = 0.0
+    state = np.concatenate([rng.standard_normal(n) * 10.0 ** rng.uniform(lo, hi, n),
+                            rng.random(n) * 10.0 ** rng.uniform(2 * lo, 2 * hi, n)])
+    state[n::17] = 0.0
+    steps = {}
+    for fast in (True, False):
+        before = _kernels._fast_adam(fast)
+        try:
+            w, s = np.zeros(n, dtype), state.astype(dtype)
+            _kernels.optimizer_step(opt.kernel_config(), sizes, w, g.copy(), s,
+                                    np.array([5], np.uint64))
+        finally:
+            _kernels._fast_adam(before)
+        steps[fast] = w
+    fast, ieee = steps[True], steps[False]
+    assert np.isfinite(ieee).all() and np.count_nonzero(ieee) > 0.9 * n
+    np.testing.assert_array_equal(fast == 0, ieee == 0)
+    nonzero = ieee != 0
+    ulps = np.abs(fast[nonzero] - ieee[nonzero]) / np.spacing(np.abs(ieee[nonzero]))
+    assert ulps.max() <= 4
+
+
 @pytest.mark.parametrize("make, make_ref", OPTIMIZERS[4:6])
 def test_the_portable_adam_loop_takes_the_reference_steps(make, make_ref, dtype,
                                                           portable_adam, first_layer):

@@ -14,9 +14,10 @@ they can land below it.)
 - Adam against SGD (784-100-10, batch 32, float64 and float32): SGD's epoch measured (its
   update is fused into the gradient product), Adam's extra work at least one pass that reads
   the weights and both moments and writes them, every step.  (Its square root and division
-  need not use the divider: nncore's AVX-512 loop takes them from estimates and Newton's
-  iterations.)  The gradient need not go through memory: nncore forms the first layer's a
-  panel of neurons at a time and steps each panel at once, while it is in cache;
+  need not use the divider: nncore's AVX-512 loop takes them from estimates, a series and
+  Newton's iterations; that loop is bound more by its arithmetic than by this traffic.)
+  The gradient need not go through memory: nncore forms the first layer's a panel of
+  neurons at a time and steps each panel at once, while it is in cache;
 - momentum against SGD: SGD's update is fused into the gradient product; momentum's needs at
   least one more pass over the parameters (read the velocity and the weights, write the
   weights) every step, whatever the implementation;

@@ -338,25 +338,26 @@ typedef struct {
 } nn_update;
 
 /* Adam's step without the divider, on AVX-512.  Its square root and division, one
- * unit per core, bound the IEEE loop (about 1.5 ns a float64 parameter here, 2.7x
- * this one): instead sqrt(v) from the 14-bit estimate y of 1/sqrt(v), as
- * v y / sqrt(1 - h) with h = 1 - v y^2, the series in h to h^3 for double (to h
- * for float), and 1/(sqrt(v) q + eps) from its estimate and Newton's iterations
- * (two for double: 14 -> 28 -> 56 bits; one for float).  The loop is bound
- * mostly by its vector operations (the float64 loop before the series: 0.95-1.0
- * ns a parameter over 512 in the first-level cache, 1.15-1.3 over 79,510 from
- * the third, in a C harness on an AVX-512 Xeon with flush-to-zero): the series takes two operations a vector fewer than two Newton steps for y,
- * and a zeroing mask for v = inf one fewer than a blend: 18-23% faster in the
- * first-level cache, 8-9% from the third, Adam's epoch 1.36-1.39 -> 1.25-1.31x
- * SGD's (4,000 rows, batch 32; float32 1.28-1.35 -> 1.24-1.27x).  Test: over values
- * spanning many decades, steps within 4 ulps of the IEEE loop's (the mean 0.47
- * ulp in float64, 0.4 in float32; with the Newton steps 0.6), far inside the
- * reference twin's tolerance.  v = 0 gives sqrt(v) = 0 (the estimate is taken of
- * max(v, the smallest normal)); v = +inf gives a zero step, as m / inf does;
- * NaN propagates.  Called only with eps > 0 (so the divisor is never 0).  Each
- * takes whole vectors (8 doubles, 16 floats) and returns how many elements it
- * took; the portable loop does the rest, and sq += sum P^2 of the elements
- * taken. */
+ * unit per core, bound the IEEE loop (about 1.5 ns a float64 parameter when
+ * first measured here, 2.7x this loop then): instead sqrt(v) from the 14-bit
+ * estimate y of 1/sqrt(v), as v y / sqrt(1 - h) with h = 1 - v y^2, the series
+ * in h to h^3 for double (to h for float), and 1/(sqrt(v) q + eps) from its
+ * estimate and Newton's iterations (two for double: 14 -> 28 -> 56 bits; one for
+ * float).  The loop is bound mostly by its vector operations (the float64 loop
+ * before the series, in a C harness on an AVX-512 Xeon with flush-to-zero:
+ * 0.95-1.0 ns a parameter over 512 in the first-level cache, 1.15-1.3 over
+ * 79,510 from the third): the series takes two operations a vector fewer than
+ * two Newton steps for y, and a zeroing mask for v = inf one fewer than a blend:
+ * 18-23% faster in the first-level cache, 8-9% from the third, Adam's epoch
+ * 1.36-1.39 -> 1.25-1.31x SGD's (784-100-10, 4,000 rows, batch 32; float32
+ * 1.28-1.35 -> 1.24-1.27x).  Tested: over values spanning many decades, steps
+ * within 4 ulps of the IEEE loop's (the mean 0.47 ulp in float64, 0.4 in
+ * float32; with the Newton steps 0.6), far inside the reference twin's
+ * tolerance.  v = 0 gives sqrt(v) = 0 (the estimate is taken of max(v, the
+ * smallest normal)); v = +inf gives a zero step, as m / inf does; NaN
+ * propagates.  Called only with eps > 0 (so the divisor is never 0).  Each takes
+ * whole vectors (8 doubles, 16 floats) and returns how many elements it took; the
+ * portable loop does the rest, and sq += sum P^2 of the elements taken. */
 #ifdef NN_X86_DISPATCH
 #include <immintrin.h>
 /* (the sum of squares specialised away when not wanted: one operation a vector

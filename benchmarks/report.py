@@ -199,7 +199,11 @@ def _fraction(row, limits, threads=None):
 
 
 def _ratio(row, names):
-    """The row's time over its reference row's (extra_info "reference", a benchmark id)."""
+    """The row's time over its reference's: the median of the rounds' ratios to the reference
+    run beside each (extra_info "interleaved_ratio", the optimizer group), else over the
+    reference row's median (extra_info "reference", a benchmark id)."""
+    if row.info.get("interleaved_ratio") is not None:
+        return row.info["interleaved_ratio"]
     ref = names.get(row.info.get("reference"))
     return row.median / ref.median if ref is not None and ref.n == row.n else None
 
@@ -453,7 +457,11 @@ def optimizer_table(rows, names):
     headers = ["dtype", "optimizer", "threads", "median per epoch", "samples/s", "GFLOP/s", "/ SGD"]
     text = table(headers, body, ["<"] * 3 + [">"] * 4)
     opts = {r.variant: r.info.get("optimizer") for r in rows if r.info.get("optimizer")}
-    note = "optimisers: " + "; ".join(f"{k} = {v}" for k, v in opts.items())
+    note = (
+        "/ SGD: the median over the rounds of each epoch's time over an SGD epoch run beside it "
+        "(before or after, alternately), where the run recorded them.  optimisers: "
+        + "; ".join(f"{k} = {v}" for k, v in opts.items())
+    )
     return f"## {GROUP_TITLES['optimizer']}\n\n{text}\n\n{note}"
 
 

@@ -15,7 +15,8 @@ Groups, in run order:
 ``saturation``  (issue 16) nncore epochs of 784-256-256-10 at batch 1024, sigmoid + MSE + plain SGD,
                 learning rate 3.0 (the lecture's: it saturates the output units) against 0.01
 ``optimizer``   (issue 16) nncore epochs of 784-100-10 relu/softmax/cross-entropy at batch 32 with
-                SGD, momentum, Nesterov and Adam
+                SGD, momentum, Nesterov and Adam; each round of the last three beside an SGD
+                epoch, so that their ratios to SGD hold on a machine whose speed drifts
 ``dropin``      (issue 13) scikit-learn's MLPClassifier against nncore.sklearn.MLPClassifier with
                 identical parameters: the default (adam) for 10 epochs on 20,000 rows, lbfgs for
                 100 iterations on 4,000; accuracy on held-out rows recorded
@@ -33,6 +34,8 @@ record it as ``threads``; one set to more threads than the process may use, or t
 from __future__ import annotations
 
 import contextlib
+import statistics
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -135,6 +138,44 @@ def _run(benchmark, fn, bench_config, *, iterations=1, min_rounds=1, threads=Non
             warmup_rounds=warmup,
         )
     benchmark.extra_info["peak_rss_mb"] = peak_rss_mb()
+
+
+def _run_beside(benchmark, fn, reference, bench_config, *, threads, warmup=1):
+    """``_run`` of ``fn`` with ``reference`` run beside each round (untimed by pytest-benchmark;
+    before the round, then after the next, alternately): ``extra_info["interleaved_ratio"]`` is
+    the median over the timed rounds of fn's time over the reference's next to it, a ratio that
+    the machine's drift between benchmarks leaves alone (a shared machine's speed moved 2x
+    between the ``optimizer`` group's benchmarks), ``interleaved_reference`` the reference's
+    median."""
+    ours, theirs = [], []
+
+    def timed_reference():
+        t = time.perf_counter()
+        reference()
+        theirs.append(time.perf_counter() - t)
+
+    def timed():
+        t = time.perf_counter()
+        fn()
+        ours.append(time.perf_counter() - t)
+
+    def before():
+        if len(ours) % 2 == 0:
+            timed_reference()
+
+    def after():
+        if len(ours) % 2 == 0:
+            timed_reference()
+
+    with limit_threads(threads):
+        benchmark.pedantic(timed, setup=before, teardown=after,
+                           rounds=max(bench_config.rounds, 1), iterations=1,
+                           warmup_rounds=warmup)
+    benchmark.extra_info["peak_rss_mb"] = peak_rss_mb()
+    ratios = [a / b for a, b in zip(ours[warmup:], theirs[warmup:])]
+    if ratios:  # (none under --benchmark-disable)
+        benchmark.extra_info["interleaved_ratio"] = statistics.median(ratios)
+        benchmark.extra_info["interleaved_reference"] = statistics.median(theirs[warmup:])
 
 
 def _run_threads(bench_config):
@@ -455,6 +496,15 @@ def test_optimizer(benchmark, case, bench_config, dataset):
     net = nncore_network(case.sizes, case.dtype, **OPTIMIZER_LAYERS)
     optimizer = make_optimizer(case.variant)  # one object: every round continues its state
     epoch = make_nncore_epoch(net, X, Y, batch_size=case.batch_size, optimizer=optimizer)
+    reference = None
+    if case.variant != OPTIMIZER_REFERENCE:  # (SGD's epochs beside this one's, see _run_beside)
+        reference = make_nncore_epoch(
+            nncore_network(case.sizes, case.dtype, **OPTIMIZER_LAYERS),
+            X,
+            Y,
+            batch_size=case.batch_size,
+            optimizer=make_optimizer(OPTIMIZER_REFERENCE),
+        )
     _record(
         benchmark,
         case,
@@ -469,7 +519,10 @@ def test_optimizer(benchmark, case, bench_config, dataset):
         optimizer=repr(optimizer),
         reference=_optimizer_case(case.dtype, OPTIMIZER_REFERENCE).id,
     )
-    _run(benchmark, epoch, bench_config, threads=case.threads)
+    if reference is None:
+        _run(benchmark, epoch, bench_config, threads=case.threads)
+    else:
+        _run_beside(benchmark, epoch, reference, bench_config, threads=case.threads)
 
 
 # -- dropin (issue 13): scikit-learn's MLPClassifier against nncore's, identical parameters -------

@@ -145,8 +145,7 @@ def _run_beside(benchmark, fn, reference, bench_config, *, threads, warmup=1):
     before the round, then after the next, alternately): ``extra_info["interleaved_ratio"]`` is
     the median over the timed rounds of fn's time over the reference's next to it, a ratio that
     the machine's drift between benchmarks leaves alone (a shared machine's speed moved 2x
-    between the ``optimizer`` group's benchmarks), ``interleaved_reference`` the reference's
-    median."""
+    between the ``optimizer`` group's benchmarks)."""
     ours, theirs = [], []
 
     def timed_reference():
@@ -159,23 +158,18 @@ def _run_beside(benchmark, fn, reference, bench_config, *, threads, warmup=1):
         fn()
         ours.append(time.perf_counter() - t)
 
-    def before():
-        if len(ours) % 2 == 0:
-            timed_reference()
-
-    def after():
+    def beside():  # (setup and teardown: before even rounds, after odd ones)
         if len(ours) % 2 == 0:
             timed_reference()
 
     with limit_threads(threads):
-        benchmark.pedantic(timed, setup=before, teardown=after,
+        benchmark.pedantic(timed, setup=beside, teardown=beside,
                            rounds=max(bench_config.rounds, 1), iterations=1,
                            warmup_rounds=warmup)
     benchmark.extra_info["peak_rss_mb"] = peak_rss_mb()
     ratios = [a / b for a, b in zip(ours[warmup:], theirs[warmup:])]
     if ratios:  # (none under --benchmark-disable)
         benchmark.extra_info["interleaved_ratio"] = statistics.median(ratios)
-        benchmark.extra_info["interleaved_reference"] = statistics.median(theirs[warmup:])
 
 
 def _run_threads(bench_config):

@@ -348,7 +348,7 @@ typedef struct {
  * 0.95-1.0 ns a parameter over 512 in the first-level cache, 1.15-1.3 over
  * 79,510 from the third): the series takes two operations a vector fewer than
  * two Newton steps for y, and a zeroing mask for v = inf one fewer than a blend:
- * 18-23% faster in the first-level cache, 8-9% from the third, Adam's epoch
+ * 17-23% faster in the first-level cache, 8-9% from the third, Adam's epoch
  * 1.36-1.39 -> 1.25-1.31x SGD's (784-100-10, 4,000 rows, batch 32; float32
  * 1.28-1.35 -> 1.24-1.27x).  Tested: over values spanning many decades, steps
  * within 4 ulps of the IEEE loop's (the mean 0.47 ulp in float64, 0.4 in
@@ -401,8 +401,8 @@ nn_adam_avx512_d_body(const nn_update *u, double *restrict P, double *restrict G
         _mm512_storeu_pd(V + i, v);
         /* sqrt(v) = s / sqrt(1 - h), s = v y, h = 1 - v y^2 from y = rsqrt14(v)
          * (|h| < 2^-13): the series to h^3 leaves 0.3 ulp (two Newton steps for y
-         * took 4 operations more); v = 0 gives s = 0 (y from tiny, not infinite),
-         * a NaN v NaN */
+         * took two operations more); v = 0 gives s = 0 (y from tiny, not
+         * infinite), a NaN v NaN */
         __m512d y = _mm512_rsqrt14_pd(_mm512_max_pd(v, tiny));
         __m512d s = _mm512_mul_pd(v, y);
         __m512d h = _mm512_fnmadd_pd(s, y, one);

@@ -4,18 +4,21 @@ memory traffic would give on this machine.
     python benchmarks/bounds.py [--rounds 3]
 
 Everything runs on one thread (threadpoolctl) in this one process, contenders interleaved
-round by round; medians are printed.  For each target it measures what no implementation of
-SGD's epoch with the update added can avoid, on the same data shapes.  (That is a floor for
-the update bolted onto SGD's epoch, not for the epoch: nncore's Adam and Nesterov forms
-also form the next minibatch's first-layer outputs from each panel's new weights while
-they are in cache, where SGD's epoch reads the whole layer again and BLAS packs it, so
-they can land below it.)
+round by round; medians are printed, and each measured ratio is the median of the rounds'
+ratios (an epoch against SGD's in the same round, a second apart).  For each target it
+measures what no implementation of SGD's epoch with the update added can avoid, on the same
+data shapes.  (That is a floor for the update bolted onto SGD's epoch, not for the epoch:
+nncore's Adam and Nesterov forms also form the next minibatch's first-layer outputs from
+each panel's new weights while they are in cache, where SGD's epoch reads the whole layer
+again and BLAS packs it, so they can land below it.)
 
 - Adam against SGD (784-100-10, batch 32, float64 and float32): SGD's epoch measured (its
   update is fused into the gradient product), Adam's extra work at least one pass that reads
   the weights and both moments and writes them, every step.  (Its square root and division
   need not use the divider: nncore's AVX-512 loop takes them from estimates, a series and
-  Newton's iterations; that loop is bound more by its arithmetic than by this traffic.)
+  Newton's iterations.  That loop is bound by its arithmetic while its vectors are in the
+  first-level cache, by their traffic when they come from the third, as part of them do
+  in an epoch, whose other data push them out of the second: see adam_loop.c.)
   The gradient need not go through memory: nncore forms the first layer's a panel of
   neurons at a time and steps each panel at once, while it is in cache;
 - momentum against SGD: SGD's update is fused into the gradient product; momentum's needs at
@@ -148,8 +151,12 @@ def main():
                               ("nesterov", 1.15, "f32")):
         suffix = " f32" if dtype == "f32" else ""
         sgd, extra = med["epoch sgd" + suffix], med[f"{opt}{suffix} traffic, one step"]
+        # (the median of each round's ratio, the two epochs a second apart: the machine's
+        # drift over the run moves it less than the ratio of the medians)
+        ratio = statistics.median(o / b for o, b in zip(times[f"epoch {opt}{suffix}"],
+                                                         times["epoch sgd" + suffix]))
         rows.append((f"{opt} epoch <= {limit}x SGD ({dtype}, b32)",
-                     med[f"epoch {opt}{suffix}"] / sgd, (sgd + steps32 * extra) / sgd,
+                     ratio, (sgd + steps32 * extra) / sgd,
                      f"SGD {sgd:.3f} s + {steps32} x {extra * 1e6:.0f} us"))
     print(f"1 thread, medians of {args.rounds} rounds (seconds):")
     for k, v in med.items():

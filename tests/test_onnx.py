@@ -429,7 +429,149 @@ def test_dropin_pipeline_through_skl2onnx(skl2onnx, rng):
     pipe = make_pipeline(StandardScaler(), MLPClassifier(hidden_layer_sizes=(6,),
                                                          solver="lbfgs", random_state=0))
     pipe.fit(X, y)
-    label, proba = run(skl2onnx.to_onnx(pipe, X[:1]), X)
+    # (float64 probabilities: ZipMap takes float32 only, for scikit-learn's MLP as well)
+    label, proba = run(skl2onnx.to_onnx(pipe, X[:1], options={"zipmap": False}), X)
     assert_close(proba, pipe.predict_proba(X), np.float64)
     assert np.array_equal(label, pipe.predict(X))
+
+
+def _twins(kind, rng, labels=(0, 1, 2), n_targets=1, **params):
+    """scikit-learn's fitted MLP and the drop-in holding its very coefficients."""
+    from sklearn import neural_network
+
+    X = rng.normal(size=(60, 4)).astype(np.float32)
+    if kind == "regressor":
+        y = X[:, 0] if n_targets == 1 else X[:, :n_targets]
+    elif kind == "multilabel":
+        y = (X[:, :3] > 0).astype(int)
+    else:
+        y = np.array(labels)[np.arange(60) % len(labels)]
+    Sk, Ours = ((neural_network.MLPRegressor, MLPRegressor) if kind == "regressor"
+                else (neural_network.MLPClassifier, MLPClassifier))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        sk = Sk(hidden_layer_sizes=(5,), max_iter=20, random_state=0, **params).fit(X, y)
+        ours = Ours(hidden_layer_sizes=(5,), max_iter=1, random_state=0, **params).fit(X, y)
+    ours.coefs_ = [c.copy() for c in sk.coefs_]
+    ours.intercepts_ = [b.copy() for b in sk.intercepts_]
+    return X, sk, ours
+
+
+def _same_graph(a, b):
+    assert [o.name for o in a.graph.output] == [o.name for o in b.graph.output]
+    assert [(n.op_type, list(n.input), list(n.output)) for n in a.graph.node] == \
+        [(n.op_type, list(n.input), list(n.output)) for n in b.graph.node]
+    ia = {t.name: onnx.numpy_helper.to_array(t) for t in a.graph.initializer}
+    ib = {t.name: onnx.numpy_helper.to_array(t) for t in b.graph.initializer}
+    assert ia.keys() == ib.keys()
+    for name in ia:
+        assert np.array_equal(ia[name], ib[name]), name
+
+
+def _outputs(model, X):
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    return session.run(None, {session.get_inputs()[0].name: X})
+
+
+CLASSIFIER_TWINS = {"multiclass": ("classifier", {"labels": [0, 1, 2]}),
+                    "binary-str": ("classifier", {"labels": ["no", "yes"], "activation": "tanh"}),
+                    "4-classes": ("classifier", {"labels": [3, 7, 11, 20],
+                                                 "activation": "logistic"}),
+                    "multilabel": ("multilabel", {})}
+SKL2ONNX_OPTIONS = {"default": None, "no-zipmap": {"zipmap": False},
+                    "zipmap-columns": {"zipmap": "columns"}, "nocl": {"nocl": True},
+                    "class-labels": {"output_class_labels": True, "zipmap": False}}
+TWIN_CASES = [pytest.param(CLASSIFIER_TWINS[c], SKL2ONNX_OPTIONS[o], id=f"{c}-{o}")
+              for c in CLASSIFIER_TWINS for o in SKL2ONNX_OPTIONS] + [
+    pytest.param(("regressor", {"n_targets": 1}), None, id="regressor"),
+    pytest.param(("regressor", {"n_targets": 2, "activation": "identity"}), None,
+                 id="regressor-2-targets")]
+
+
+@pytest.mark.parametrize("case, options", TWIN_CASES)
+def test_skl2onnx_converts_the_dropins_as_scikit_learns_mlp(skl2onnx, case, options, rng):
+    """The same graph, outputs and options as scikit-learn's MLP with the same weights."""
+    kind, params = case
+    X, sk, ours = _twins(kind, rng, **params)
+    theirs = skl2onnx.to_onnx(sk, X[:1], options=options)
+    mine = skl2onnx.to_onnx(ours, X[:1], options=options)
+    _same_graph(theirs, mine)
+    try:
+        expected = _outputs(theirs, X)
+    except Exception as exc:  # (nocl with string labels: skl2onnx's graph fails to run)
+        with pytest.raises(type(exc)):
+            _outputs(mine, X)
+        return
+    got = _outputs(mine, X)
+    assert len(got) == len(expected)
+    for g, e in zip(got, expected):
+        if isinstance(e, list):  # ZipMap's dictionaries
+            assert g == e
+        else:
+            assert np.array_equal(g, e)
+
+
+@pytest.mark.parametrize("dtype_", [np.float32, np.float64])
+def test_skl2onnx_converts_what_scikit_learns_mlp_has_not_with_nncores_graph(skl2onnx, dtype_,
+                                                                              rng):
+    X, index = blobs(rng)
+    X = X.astype(dtype_)
+    clf = MLPClassifier(hidden_layer_sizes=(6,), activation="leaky_relu", max_iter=30,
+                        random_state=0)
+    reg = MLPRegressor(loss="poisson", hidden_layer_sizes=(5,), max_iter=30, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(X, index)
+        reg.fit(X, np.abs(X[:, 0]))
+    label, proba = _outputs(skl2onnx.to_onnx(clf, X[:1], options={"zipmap": False}), X)
+    assert_close(proba, clf.predict_proba(X), dtype_)
+    assert np.array_equal(label, clf.predict(X))
+    if dtype_ == np.float32:  # (ZipMap takes float32)
+        label, dicts = _outputs(skl2onnx.to_onnx(clf, X[:1]), X)
+        assert_close(np.array([[d[c] for c in clf.classes_] for d in dicts]),
+                     clf.predict_proba(X), dtype_)
+    (out,) = _outputs(skl2onnx.to_onnx(reg, X[:1]), X)
+    assert_close(out[:, 0], reg.predict(X), dtype_)
+    *_, class_labels = _outputs(skl2onnx.to_onnx(
+        clf, X[:1], options={"output_class_labels": True, "zipmap": False}), X)
+    assert np.array_equal(class_labels, clf.classes_)
+    with pytest.raises(NotImplementedError, match="scikit-learn's MLP converter"):
+        skl2onnx.to_onnx(clf, X[:1], options={"nocl": True, "zipmap": False})
+
+
+SKL2ONNX_AFTER = """
+import sys, numpy as np
+import nncore.sklearn
+assert "skl2onnx" not in sys.modules and "onnx" not in sys.modules
+X = np.random.default_rng(0).normal(size=(40, 3)).astype(np.float32)
+clf = nncore.sklearn.MLPClassifier(max_iter=2, random_state=0).fit(X, np.arange(40) % 2)
+import skl2onnx
+assert "nncore.onnx" in sys.modules and sys.modules["nncore.onnx"].SKL2ONNX_REGISTERED
+assert not any(type(f).__module__ == "nncore._skl2onnx_hook" for f in sys.meta_path)
+assert type(skl2onnx.__spec__.loader).__module__ != "nncore._skl2onnx_hook"
+print([o.name for o in skl2onnx.to_onnx(clf, X[:1]).graph.output])
+"""
+
+SKL2ONNX_BEFORE = """
+import sys, numpy as np
+import skl2onnx
+import nncore.sklearn
+X = np.random.default_rng(0).normal(size=(40, 3)).astype(np.float32)
+clf = nncore.sklearn.MLPClassifier(max_iter=2, random_state=0).fit(X, np.arange(40) % 2)
+print([o.name for o in skl2onnx.to_onnx(clf, X[:1]).graph.output])
+"""
+
+
+@pytest.mark.parametrize("code", [SKL2ONNX_AFTER, SKL2ONNX_BEFORE], ids=["after", "before"])
+def test_skl2onnx_knows_the_estimators_in_either_import_order(skl2onnx, code):
+    """Without import nncore.onnx: a user who swaps the import converts as before."""
+    out = run_python("import warnings; warnings.simplefilter('ignore')\n" + code)
+    assert out.split() == ["['output_label',", "'output_probability']"]
+
+
+def test_without_skl2onnx_nncore_sklearn_adds_no_import_hook():
+    out = run_python("import sys\nn = len(sys.meta_path)\nimport nncore.sklearn\n"
+                     "print(len(sys.meta_path) - n, 'onnx' in sys.modules)\n",
+                     absent=["skl2onnx"])
+    assert out.split() == ["0", "False"]
 

@@ -17,11 +17,19 @@ Every operator used has a float64 kernel in onnxruntime's CPU provider:
 ``PRelu`` have no float64 kernel there (onnxruntime 1.32 refuses them as
 NOT_IMPLEMENTED at opsets 13-15 and from 19 on).
 
-After ``import nncore.onnx``, ``skl2onnx.to_onnx`` also converts pipelines that
-contain nncore's estimators (when skl2onnx is installed); the converters it
-uses build the same graph as :func:`to_onnx`.  There, as for skl2onnx's own
-regressors, a regressor's output is ``[N, n_targets]`` even for one target, and
-classifiers take no ``zipmap`` option (their probabilities are a plain tensor).
+``skl2onnx.to_onnx`` also converts nncore's estimators, alone or in pipelines,
+once ``nncore.sklearn`` and skl2onnx are both imported, in either order (this
+module registers them, and ``nncore.sklearn`` imports it when skl2onnx is
+imported).  :class:`~nncore.sklearn.NNClassifier` and
+:class:`~nncore.sklearn.NNRegressor` become the graph of :func:`to_onnx`: their
+classifiers take no ``zipmap`` option (the probabilities are a plain tensor), and
+as for skl2onnx's regressors a regressor's output is ``[N, n_targets]`` even for
+one target.  The drop-in :class:`~nncore.sklearn.MLPClassifier` and
+:class:`~nncore.sklearn.MLPRegressor` go through skl2onnx's own converters for
+scikit-learn's MLP, so their graphs, outputs (a ZipMap by default) and options
+are what a scikit-learn user gets; a network scikit-learn's MLP has not
+(``leaky_relu``, poisson's ``exp``) gets this module's graph there instead, and
+refuses the ``nocl`` option.
 
 This module needs onnx (``pip install "nncore[onnx]"``); ``import nncore`` does
 not.  Running the graphs needs a runtime such as onnxruntime.
@@ -450,6 +458,91 @@ def _convert_regressor(scope, operator, container):
     _emit_regressor(em, reg, x, operator.outputs[0].full_name, flatten=False)
 
 
+# The drop-ins go through scikit-learn's own MLP converters wherever the model is one
+# scikit-learn's MLP could be: the graph, its output names, ZipMap and the options
+# (``zipmap``, ``nocl``, ``output_class_labels``) are then what a scikit-learn user
+# gets.  What scikit-learn's MLP has not (leaky_relu, poisson's exp, which skl2onnx's
+# converter does not know) gets nncore's graph.
+_SKLEARN_HIDDEN = ("identity", "logistic", "tanh", "relu")
+_SKLEARN_OUTPUT = ("identity", "logistic", "softmax")
+
+
+def _as_sklearn(model):
+    return model.activation in _SKLEARN_HIDDEN and model.out_activation_ in _SKLEARN_OUTPUT
+
+
+def _dropin_classifier_shapes(operator):
+    """skl2onnx shape calculator for :class:`~nncore.sklearn.MLPClassifier`: scikit-learn's
+    MLP's, or nncore's for a network scikit-learn's MLP has not.
+
+    Parameters
+    ----------
+    operator : skl2onnx.common._topology.Operator
+    """
+    from skl2onnx.common.shape_calculator import calculate_linear_classifier_output_shapes
+
+    if _as_sklearn(operator.raw_operator):
+        calculate_linear_classifier_output_shapes(operator)
+    else:
+        _classifier_shapes(operator)
+
+
+def _convert_dropin_classifier(scope, operator, container):
+    """skl2onnx converter for :class:`~nncore.sklearn.MLPClassifier` (see above).
+
+    Parameters
+    ----------
+    scope, operator, container
+        What skl2onnx passes to every converter.
+    """
+    from skl2onnx.operator_converters.multilayer_perceptron import (
+        convert_sklearn_mlp_classifier,
+    )
+
+    clf = operator.raw_operator
+    if _as_sklearn(clf):
+        convert_sklearn_mlp_classifier(scope, operator, container)
+        return
+    if container.get_options(clf, dict(nocl=False))["nocl"]:
+        raise NotImplementedError(
+            f"skl2onnx's nocl option is scikit-learn's MLP converter's; a network with "
+            f"activation={clf.activation!r} is converted by nncore's, which keeps the labels")
+    _convert_classifier(scope, operator, container)
+
+
+def _dropin_regressor_shapes(operator):
+    """skl2onnx shape calculator for :class:`~nncore.sklearn.MLPRegressor` (see above).
+
+    Parameters
+    ----------
+    operator : skl2onnx.common._topology.Operator
+    """
+    from skl2onnx.common.shape_calculator import calculate_linear_regressor_output_shapes
+
+    if _as_sklearn(operator.raw_operator):
+        calculate_linear_regressor_output_shapes(operator)
+    else:
+        _regressor_shapes(operator)
+
+
+def _convert_dropin_regressor(scope, operator, container):
+    """skl2onnx converter for :class:`~nncore.sklearn.MLPRegressor` (see above).
+
+    Parameters
+    ----------
+    scope, operator, container
+        What skl2onnx passes to every converter.
+    """
+    from skl2onnx.operator_converters.multilayer_perceptron import (
+        convert_sklearn_mlp_regressor,
+    )
+
+    if _as_sklearn(operator.raw_operator):
+        convert_sklearn_mlp_regressor(scope, operator, container)
+    else:
+        _convert_regressor(scope, operator, container)
+
+
 def _register_with_skl2onnx() -> bool:
     try:
         from skl2onnx import update_registered_converter
@@ -461,12 +554,19 @@ def _register_with_skl2onnx() -> bool:
         return False
     from nncore.sklearn import MLPClassifier, MLPRegressor, NNClassifier, NNRegressor
 
-    for cls in (NNClassifier, MLPClassifier):
-        update_registered_converter(cls, f"Nncore{cls.__name__}", _classifier_shapes,
-                                    _convert_classifier)
-    for cls in (NNRegressor, MLPRegressor):
-        update_registered_converter(cls, f"Nncore{cls.__name__}", _regressor_shapes,
-                                    _convert_regressor)
+    update_registered_converter(NNClassifier, "NncoreNNClassifier", _classifier_shapes,
+                                _convert_classifier)
+    update_registered_converter(NNRegressor, "NncoreNNRegressor", _regressor_shapes,
+                                _convert_regressor)
+    # (the options scikit-learn's MLPClassifier has in skl2onnx; with zipmap among them
+    # skl2onnx parses it as a classifier, adding the ZipMap)
+    update_registered_converter(MLPClassifier, "NncoreMLPClassifier", _dropin_classifier_shapes,
+                                _convert_dropin_classifier,
+                                options={"zipmap": [True, False, "columns"],
+                                         "output_class_labels": [False, True],
+                                         "nocl": [True, False]})
+    update_registered_converter(MLPRegressor, "NncoreMLPRegressor", _dropin_regressor_shapes,
+                                _convert_dropin_regressor)
     return True
 
 

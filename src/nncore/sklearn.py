@@ -652,3 +652,8 @@ class NNRegressor(RegressorMixin, _BaseNN):
         out = self._outputs(X)
         return out[:, 0] if self._y_1d else out
 
+
+# skl2onnx converts these estimators as soon as both are imported (see _skl2onnx_hook)
+from . import _skl2onnx_hook  # noqa: E402
+
+_skl2onnx_hook.install()

@@ -471,76 +471,47 @@ def _as_sklearn(model):
     return model.activation in _SKLEARN_HIDDEN and model.out_activation_ in _SKLEARN_OUTPUT
 
 
-def _dropin_classifier_shapes(operator):
-    """skl2onnx shape calculator for :class:`~nncore.sklearn.MLPClassifier`: scikit-learn's
-    MLP's, or nncore's for a network scikit-learn's MLP has not.
+def _dropin_shapes(operator):
+    """skl2onnx shape calculator for the drop-in :class:`~nncore.sklearn.MLPClassifier`
+    and :class:`~nncore.sklearn.MLPRegressor`: scikit-learn's MLP's, or nncore's for a
+    network scikit-learn's MLP has not.
 
     Parameters
     ----------
     operator : skl2onnx.common._topology.Operator
     """
-    from skl2onnx.common.shape_calculator import calculate_linear_classifier_output_shapes
+    from skl2onnx.common import shape_calculator
 
-    if _as_sklearn(operator.raw_operator):
-        calculate_linear_classifier_output_shapes(operator)
+    model = operator.raw_operator
+    kind = _estimator_kind(model)
+    if _as_sklearn(model):
+        getattr(shape_calculator, f"calculate_linear_{kind}_output_shapes")(operator)
     else:
-        _classifier_shapes(operator)
+        (_classifier_shapes if kind == "classifier" else _regressor_shapes)(operator)
 
 
-def _convert_dropin_classifier(scope, operator, container):
-    """skl2onnx converter for :class:`~nncore.sklearn.MLPClassifier` (see above).
+def _convert_dropin(scope, operator, container):
+    """skl2onnx converter for the drop-ins (see :func:`_dropin_shapes`).
 
     Parameters
     ----------
     scope, operator, container
         What skl2onnx passes to every converter.
     """
-    from skl2onnx.operator_converters.multilayer_perceptron import (
-        convert_sklearn_mlp_classifier,
-    )
+    from skl2onnx.operator_converters import multilayer_perceptron
 
-    clf = operator.raw_operator
-    if _as_sklearn(clf):
-        convert_sklearn_mlp_classifier(scope, operator, container)
-        return
-    if container.get_options(clf, dict(nocl=False))["nocl"]:
+    model = operator.raw_operator
+    kind = _estimator_kind(model)
+    if _as_sklearn(model):
+        getattr(multilayer_perceptron, f"convert_sklearn_mlp_{kind}")(scope, operator, container)
+    elif kind == "regressor":
+        _convert_regressor(scope, operator, container)
+    elif container.get_options(model, dict(nocl=False))["nocl"]:
         raise NotImplementedError(
             f"skl2onnx's nocl option is scikit-learn's MLP converter's; a network with "
-            f"activation={clf.activation!r} is converted by nncore's, which keeps the labels")
-    _convert_classifier(scope, operator, container)
-
-
-def _dropin_regressor_shapes(operator):
-    """skl2onnx shape calculator for :class:`~nncore.sklearn.MLPRegressor` (see above).
-
-    Parameters
-    ----------
-    operator : skl2onnx.common._topology.Operator
-    """
-    from skl2onnx.common.shape_calculator import calculate_linear_regressor_output_shapes
-
-    if _as_sklearn(operator.raw_operator):
-        calculate_linear_regressor_output_shapes(operator)
+            f"activation={model.activation!r} is converted by nncore's, which keeps the labels")
     else:
-        _regressor_shapes(operator)
-
-
-def _convert_dropin_regressor(scope, operator, container):
-    """skl2onnx converter for :class:`~nncore.sklearn.MLPRegressor` (see above).
-
-    Parameters
-    ----------
-    scope, operator, container
-        What skl2onnx passes to every converter.
-    """
-    from skl2onnx.operator_converters.multilayer_perceptron import (
-        convert_sklearn_mlp_regressor,
-    )
-
-    if _as_sklearn(operator.raw_operator):
-        convert_sklearn_mlp_regressor(scope, operator, container)
-    else:
-        _convert_regressor(scope, operator, container)
+        _convert_classifier(scope, operator, container)
 
 
 def _register_with_skl2onnx() -> bool:
@@ -560,13 +531,13 @@ def _register_with_skl2onnx() -> bool:
                                 _convert_regressor)
     # (the options scikit-learn's MLPClassifier has in skl2onnx; with zipmap among them
     # skl2onnx parses it as a classifier, adding the ZipMap)
-    update_registered_converter(MLPClassifier, "NncoreMLPClassifier", _dropin_classifier_shapes,
-                                _convert_dropin_classifier,
+    update_registered_converter(MLPClassifier, "NncoreMLPClassifier", _dropin_shapes,
+                                _convert_dropin,
                                 options={"zipmap": [True, False, "columns"],
                                          "output_class_labels": [False, True],
                                          "nocl": [True, False]})
-    update_registered_converter(MLPRegressor, "NncoreMLPRegressor", _dropin_regressor_shapes,
-                                _convert_dropin_regressor)
+    update_registered_converter(MLPRegressor, "NncoreMLPRegressor", _dropin_shapes,
+                                _convert_dropin)
     return True
 
 

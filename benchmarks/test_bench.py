@@ -148,15 +148,14 @@ def _run_beside(benchmark, fn, reference, bench_config, *, threads, warmup=1):
     between the ``optimizer`` group's benchmarks)."""
     ours, theirs = [], []
 
-    def timed_reference():
-        t = time.perf_counter()
-        reference()
-        theirs.append(time.perf_counter() - t)
+    def clocked(f, into):
+        def run():
+            t = time.perf_counter()
+            f()
+            into.append(time.perf_counter() - t)
+        return run
 
-    def timed():
-        t = time.perf_counter()
-        fn()
-        ours.append(time.perf_counter() - t)
+    timed, timed_reference = clocked(fn, ours), clocked(reference, theirs)
 
     def beside():  # (setup and teardown: before even rounds, after odd ones)
         if len(ours) % 2 == 0:

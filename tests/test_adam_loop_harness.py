@@ -28,7 +28,7 @@ def test_the_adam_loop_harness_builds_and_runs(tmp_path):
     out = subprocess.run([str(exe)], check=True, capture_output=True, text=True,
                          timeout=300).stdout
     if out.strip() == "no AVX-512 here":
-        return
+        pytest.skip("built; this processor has no AVX-512 to run it on")
     lines = out.strip().splitlines()
     assert len(lines) == 2 and "512 parameters" in lines[0] and "79510 parameters" in lines[1]
     for line in lines:

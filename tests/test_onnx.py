@@ -469,6 +469,8 @@ def _same_graph(a, b):
 
 
 def _outputs(model, X):
+    """``run`` without onnx's full check, which skl2onnx's own multilabel MLP graphs fail
+    (a Cast's declared rank), for scikit-learn's estimators as for the drop-in's."""
     session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
     return session.run(None, {session.get_inputs()[0].name: X})
 

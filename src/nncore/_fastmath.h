@@ -343,12 +343,12 @@ typedef struct {
  * estimate y of 1/sqrt(v), as v y / sqrt(1 - h) with h = 1 - v y^2, the series
  * in h to h^3 for double (to h for float), and 1/(sqrt(v) q + eps) from its
  * estimate and Newton's iterations (two for double: 14 -> 28 -> 56 bits; one for
- * float).  The loop is bound mostly by its vector operations (the float64 loop
- * before the series, in a C harness on an AVX-512 Xeon with flush-to-zero:
- * 0.95-1.0 ns a parameter over 512 in the first-level cache, 1.15-1.3 over
- * 79,510 from the third): the series takes two operations a vector fewer than
- * two Newton steps for y, and a zeroing mask for v = inf one fewer than a blend:
- * 17-23% faster in the first-level cache, 8-9% from the third, Adam's epoch
+ * float).  In the first-level cache the loop is bound by its vector operations;
+ * with its vectors coming from the third-level cache, as part of them do in an
+ * epoch, by their traffic (benchmarks/adam_loop.c).  The series takes two
+ * operations a vector fewer than two Newton steps for y, and a zeroing mask for
+ * v = inf one fewer than a blend: 17-23% faster in the first-level cache, 8-9%
+ * over 79,510 parameters run back to back (part of them in the second), Adam's epoch
  * 1.36-1.39 -> 1.25-1.31x SGD's (784-100-10, 4,000 rows, batch 32; float32
  * 1.28-1.35 -> 1.24-1.27x).  Tested: over values spanning many decades, steps
  * within 4 ulps of the IEEE loop's (the mean 0.47 ulp in float64, 0.4 in

@@ -134,6 +134,40 @@ def test_the_dense_and_blas_paths_train_the_same_network():
     assert_close(dense[1], blas[1], np.float64)
 
 
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("blocks", [None, 64], ids=["whole", "blocks64"])
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_rows_gathered_by_the_first_product_train_as_rows_copied_first(
+        threads, blocks, optimizer, dtype, monkeypatch):
+    """A shuffled minibatch's rows, gathered from X by the first layer's dense product
+    as it reads them (nn_dense_fwd_gather_d/f), or copied to the minibatch buffer
+    before it: the same network to the last bit.  613 rows in minibatches of 300
+    (float32 packs a minibatch's weights from 256 rows): groups of 8 rows and the
+    tails of 4 and 1, whole minibatches and blocks of 64 rows, one thread or two
+    (float32's halves of 150 rows a thread go to BLAS, and are copied first)."""
+    if blocks is not None:
+        monkeypatch.setattr(_parallel, "BLOCK_ROWS", blocks)
+    rng = np.random.default_rng(8)
+    X = rng.uniform(-1, 1, (613, 50)).astype(dtype)
+    Y = np.eye(3, dtype=dtype)[rng.integers(0, 3, 613)]
+
+    def fit():
+        net = nncore.Network([50, 40, 3], activation="relu", output="softmax",
+                             loss="cross_entropy", seed=8, dtype=dtype)
+        net.fit(X, Y, epochs=3, batch_size=300, optimizer=optimizer, learning_rate=0.05,
+                n_threads=threads)
+        return net.params.copy()
+
+    before = _kernels._panel_lookahead(gather=True)
+    try:
+        gathered = fit()
+        _kernels._panel_lookahead(gather=False)
+        copied = fit()
+    finally:
+        _kernels._panel_lookahead(*before)
+    np.testing.assert_array_equal(gathered, copied)
+
+
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
 def test_a_non_finite_input_is_named_by_its_row(bad, path, dtype):
     net, _, rng = _twins([40, 30, 2], 1, dtype=dtype)

@@ -45,6 +45,12 @@ cdef extern from "_dense.h" nogil:
                          float* WT) noexcept
     void nn_dense_fwd_f(const float* WT, const float* X, Py_ssize_t B, Py_ssize_t n_in,
                         Py_ssize_t n_out, float* Z, Py_ssize_t ldz) noexcept
+    void nn_dense_fwd_gather_d(const double* WT, const double* X, const Py_ssize_t* idx,
+                               Py_ssize_t B, Py_ssize_t n_in, Py_ssize_t n_out, double* Z,
+                               Py_ssize_t ldz, double* XC) noexcept
+    void nn_dense_fwd_gather_f(const float* WT, const float* X, const Py_ssize_t* idx,
+                               Py_ssize_t B, Py_ssize_t n_in, Py_ssize_t n_out, float* Z,
+                               Py_ssize_t ldz, float* XC) noexcept
 
 cdef extern from "_fastmath.h" nogil:
     # vectorisable elementwise loops (see the header for why)
@@ -482,8 +488,10 @@ cdef Py_ssize_t _PANEL_NEURONS = 32
 cdef Py_ssize_t _PANEL_MIN_NEURONS = 16
 cdef double _PANEL_MAX_MNK = 1e6
 cdef Py_ssize_t _PANEL_MIN_BYTES = 256 * 1024
-# and whether they form the next minibatch's first-layer outputs as they go
+# and whether they form the next minibatch's first-layer outputs as they go, the
+# first panel's product gathering its rows from X (see nn_dense_fwd_gather_d)
 cdef bint _lookahead = True
+cdef bint _fused_gather = True
 # the minibatch rows from which plain SGD and momentum, whose updates are otherwise
 # fused into the products, take the panels (see train_epoch)
 cdef Py_ssize_t _PANEL_FUSED_MAX_ROWS = 48
@@ -554,11 +562,53 @@ cdef inline Py_ssize_t _dense_min_rows(const Pack* pk, bint f64) noexcept nogil:
     return 4 * NN_DENSE_MIN_ROWS
 
 
+cdef struct Data:
+    # One epoch's training data, as pointers into the caller's arrays: X dense (X != NULL)
+    # or CSR (Xdata, Xind, Xptr), Y, and the sample weights (or NULL).  The pointers are
+    # to floating; a struct cannot be fused, so they are cast where they are read.
+    const void* X
+    const void* Xdata
+    const Py_ssize_t* Xind
+    const Py_ssize_t* Xptr
+    const void* Y
+    const void* SW
+
+
+cdef void _gather(const Data* d, const Py_ssize_t* idx, Py_ssize_t count, Py_ssize_t nf,
+                  Py_ssize_t no, floating* xb, floating* yb, floating* wb) noexcept nogil:
+    """Rows idx[0:count] of X, Y (and the weights) into the dense minibatch buffers
+    (xb NULL: not X; yb NULL: neither Y nor the weights)."""
+    cdef Py_ssize_t i, r, p
+    cdef const floating* X = <const floating*> d.X
+    cdef const floating* Xdata = <const floating*> d.Xdata
+    cdef const floating* Y = <const floating*> d.Y
+    cdef const floating* SW = <const floating*> d.SW
+    cdef floating* row
+    for i in range(count):
+        r = idx[i]
+        if xb == NULL:
+            pass
+        elif X != NULL:
+            memcpy(xb + i * nf, X + r * nf, nf * sizeof(floating))
+        else:
+            row = xb + i * nf
+            memset(row, 0, nf * sizeof(floating))
+            for p in range(d.Xptr[r], d.Xptr[r + 1]):
+                row[d.Xind[p]] += Xdata[p]  # (duplicate entries add, as in toarray)
+        if yb == NULL:
+            continue
+        memcpy(yb + i * no, Y + r * no, no * sizeof(floating))
+        if SW != NULL:
+            wb[i] = SW[r]
+
+
 cdef inline void _dense_layer(Pack* pk, Py_ssize_t l, Py_ssize_t po, const floating* blk,
                               const floating* a_in, Py_ssize_t B, Py_ssize_t n_in,
-                              Py_ssize_t n_out, floating* z) noexcept nogil:
+                              Py_ssize_t n_out, floating* z, const floating* xsrc=NULL,
+                              const Py_ssize_t* gidx=NULL) noexcept nogil:
     """Z := A W^T + b from layer l's pack (at po in pk.buf), packed first unless
-    its ready bit says it holds these weights."""
+    its ready bit says it holds these weights.  With xsrc, A's rows are rows gidx of
+    xsrc, which the product copies into a_in as it reads them."""
     if not _pack_ready(pk, l):
         if floating is double:
             nn_dense_pack_d(blk, n_in, n_out, (<double*> pk.buf) + po)
@@ -566,7 +616,14 @@ cdef inline void _dense_layer(Pack* pk, Py_ssize_t l, Py_ssize_t po, const float
             nn_dense_pack_f(blk, n_in, n_out, (<float*> pk.buf) + po)
         if l < 64:
             pk.ready |= 1ULL << l
-    if floating is double:
+    if xsrc != NULL:
+        if floating is double:
+            nn_dense_fwd_gather_d((<double*> pk.buf) + po, xsrc, gidx, B, n_in, n_out, z,
+                                  n_out, <double*> a_in)
+        else:
+            nn_dense_fwd_gather_f((<float*> pk.buf) + po, xsrc, gidx, B, n_in, n_out, z,
+                                  n_out, <float*> a_in)
+    elif floating is double:
         nn_dense_fwd_d((<double*> pk.buf) + po, a_in, B, n_in, n_out, z, n_out)
     else:
         nn_dense_fwd_f((<float*> pk.buf) + po, a_in, B, n_in, n_out, z, n_out)
@@ -605,7 +662,8 @@ cdef inline void _weight_product(floating* dst, Py_ssize_t n_in, Py_ssize_t cols
 
 cdef void _forward(Net* net, const floating* P, const floating* X0, Py_ssize_t B,
                    floating* ws, Py_ssize_t* bad=NULL, Pack* pk=NULL,
-                   Py_ssize_t l0=0) noexcept nogil:
+                   Py_ssize_t l0=0, const Data* gd=NULL,
+                   const Py_ssize_t* gidx=NULL) noexcept nogil:
     """A_l := act_l(A_{l-1} W_l^T + b_l) for every layer; Z_L kept for the loss.
 
     With bad, the rows of X0 holding NaN or +-inf are found from the first layer's
@@ -613,9 +671,12 @@ cdef void _forward(Net* net, const floating* P, const floating* X0, Py_ssize_t B
     stops there, or -1.  With a pack, the layers it takes are computed from it,
     packed first unless its ready bit says the weights are unchanged.  With l0 = 1
     the first layer's A is already in place (see _first_layer_steps) and the pass
-    starts above it."""
+    starts above it.  With gd, X0 is a buffer the rows gidx[0:B] of gd's X are
+    gathered into first; where the first layer's product is the dense kernel's and
+    X dense, that product gathers them as it reads them (see
+    nn_dense_fwd_gather_d)."""
     cdef Py_ssize_t l, n_in, n_out, r, plen, po = 0
-    cdef bint f64 = floating is double
+    cdef bint f64 = floating is double, dense, fused
     cdef const floating* a_in = X0
     cdef const floating* blk
     cdef floating* z
@@ -630,7 +691,14 @@ cdef void _forward(Net* net, const floating* P, const floating* X0, Py_ssize_t B
             po += plen
             a_in = z
             continue
-        if plen > 0 and B >= _dense_min_rows(pk, f64):
+        dense = plen > 0 and B >= _dense_min_rows(pk, f64)
+        fused = l == 0 and gd != NULL and dense and gd.X != NULL and _fused_gather
+        if l == 0 and gd != NULL and not fused:
+            _gather(gd, gidx, B, n_in, 0, <floating*> X0, NULL, NULL)
+        if fused:
+            _dense_layer(pk, l, po, blk, a_in, B, n_in, n_out, z, <const floating*> gd.X,
+                         gidx)
+        elif dense:
             _dense_layer(pk, l, po, blk, a_in, B, n_in, n_out, z)
         elif _FWD_TRANSPOSED_WIDTH <= n_out <= _FWD_TRANSPOSED_MAX_WIDTH \
                 and B >= _FWD_TRANSPOSED_ROWS:
@@ -826,7 +894,11 @@ cdef struct PanelStep:
     # a panel's pack for nn_dense_fwd_d/f (64-byte aligned; the scratch buffer, its
     # gradient consumed by then), or NULL
     void* wt
+    # the next minibatch's rows: their indices and count, and, where the first panel's
+    # product gathers them itself (dense X, the dense kernel), X (else NULL: the rows
+    # are in xbuf before the panels)
     const Py_ssize_t* next_idx
+    const void* xsrc
     Py_ssize_t next_count
     # plain SGD fused into the product (train_epoch's direct): the panels' products
     # write alpha D^T [1 X0] + wbeta W into the weights themselves, no optimiser step
@@ -902,10 +974,20 @@ cdef void _first_layer_steps(Net* net, floating* P, const floating* X0, Py_ssize
         if xn != NULL and ps.wt != NULL:
             if floating is double:
                 nn_dense_pack_d(P + lo, n_in, jn, <double*> ps.wt)
-                nn_dense_fwd_d(<double*> ps.wt, xn, bn, n_in, jn, z + j0, n_out)
+                if k == 0 and ps.xsrc != NULL:
+                    nn_dense_fwd_gather_d(<double*> ps.wt, <const double*> ps.xsrc,
+                                          ps.next_idx, bn, n_in, jn, z + j0, n_out,
+                                          <double*> xn)
+                else:
+                    nn_dense_fwd_d(<double*> ps.wt, xn, bn, n_in, jn, z + j0, n_out)
             else:
                 nn_dense_pack_f(P + lo, n_in, jn, <float*> ps.wt)
-                nn_dense_fwd_f(<float*> ps.wt, xn, bn, n_in, jn, z + j0, n_out)
+                if k == 0 and ps.xsrc != NULL:
+                    nn_dense_fwd_gather_f(<float*> ps.wt, <const float*> ps.xsrc,
+                                          ps.next_idx, bn, n_in, jn, z + j0, n_out,
+                                          <float*> xn)
+                else:
+                    nn_dense_fwd_f(<float*> ps.wt, xn, bn, n_in, jn, z + j0, n_out)
         elif xn != NULL:
             _affine_blas(P + lo, n_in, jn, xn, bn, z + j0, n_out)
     ps.flip = not ps.flip
@@ -1410,46 +1492,6 @@ cdef enum:
 MAX_THREADS = MAX_THREADS_C
 
 
-cdef struct Data:
-    # One epoch's training data, as pointers into the caller's arrays: X dense (X != NULL)
-    # or CSR (Xdata, Xind, Xptr), Y, and the sample weights (or NULL).  The pointers are
-    # to floating; a struct cannot be fused, so they are cast where they are read.
-    const void* X
-    const void* Xdata
-    const Py_ssize_t* Xind
-    const Py_ssize_t* Xptr
-    const void* Y
-    const void* SW
-
-
-cdef void _gather(const Data* d, const Py_ssize_t* idx, Py_ssize_t count, Py_ssize_t nf,
-                  Py_ssize_t no, floating* xb, floating* yb, floating* wb) noexcept nogil:
-    """Rows idx[0:count] of X, Y (and the weights) into the dense minibatch buffers
-    (xb NULL: not X; yb NULL: neither Y nor the weights)."""
-    cdef Py_ssize_t i, r, p
-    cdef const floating* X = <const floating*> d.X
-    cdef const floating* Xdata = <const floating*> d.Xdata
-    cdef const floating* Y = <const floating*> d.Y
-    cdef const floating* SW = <const floating*> d.SW
-    cdef floating* row
-    for i in range(count):
-        r = idx[i]
-        if xb == NULL:
-            pass
-        elif X != NULL:
-            memcpy(xb + i * nf, X + r * nf, nf * sizeof(floating))
-        else:
-            row = xb + i * nf
-            memset(row, 0, nf * sizeof(floating))
-            for p in range(d.Xptr[r], d.Xptr[r + 1]):
-                row[d.Xind[p]] += Xdata[p]  # (duplicate entries add, as in toarray)
-        if yb == NULL:
-            continue
-        memcpy(yb + i * no, Y + r * no, no * sizeof(floating))
-        if SW != NULL:
-            wb[i] = SW[r]
-
-
 cdef void _train_part(Net* net, const floating* P, const Data* d, const Py_ssize_t* idx,
                       Py_ssize_t count, Py_ssize_t rows, int loss, int metric,
                       bint stop_nonfinite, floating* ws, floating* G, floating alpha,
@@ -1479,8 +1521,8 @@ cdef void _train_part(Net* net, const floating* P, const Data* d, const Py_ssize
             _gather(d, idx + s0, sb, nf, no, NULL, yb, wb)
             _forward(net, P, xb, sb, ws, NULL, pk, 1)
         else:
-            _gather(d, idx + s0, sb, nf, no, xb, yb, wb)
-            _forward(net, P, xb, sb, ws, NULL, pk)
+            _gather(d, idx + s0, sb, nf, no, NULL, yb, wb)
+            _forward(net, P, xb, sb, ws, NULL, pk, 0, d, idx + s0)
         bl = _output_delta(loss, net.acts[net.L - 1], ws + net.zoff, _A(net, ws, net.L), yb,
                            wb if d.SW != NULL else NULL, sb, no, ws + net.d0off)
         if not isfinite(bl):
@@ -1496,7 +1538,11 @@ cdef void _train_part(Net* net, const floating* P, const Data* d, const Py_ssize
             if ps.xbuf != NULL and ps.next_count > 0:
                 # (into whichever of the two buffers these rows are not in)
                 xn = <floating*> ps.xbuf if xb == ws + net.xoff else ws + net.xoff
-                _gather(d, ps.next_idx, ps.next_count, nf, no, xn, NULL, NULL)
+                # (dense X under the dense kernel: the first panel's product gathers the
+                # rows as it reads them, see nn_dense_fwd_gather_d)
+                ps.xsrc = d.X if ps.wt != NULL and _fused_gather else NULL
+                if ps.xsrc == NULL:
+                    _gather(d, ps.next_idx, ps.next_count, nf, no, xn, NULL, NULL)
             _first_layer_steps(net, <floating*> P, xb, sb, ws, D, alpha, ps, xn,
                                ps.next_count)
             ps.xnext = xn
@@ -1834,6 +1880,7 @@ def train_epoch(floating[::1] params, const Py_ssize_t[::1] sizes, const int[::1
         ps.xnext = NULL
         ps.wt = NULL
         ps.next_count = 0
+        ps.xsrc = NULL
         if ps.scratch == NULL:
             raise MemoryError()
         psp = &ps
@@ -2181,19 +2228,23 @@ def _panel_steps(neurons=None, min_bytes=None, fused_rows=None):
     return before
 
 
-def _panel_lookahead(enabled=None, dense_rows=None):
+def _panel_lookahead(enabled=None, dense_rows=None, gather=None):
     """Whether the panel steps form the next minibatch's first-layer outputs (see
-    _first_layer_steps and train_epoch), and from how many rows a minibatch their
-    products take nn_dense_fwd_d/f where it is available (BLAS's up to that many);
-    the tests take every way.  Returns the settings before."""
-    global _lookahead, _LOOKAHEAD_DENSE_ROWS
-    before = (bool(_lookahead), _LOOKAHEAD_DENSE_ROWS)
+    _first_layer_steps and train_epoch), from how many rows a minibatch their
+    products take nn_dense_fwd_d/f where it is available (BLAS's up to that many),
+    and whether the first of those products gathers the rows from dense X itself
+    (else they are copied before it); the tests take every way.  Returns the
+    settings before."""
+    global _lookahead, _LOOKAHEAD_DENSE_ROWS, _fused_gather
+    before = (bool(_lookahead), _LOOKAHEAD_DENSE_ROWS, bool(_fused_gather))
     if dense_rows is not None:
         if dense_rows < 1:
             raise ValueError("dense_rows must be >= 1")
         _LOOKAHEAD_DENSE_ROWS = dense_rows
     if enabled is not None:
         _lookahead = bool(enabled)
+    if gather is not None:
+        _fused_gather = bool(gather)
     return before
 
 

@@ -5,8 +5,8 @@
  * minibatches short (tens to a thousand rows).  At those shapes OpenBLAS spends
  * a fifth of a product packing both operands, every call, and reaches about 50
  * GFLOP/s (float64, one core), where 16 independent chains of multiply-adds in
- * registers reach 72-78 on this processor (measured 1 December; an earlier note
- * here said 110).  Here the weights are
+ * registers reach 72-78 on the processor of 1 December's afternoon (this shared
+ * machine's processor changes: 110-123 on others).  Here the weights are
  * packed once per call (or once per pass, while they do not change): their
  * transpose, a row of the (n_in + 1) x np matrix per input, the biases in row 0
  * (np: the neurons rounded up to whole vectors, the padding zero).  The rows of

@@ -140,8 +140,8 @@ def _panel_steps(
     fused_rows: tuple[int, int] | None = None,
 ) -> tuple[int, int, tuple[int, int]]: ...
 def _panel_lookahead(
-    enabled: bool | None = None, dense_rows: int | None = None
-) -> tuple[bool, int]: ...
+    enabled: bool | None = None, dense_rows: int | None = None, gather: bool | None = None
+) -> tuple[bool, int, bool]: ...
 def optimizer_step(
     opt: _OptConfig,
     sizes: NDArray[np.intp],

@@ -602,31 +602,43 @@ cdef void _gather(const Data* d, const Py_ssize_t* idx, Py_ssize_t count, Py_ssi
             wb[i] = SW[r]
 
 
+cdef inline void _dense_pack(const floating* blk, Py_ssize_t n_in, Py_ssize_t n_out,
+                             floating* WT) noexcept nogil:
+    if floating is double:
+        nn_dense_pack_d(blk, n_in, n_out, WT)
+    else:
+        nn_dense_pack_f(blk, n_in, n_out, WT)
+
+
+cdef inline void _dense_product(const floating* WT, const floating* a_in, Py_ssize_t B,
+                                Py_ssize_t n_in, Py_ssize_t n_out, floating* z,
+                                Py_ssize_t ldz, const floating* xsrc=NULL,
+                                const Py_ssize_t* gidx=NULL) noexcept nogil:
+    """Z := A W^T + b from the pack WT.  With xsrc, A's rows are rows gidx of xsrc,
+    which the product copies into a_in as it reads them."""
+    if xsrc != NULL:
+        if floating is double:
+            nn_dense_fwd_gather_d(WT, xsrc, gidx, B, n_in, n_out, z, ldz, <double*> a_in)
+        else:
+            nn_dense_fwd_gather_f(WT, xsrc, gidx, B, n_in, n_out, z, ldz, <float*> a_in)
+    elif floating is double:
+        nn_dense_fwd_d(WT, a_in, B, n_in, n_out, z, ldz)
+    else:
+        nn_dense_fwd_f(WT, a_in, B, n_in, n_out, z, ldz)
+
+
 cdef inline void _dense_layer(Pack* pk, Py_ssize_t l, Py_ssize_t po, const floating* blk,
                               const floating* a_in, Py_ssize_t B, Py_ssize_t n_in,
                               Py_ssize_t n_out, floating* z, const floating* xsrc=NULL,
                               const Py_ssize_t* gidx=NULL) noexcept nogil:
     """Z := A W^T + b from layer l's pack (at po in pk.buf), packed first unless
-    its ready bit says it holds these weights.  With xsrc, A's rows are rows gidx of
-    xsrc, which the product copies into a_in as it reads them."""
+    its ready bit says it holds these weights (xsrc, gidx: see _dense_product)."""
+    cdef floating* WT = (<floating*> pk.buf) + po
     if not _pack_ready(pk, l):
-        if floating is double:
-            nn_dense_pack_d(blk, n_in, n_out, (<double*> pk.buf) + po)
-        else:
-            nn_dense_pack_f(blk, n_in, n_out, (<float*> pk.buf) + po)
+        _dense_pack(blk, n_in, n_out, WT)
         if l < 64:
             pk.ready |= 1ULL << l
-    if xsrc != NULL:
-        if floating is double:
-            nn_dense_fwd_gather_d((<double*> pk.buf) + po, xsrc, gidx, B, n_in, n_out, z,
-                                  n_out, <double*> a_in)
-        else:
-            nn_dense_fwd_gather_f((<float*> pk.buf) + po, xsrc, gidx, B, n_in, n_out, z,
-                                  n_out, <float*> a_in)
-    elif floating is double:
-        nn_dense_fwd_d((<double*> pk.buf) + po, a_in, B, n_in, n_out, z, n_out)
-    else:
-        nn_dense_fwd_f((<float*> pk.buf) + po, a_in, B, n_in, n_out, z, n_out)
+    _dense_product(WT, a_in, B, n_in, n_out, z, n_out, xsrc, gidx)
 
 
 cdef inline void _affine_blas(const floating* blk, Py_ssize_t n_in, Py_ssize_t cols,
@@ -972,22 +984,11 @@ cdef void _first_layer_steps(Net* net, floating* P, const floating* X0, Py_ssize
             _optimizer_step(net, ps.h, P, g - lo, <floating*> ps.S, ps.n, ps.t, ps.wd, lo,
                             lo + jn * ld, sq, False)
         if xn != NULL and ps.wt != NULL:
-            if floating is double:
-                nn_dense_pack_d(P + lo, n_in, jn, <double*> ps.wt)
-                if k == 0 and ps.xsrc != NULL:
-                    nn_dense_fwd_gather_d(<double*> ps.wt, <const double*> ps.xsrc,
-                                          ps.next_idx, bn, n_in, jn, z + j0, n_out,
-                                          <double*> xn)
-                else:
-                    nn_dense_fwd_d(<double*> ps.wt, xn, bn, n_in, jn, z + j0, n_out)
-            else:
-                nn_dense_pack_f(P + lo, n_in, jn, <float*> ps.wt)
-                if k == 0 and ps.xsrc != NULL:
-                    nn_dense_fwd_gather_f(<float*> ps.wt, <const float*> ps.xsrc,
-                                          ps.next_idx, bn, n_in, jn, z + j0, n_out,
-                                          <float*> xn)
-                else:
-                    nn_dense_fwd_f(<float*> ps.wt, xn, bn, n_in, jn, z + j0, n_out)
+            _dense_pack(P + lo, n_in, jn, <floating*> ps.wt)
+            # (the first panel's product gathers the rows, where train_epoch leaves
+            # that to it)
+            _dense_product(<floating*> ps.wt, xn, bn, n_in, jn, z + j0, n_out,
+                           <const floating*> ps.xsrc if k == 0 else NULL, ps.next_idx)
         elif xn != NULL:
             _affine_blas(P + lo, n_in, jn, xn, bn, z + j0, n_out)
     ps.flip = not ps.flip

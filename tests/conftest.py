@@ -42,24 +42,20 @@ def dtype(request):
     return request.param
 
 
-@pytest.fixture(params=["whole", "panels", "look-ahead", "look-ahead, rows copied first",
-                        "look-ahead, BLAS"])
+@pytest.fixture(params=["whole", "panels", "look-ahead", "look-ahead, BLAS"])
 def first_layer(request):
     """How training applies the first layer's update: after its whole gradient, or
     panel by panel as the gradient is formed (nncore's _first_layer_steps, which
     wide first layers take on one thread: forced here on small networks, panels of
     2 neurons), with or without forming the next minibatch's first-layer outputs
     from each panel's new weights (the look-ahead, on by default), those products
-    from nncore's dense kernel where the processor has it (the first of them gathering
-    the next minibatch's rows from X as it reads them, or those rows copied before
-    it) or from BLAS's."""
+    from nncore's dense kernel where the processor has it or from BLAS's."""
     from nncore import _kernels
 
     before = _kernels._panel_steps(*((0, None, None) if request.param == "whole"
                                      else (2, 0, (1, 2**62))))
     ahead = _kernels._panel_lookahead(request.param.startswith("look-ahead"),
-                                      2**62 if request.param.endswith("BLAS") else 1,
-                                      not request.param.endswith("copied first"))
+                                      2**62 if request.param.endswith("BLAS") else 1)
     yield request.param
     _kernels._panel_steps(*before)
     _kernels._panel_lookahead(*ahead)

@@ -134,17 +134,20 @@ def test_the_dense_and_blas_paths_train_the_same_network():
     assert_close(dense[1], blas[1], np.float64)
 
 
-@pytest.mark.parametrize("threads", [1, 2])
-@pytest.mark.parametrize("blocks", [None, 64], ids=["whole", "blocks64"])
+@pytest.mark.parametrize("way, threads, blocks", [
+    ("layer", 1, None), ("layer", 2, None), ("layer", 1, 64), ("layer", 2, 64),
+    ("look-ahead", 1, None)])
 @pytest.mark.parametrize("optimizer", ["sgd", "adam"])
 def test_rows_gathered_by_the_first_product_train_as_rows_copied_first(
-        threads, blocks, optimizer, dtype, monkeypatch):
+        way, threads, blocks, optimizer, dtype, monkeypatch):
     """A shuffled minibatch's rows, gathered from X by the first layer's dense product
     as it reads them (nn_dense_fwd_gather_d/f), or copied to the minibatch buffer
     before it: the same network to the last bit.  613 rows in minibatches of 300
     (float32 packs a minibatch's weights from 256 rows): groups of 8 rows and the
-    tails of 4 and 1, whole minibatches and blocks of 64 rows, one thread or two
-    (float32's halves of 150 rows a thread go to BLAS, and are copied first)."""
+    tails of 4 and 1; in the layer's pass, whole minibatches and blocks of 64 rows,
+    one thread or two (float32's halves of 150 rows a thread go to BLAS, and are
+    copied first); and in the look-ahead's first panel (forced: panels of 2 neurons,
+    the dense kernel from 1 row)."""
     if blocks is not None:
         monkeypatch.setattr(_parallel, "BLOCK_ROWS", blocks)
     rng = np.random.default_rng(8)
@@ -158,13 +161,16 @@ def test_rows_gathered_by_the_first_product_train_as_rows_copied_first(
                 n_threads=threads)
         return net.params.copy()
 
-    before = _kernels._panel_lookahead(gather=True)
+    panels = _kernels._panel_steps(*((2, 0, (1, 2**62)) if way == "look-ahead"
+                                     else (0, None, None)))
+    before = _kernels._panel_lookahead(True, 1, gather=True)
     try:
         gathered = fit()
         _kernels._panel_lookahead(gather=False)
         copied = fit()
     finally:
         _kernels._panel_lookahead(*before)
+        _kernels._panel_steps(*panels)
     np.testing.assert_array_equal(gathered, copied)
 
 

@@ -163,13 +163,15 @@ def test_rows_gathered_by_the_first_product_train_as_rows_copied_first(
 
     panels = _kernels._panel_steps(*((2, 0, (1, 2**62)) if way == "look-ahead"
                                      else (0, None, None)))
-    before = _kernels._panel_lookahead(True, 1, gather=True)
+    ahead = _kernels._panel_lookahead(True, 1)
+    before = _kernels._gather_rows_in_product(True)
     try:
         gathered = fit()
-        _kernels._panel_lookahead(gather=False)
+        _kernels._gather_rows_in_product(False)
         copied = fit()
     finally:
-        _kernels._panel_lookahead(*before)
+        _kernels._gather_rows_in_product(before)
+        _kernels._panel_lookahead(*ahead)
         _kernels._panel_steps(*panels)
     np.testing.assert_array_equal(gathered, copied)
 

@@ -488,10 +488,12 @@ cdef Py_ssize_t _PANEL_NEURONS = 32
 cdef Py_ssize_t _PANEL_MIN_NEURONS = 16
 cdef double _PANEL_MAX_MNK = 1e6
 cdef Py_ssize_t _PANEL_MIN_BYTES = 256 * 1024
-# and whether they form the next minibatch's first-layer outputs as they go, the
-# first panel's product gathering its rows from X (see nn_dense_fwd_gather_d)
+# and whether they form the next minibatch's first-layer outputs as they go
 cdef bint _lookahead = True
-cdef bint _fused_gather = True
+# whether the first layer's dense product gathers a minibatch's rows from dense X as it
+# reads them (nn_dense_fwd_gather_d/f), in a layer's pass and the look-ahead's first
+# panel, instead of their being copied to the minibatch buffer first
+cdef int _gather_in_product = 1
 # the minibatch rows from which plain SGD and momentum, whose updates are otherwise
 # fused into the products, take the panels (see train_epoch)
 cdef Py_ssize_t _PANEL_FUSED_MAX_ROWS = 48
@@ -688,8 +690,9 @@ cdef void _forward(Net* net, const floating* P, const floating* X0, Py_ssize_t B
     X dense, that product gathers them as it reads them (see
     nn_dense_fwd_gather_d)."""
     cdef Py_ssize_t l, n_in, n_out, r, plen, po = 0
-    cdef bint f64 = floating is double, dense, fused
+    cdef bint f64 = floating is double, dense
     cdef const floating* a_in = X0
+    cdef const floating* xsrc
     cdef const floating* blk
     cdef floating* z
     cdef floating* t
@@ -704,14 +707,14 @@ cdef void _forward(Net* net, const floating* P, const floating* X0, Py_ssize_t B
             a_in = z
             continue
         dense = plen > 0 and B >= _dense_min_rows(pk, f64)
-        fused = l == 0 and gd != NULL and dense and gd.X != NULL and _fused_gather
-        if l == 0 and gd != NULL and not fused:
-            _gather(gd, gidx, B, n_in, 0, <floating*> X0, NULL, NULL)
-        if fused:
-            _dense_layer(pk, l, po, blk, a_in, B, n_in, n_out, z, <const floating*> gd.X,
-                         gidx)
-        elif dense:
-            _dense_layer(pk, l, po, blk, a_in, B, n_in, n_out, z)
+        xsrc = NULL
+        if l == 0 and gd != NULL:
+            if dense and gd.X != NULL and _gather_in_product:
+                xsrc = <const floating*> gd.X  # (the product gathers the rows)
+            else:
+                _gather(gd, gidx, B, n_in, 0, <floating*> X0, NULL, NULL)
+        if dense:
+            _dense_layer(pk, l, po, blk, a_in, B, n_in, n_out, z, xsrc, gidx)
         elif _FWD_TRANSPOSED_WIDTH <= n_out <= _FWD_TRANSPOSED_MAX_WIDTH \
                 and B >= _FWD_TRANSPOSED_ROWS:
             # Z^T = W A^T into the free delta buffer, then Z := (Z^T)^T + b in one
@@ -1541,7 +1544,7 @@ cdef void _train_part(Net* net, const floating* P, const Data* d, const Py_ssize
                 xn = <floating*> ps.xbuf if xb == ws + net.xoff else ws + net.xoff
                 # (dense X under the dense kernel: the first panel's product gathers the
                 # rows as it reads them, see nn_dense_fwd_gather_d)
-                ps.xsrc = d.X if ps.wt != NULL and _fused_gather else NULL
+                ps.xsrc = d.X if ps.wt != NULL and _gather_in_product else NULL
                 if ps.xsrc == NULL:
                     _gather(d, ps.next_idx, ps.next_count, nf, no, xn, NULL, NULL)
             _first_layer_steps(net, <floating*> P, xb, sb, ws, D, alpha, ps, xn,
@@ -2229,24 +2232,27 @@ def _panel_steps(neurons=None, min_bytes=None, fused_rows=None):
     return before
 
 
-def _panel_lookahead(enabled=None, dense_rows=None, gather=None):
+def _panel_lookahead(enabled=None, dense_rows=None):
     """Whether the panel steps form the next minibatch's first-layer outputs (see
-    _first_layer_steps and train_epoch), from how many rows a minibatch their
-    products take nn_dense_fwd_d/f where it is available (BLAS's up to that many),
-    and whether the first of those products gathers the rows from dense X itself
-    (else they are copied before it); the tests take every way.  Returns the
-    settings before."""
-    global _lookahead, _LOOKAHEAD_DENSE_ROWS, _fused_gather
-    before = (bool(_lookahead), _LOOKAHEAD_DENSE_ROWS, bool(_fused_gather))
+    _first_layer_steps and train_epoch), and from how many rows a minibatch their
+    products take nn_dense_fwd_d/f where it is available (BLAS's up to that many);
+    the tests take every way.  Returns the settings before."""
+    global _lookahead, _LOOKAHEAD_DENSE_ROWS
+    before = (bool(_lookahead), _LOOKAHEAD_DENSE_ROWS)
     if dense_rows is not None:
         if dense_rows < 1:
             raise ValueError("dense_rows must be >= 1")
         _LOOKAHEAD_DENSE_ROWS = dense_rows
     if enabled is not None:
         _lookahead = bool(enabled)
-    if gather is not None:
-        _fused_gather = bool(gather)
     return before
+
+
+def _gather_rows_in_product(enabled=None):
+    """Whether the first layer's dense product gathers a minibatch's rows from dense
+    X as it reads them, or they are copied first (the tests compare both ways);
+    returns the setting before."""
+    return _switch(&_gather_in_product, enabled)
 
 
 def _fast_adam(enabled=None):

@@ -3,11 +3,12 @@
     python benchmarks/sparse_pairs.py [--rounds 3]
 
 Random CSR matrices shaped like TF-IDF features (tens of thousands of columns, about
-a hundred nonzeros a row), five classes, scikit-learn's defaults for 3 epochs on one
-thread.  nncore gathers each minibatch dense, so its products run over the zeros
-too; scikit-learn multiplies the sparse matrix itself.  No target: this records
-where the drop-in stands (README, "The scikit-learn drop-in").  Never run it next to
-another timing job.
+a hundred nonzeros a row), five classes, one thread: scikit-learn's defaults (adam)
+for 3 epochs, lbfgs for 10 iterations, and predict_proba of every row by the adam
+model.  Both libraries compute the first layer from the nonzeros: scikit-learn with
+scipy.sparse's products, nncore with its sparse first layer (_sparse.h).  No target:
+this records where the drop-in stands (README, "The scikit-learn drop-in").  Never run
+it next to another timing job.
 """
 
 from __future__ import annotations
@@ -22,6 +23,9 @@ import scipy.sparse as sp
 from harness import limit_threads
 
 CASES = [(5_000, 20_000, 0.005), (3_000, 50_000, 0.002)]  # rows, columns, density
+TASKS = [("adam, 3 epochs", dict(max_iter=3)),
+         ("lbfgs, 10 iterations", dict(solver="lbfgs", max_iter=10)),
+         ("predict_proba", None)]
 
 
 def main():
@@ -34,25 +38,34 @@ def main():
     from nncore.sklearn import MLPClassifier as Ours
 
     warnings.simplefilter("ignore", ConvergenceWarning)
-    print(f"{args.rounds} interleaved rounds (scikit-learn, then nncore), 3 epochs, "
-          "1 thread, medians:\n")
-    print("| rows x columns, density | scikit-learn | nncore | speed-up | rounds' speed-ups |")
-    print("|---|---:|---:|---:|---:|")
+    print(f"{args.rounds} interleaved rounds (scikit-learn, then nncore), 1 thread, medians:\n")
+    print("| rows x columns, density | task | scikit-learn | nncore | speed-up | rounds' "
+          "speed-ups |")
+    print("|---|---|---:|---:|---:|---:|")
     for n, f, density in CASES:
         X = sp.random(n, f, density=density, format="csr", random_state=0)
         y = np.random.default_rng(0).integers(0, 5, n)
-        times = {"theirs": [], "ours": []}
+        times = {(task, key): [] for task, _ in TASKS for key in ("theirs", "ours")}
         with limit_threads(1):
             for _ in range(args.rounds):
                 for key, cls in (("theirs", Theirs), ("ours", Ours)):
-                    model = cls(random_state=0, max_iter=3)
-                    start = time.perf_counter()
-                    model.fit(X, y)
-                    times[key].append(time.perf_counter() - start)
-        theirs, ours = (statistics.median(times[k]) for k in ("theirs", "ours"))
-        ratios = [a / b for a, b in zip(times["theirs"], times["ours"])]
-        print(f"| {n:,} x {f:,}, {density:.1%} | {theirs:.2f} s | {ours:.2f} s | "
-              f"{theirs / ours:.2f}x | {min(ratios):.2f}-{max(ratios):.2f}x |")
+                    model = None
+                    for task, kw in TASKS:
+                        start = time.perf_counter()
+                        if kw is None:
+                            model.predict_proba(X)
+                        else:
+                            fitted = cls(random_state=0, **kw).fit(X, y)
+                            model = model or fitted
+                        times[task, key].append(time.perf_counter() - start)
+        for task, _ in TASKS:
+            a, b = times[task, "theirs"], times[task, "ours"]
+            ratios = [p / q for p, q in zip(a, b)]
+            unit, scale = ("ms", 1e3) if task == "predict_proba" else ("s", 1.0)
+            print(f"| {n:,} x {f:,}, {density:.1%} | {task} | "
+                  f"{statistics.median(a) * scale:.2f} {unit} | "
+                  f"{statistics.median(b) * scale:.2f} {unit} | "
+                  f"{statistics.median(ratios):.2f}x | {min(ratios):.2f}-{max(ratios):.2f}x |")
 
 
 if __name__ == "__main__":

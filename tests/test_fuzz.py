@@ -171,6 +171,19 @@ def opt_config(kind, learning_rate=0.1, weight_decay=0.0):
             "alpha": 0.0, "momentum": 0.9, "beta1": 0.9, "beta2": 0.999, "epsilon": 1e-8}
 
 
+def _as_csr(args, n, n0, F, draw):
+    """args' X as CSR arrays (X None), 40% of its values stored, or every one or none
+    of them (the sparse first layer's tiles, its direct loops, or the gathered rows)."""
+    share = draw(st.sampled_from([0.0, 0.4, 1.0]))
+    dense = np.where(np.random.default_rng(n).uniform(size=(n, n0)) < share, 1.0, 0.0)
+    rows, cols = np.nonzero(dense)
+    indptr = np.searchsorted(rows, np.arange(n + 1)).astype(np.intp)
+    args["X"] = Arr((n, n0), F, True, none=True)
+    args["X_data"] = Arr((len(cols),), F, True)
+    args["X_indices"] = Arr((len(cols),), np.intp, True, cols.astype(np.intp))
+    args["X_indptr"] = Arr((n + 1,), np.intp, True, indptr)
+
+
 def build(draw, name):
     sizes, acts, loss, F = draw(net_config())
     n = draw(st.integers(1, 9))
@@ -194,12 +207,18 @@ def build(draw, name):
         return {"sizes": Arr((len(sizes),), np.intp, True, sizes),
                 "rows": draw(st.integers(1, 2**20)), "n_threads": draw(st.integers(1, 4)),
                 "gradient": draw(st.booleans())}
+    if name == "sparse_first_layer":
+        return {"nnz": draw(st.integers(0, 10**7)), "n_rows": draw(st.integers(0, 10**5)),
+                "n_in": draw(st.integers(1, 10**5))}
     if name == "forward":
         chunk = draw(st.integers(1, n))
         nt = draw(st.integers(1, 4))
-        return {**common, "X": Arr((n, n0), F, True), "out": Arr((n, nL), F, False),
+        args = {**common, "X": Arr((n, n0), F, True), "out": Arr((n, nL), F, False),
                 "workspace": Arr((K.pass_workspace_size(sizes, chunk, nt),), F, False),
                 "n_threads": nt}
+        if draw(st.booleans()):  # the rows in CSR form: the sparse first layer
+            _as_csr(args, n, n0, F, draw)
+        return args
     if name in ("loss_gradient", "per_sample_gradients"):
         chunk = draw(st.integers(1, n))
         args = {**common, "loss": loss, "X": Arr((n, n0), F, True), "Y": Arr((n, nL), F, True)}
@@ -211,6 +230,8 @@ def build(draw, name):
             args["workspace"] = Arr((K.pass_workspace_size(sizes, chunk, nt,
                                                            args["want_grad"]),), F, False)
             args["n_threads"] = nt
+            if draw(st.booleans()):
+                _as_csr(args, n, n0, F, draw)
         else:
             args["out"] = Arr((n, P), F, False)
             args["workspace"] = Arr((ws_len(sizes, chunk),), F, False)
@@ -242,13 +263,7 @@ def build(draw, name):
                           "block_rows": block, "n_threads": nt,
                           "stop_nonfinite": draw(st.integers(0, 1))}}
         if draw(st.booleans()):  # the rows in CSR form
-            dense = np.where(np.random.default_rng(n).uniform(size=(n, n0)) < 0.4, 1.0, 0.0)
-            rows, cols = np.nonzero(dense)
-            indptr = np.searchsorted(rows, np.arange(n + 1)).astype(np.intp)
-            args["X"] = Arr((n, n0), F, True, none=True)
-            args["X_data"] = Arr((len(cols),), F, True)
-            args["X_indices"] = Arr((len(cols),), np.intp, True, cols.astype(np.intp))
-            args["X_indptr"] = Arr((n + 1,), np.intp, True, indptr)
+            _as_csr(args, n, n0, F, draw)
         return args
     r, c = draw(st.integers(0, 7)), draw(st.integers(0, 7))
     if name == "first_nonfinite_row":
@@ -304,7 +319,8 @@ def build(draw, name):
 KERNELS = ["n_params", "workspace_size", "train_workspace_size", "forward", "loss_gradient",
            "per_sample_gradients", "train_epoch", "activate", "sigmoid", "activation_prime",
            "sigmoid_prime", "output_delta", "mse", "mse_grad", "sgd_update", "optimizer_step",
-           "shuffle_order", "uniform", "first_nonfinite_row", "pass_workspace_size"]
+           "shuffle_order", "uniform", "first_nonfinite_row", "pass_workspace_size",
+           "sparse_first_layer"]
 FLOATING = {"float32": F32, "float64": F64}
 
 
@@ -496,6 +512,9 @@ def scalar_mutations(name, key, value, args):
         "n_samples": [-1],
         "block_rows": [-1, -(2**40)],
         "n_threads": [0, -1, K.MAX_THREADS + 1, 2**40],
+        "nnz": [-1],
+        "n_rows": [-1],
+        "n_in": [0, -1],
     }.get(key, [])
     if key == "batch_weight":
         bad = [0.0, -1.0, np.nan]

@@ -62,11 +62,14 @@ def forward(
     params: NDArray[_F],
     sizes: NDArray[np.intp],
     acts: NDArray[np.intc],
-    X: NDArray[_F],
+    X: NDArray[_F] | None,
     out: NDArray[_F],
     workspace: NDArray[_F],
     n_threads: int = 1,
     check_finite: bool = False,
+    X_data: NDArray[_F] | None = None,
+    X_indices: NDArray[np.intp] | None = None,
+    X_indptr: NDArray[np.intp] | None = None,
 ) -> int: ...
 def pass_workspace_size(
     sizes: NDArray[np.intp], rows: int, n_threads: int = 1, gradient: bool = False
@@ -76,13 +79,16 @@ def loss_gradient(
     sizes: NDArray[np.intp],
     acts: NDArray[np.intc],
     loss: int,
-    X: NDArray[_F],
+    X: NDArray[_F] | None,
     Y: NDArray[_F],
     sample_weight: NDArray[_F] | None,
     grad: NDArray[_F],
     workspace: NDArray[_F],
     want_grad: bool = True,
     n_threads: int = 1,
+    X_data: NDArray[_F] | None = None,
+    X_indices: NDArray[np.intp] | None = None,
+    X_indptr: NDArray[np.intp] | None = None,
 ) -> float: ...
 def per_sample_gradients(
     params: NDArray[_F],
@@ -113,6 +119,7 @@ def train_epoch(
     X_indices: NDArray[np.intp] | None = None,
     X_indptr: NDArray[np.intp] | None = None,
 ) -> tuple[float, float, int, int, float]: ...
+def sparse_first_layer(nnz: int, n_rows: int, n_in: int) -> bool: ...
 def train_workspace_size(
     sizes: NDArray[np.intp], n_samples: int, batch_size: int, optimizer: int,
     block_rows: int = 0, n_threads: int = 1,
@@ -143,6 +150,11 @@ def _panel_lookahead(
     enabled: bool | None = None, dense_rows: int | None = None
 ) -> tuple[bool, int]: ...
 def _gather_rows_in_product(enabled: bool | None = None) -> bool: ...
+def _sparse_first_density(
+    max_density: float | tuple[float, float] | None = None,
+) -> tuple[float, float]: ...
+def _sparse_tiles(mode: int | None = None) -> int: ...
+def _sparse_tiles_available() -> bool: ...
 def optimizer_step(
     opt: _OptConfig,
     sizes: NDArray[np.intp],

@@ -52,6 +52,27 @@ cdef extern from "_dense.h" nogil:
                                Py_ssize_t B, Py_ssize_t n_in, Py_ssize_t n_out, float* Z,
                                Py_ssize_t ldz, float* XC) noexcept
 
+cdef extern from "_sparse.h" nogil:
+    # the first layer's products over CSR rows' nonzeros (see the header)
+    int nn_sparse_mode
+    int nn_sparse_cpu() noexcept
+    void nn_csr_affine_d(const double* blk, Py_ssize_t n_in, Py_ssize_t n_out,
+                         const double* v, const Py_ssize_t* ind, const Py_ssize_t* ptr,
+                         const Py_ssize_t* idx, Py_ssize_t row0, Py_ssize_t B,
+                         double* z) noexcept
+    void nn_csr_affine_f(const float* blk, Py_ssize_t n_in, Py_ssize_t n_out,
+                         const float* v, const Py_ssize_t* ind, const Py_ssize_t* ptr,
+                         const Py_ssize_t* idx, Py_ssize_t row0, Py_ssize_t B,
+                         float* z) noexcept
+    void nn_csr_weight_grad_d(double* dst, Py_ssize_t n_in, Py_ssize_t n_out,
+                              const double* v, const Py_ssize_t* ind, const Py_ssize_t* ptr,
+                              const Py_ssize_t* idx, Py_ssize_t row0, Py_ssize_t B,
+                              const double* D, double alpha, double wbeta) noexcept
+    void nn_csr_weight_grad_f(float* dst, Py_ssize_t n_in, Py_ssize_t n_out,
+                              const float* v, const Py_ssize_t* ind, const Py_ssize_t* ptr,
+                              const Py_ssize_t* idx, Py_ssize_t row0, Py_ssize_t B,
+                              const float* D, float alpha, float wbeta) noexcept
+
 cdef extern from "_fastmath.h" nogil:
     # vectorisable elementwise loops (see the header for why)
     void nn_sigmoid_d(double* z, Py_ssize_t n) noexcept
@@ -574,6 +595,11 @@ cdef struct Data:
     const Py_ssize_t* Xptr
     const void* Y
     const void* SW
+    # CSR only: the first layer's products read the nonzeros themselves (_csr_affine,
+    # _csr_weight_grad) instead of each minibatch's rows being gathered dense; and,
+    # where no row indices are given, the first row (rows row0, row0 + 1, ...)
+    bint sparse_first
+    Py_ssize_t row0
 
 
 cdef void _gather(const Data* d, const Py_ssize_t* idx, Py_ssize_t count, Py_ssize_t nf,
@@ -602,6 +628,59 @@ cdef void _gather(const Data* d, const Py_ssize_t* idx, Py_ssize_t count, Py_ssi
         memcpy(yb + i * no, Y + r * no, no * sizeof(floating))
         if SW != NULL:
             wb[i] = SW[r]
+
+
+# CSR input whose nonzeros are at most this share of its values takes the sparse first
+# layer (_csr_affine, _csr_weight_grad; see sparse_first_layer): where _sparse.h's
+# tiled loops run, and where only its direct loops do.  Measured, drop-in fits
+# (adam, 3 epochs, then predict; 10,000 x 784, one thread), time gathered dense /
+# sparse: tiled loops 2.34x at 5% nonzeros, 1.53x at 10%, 0.97x at 20%, 0.84x at
+# 30% (lbfgs, 30 iterations over 4,000 rows: 1.96, 1.85, 1.26, 0.78x); direct
+# loops 1.62x at 2%, 1.36x at 5%, 0.79x at 10%.
+cdef double _CSR_FIRST_MAX_DENSITY = 0.05
+cdef double _CSR_FIRST_MAX_DENSITY_TILED = 0.15
+
+
+cdef bint _csr_first(Py_ssize_t nnz, Py_ssize_t rows, Py_ssize_t n_in) noexcept nogil:
+    cdef double most = _CSR_FIRST_MAX_DENSITY_TILED if nn_sparse_mode != 0 and nn_sparse_cpu() \
+        else _CSR_FIRST_MAX_DENSITY
+    return nnz <= most * <double> rows * <double> n_in
+
+
+cdef inline void _csr_affine(const floating* blk, Py_ssize_t n_in, Py_ssize_t n_out,
+                             const Data* d, const Py_ssize_t* idx, Py_ssize_t B,
+                             floating* z) noexcept nogil:
+    """Z := X W^T + b over the B CSR rows idx[0:B] (idx NULL: d.row0 on) of d, from
+    their nonzeros alone (see _sparse.h)."""
+    if floating is double:
+        nn_csr_affine_d(blk, n_in, n_out, <const double*> d.Xdata, d.Xind, d.Xptr, idx,
+                        d.row0, B, z)
+    else:
+        nn_csr_affine_f(blk, n_in, n_out, <const float*> d.Xdata, d.Xind, d.Xptr, idx,
+                        d.row0, B, z)
+
+
+cdef void _csr_weight_grad(floating* dst, Py_ssize_t n_in, Py_ssize_t n_out, const Data* d,
+                           const Py_ssize_t* idx, Py_ssize_t B, const floating* D,
+                           floating* colsum, floating alpha, floating wbeta,
+                           floating bbeta) noexcept nogil:
+    """_weight_product for the first layer over CSR rows (as in _csr_affine): for its
+    n_out neurons, whose rows (bias, then weights) start at dst, from their deltas D
+    (B x n_out),  W := wbeta W + alpha D^T X,  b := bbeta b + alpha colsum(D)."""
+    cdef Py_ssize_t j, ld = n_in + 1
+    if floating is float:
+        nn_colsum_f(D, B, n_out, colsum)
+        nn_csr_weight_grad_f(dst, n_in, n_out, <const float*> d.Xdata, d.Xind, d.Xptr, idx,
+                             d.row0, B, D, alpha, wbeta)
+    else:
+        nn_colsum_d(D, B, n_out, colsum)
+        nn_csr_weight_grad_d(dst, n_in, n_out, <const double*> d.Xdata, d.Xind, d.Xptr, idx,
+                             d.row0, B, D, alpha, wbeta)
+    for j in range(n_out):
+        if bbeta == 0:  # (the buffer may hold garbage: NaN * 0 is NaN)
+            dst[j * ld] = alpha * colsum[j]
+        else:
+            dst[j * ld] = bbeta * dst[j * ld] + alpha * colsum[j]
 
 
 cdef inline void _dense_pack(const floating* blk, Py_ssize_t n_in, Py_ssize_t n_out,
@@ -688,7 +767,9 @@ cdef void _forward(Net* net, const floating* P, const floating* X0, Py_ssize_t B
     starts above it.  With gd, X0 is a buffer the rows gidx[0:B] of gd's X are
     gathered into first; where the first layer's product is the dense kernel's and
     X dense, that product gathers them as it reads them (see
-    nn_dense_fwd_gather_d)."""
+    nn_dense_fwd_gather_d).  With gd.sparse_first the first layer is computed from
+    the CSR rows' nonzeros (_csr_affine; gidx NULL: rows gd.row0 on) and X0 is not
+    read."""
     cdef Py_ssize_t l, n_in, n_out, r, plen, po = 0
     cdef bint f64 = floating is double, dense
     cdef const floating* a_in = X0
@@ -708,34 +789,37 @@ cdef void _forward(Net* net, const floating* P, const floating* X0, Py_ssize_t B
             continue
         dense = plen > 0 and B >= _dense_min_rows(pk, f64)
         xsrc = NULL
-        if l == 0 and gd != NULL:
-            if dense and gd.X != NULL and _gather_in_product:
-                xsrc = <const floating*> gd.X  # (the product gathers the rows)
-            else:
-                _gather(gd, gidx, B, n_in, 0, <floating*> X0, NULL, NULL)
-        if dense:
-            _dense_layer(pk, l, po, blk, a_in, B, n_in, n_out, z, xsrc, gidx)
-        elif _FWD_TRANSPOSED_WIDTH <= n_out <= _FWD_TRANSPOSED_MAX_WIDTH \
-                and B >= _FWD_TRANSPOSED_ROWS:
-            # Z^T = W A^T into the free delta buffer, then Z := (Z^T)^T + b in one
-            # pass.  OpenBLAS runs this orientation faster (measured, 1 thread,
-            # float64: 784->100 at 200 rows 49 against 42 GFLOP/s, 784->30 at 1024
-            # rows 37 against 24, 256->256 at 1024 rows 62 against 55), and the
-            # transpose costs a fraction of the gain; 10-wide layers gain nothing,
-            # nor do products of fewer rows (256->256 at 32 rows: 46 against 44),
-            # and wide layers lose more to the transpose than they gain (a
-            # 784-256-256-10 epoch, float64, 2 threads: 5% slower at batch 128,
-            # 7% at 256).  Measured gains: predict of 784-30-10 over 60,000 rows,
-            # 1 thread, 150 -> 113 ms; L-BFGS on 784-100-10, 4,000 rows, 4.0 -> 3.7 s.
-            t = ws + net.d1off
-            _gemm(c'T', c'N', <int> B, <int> n_out, <int> n_in, <floating> 1.0,
-                  a_in, <int> n_in, blk + 1, <int> (n_in + 1), <floating> 0.0, t, <int> B)
-            if floating is float:
-                nn_transpose_bias_f(t, B, n_out, blk, n_in + 1, z)
-            else:
-                nn_transpose_bias_d(t, B, n_out, blk, n_in + 1, z)
+        if l == 0 and gd != NULL and gd.sparse_first:
+            _csr_affine(blk, n_in, n_out, gd, gidx, B, z)
         else:
-            _affine_blas(blk, n_in, n_out, a_in, B, z, n_out)
+            if l == 0 and gd != NULL:
+                if dense and gd.X != NULL and _gather_in_product:
+                    xsrc = <const floating*> gd.X  # (the product gathers the rows)
+                else:
+                    _gather(gd, gidx, B, n_in, 0, <floating*> X0, NULL, NULL)
+            if dense:
+                _dense_layer(pk, l, po, blk, a_in, B, n_in, n_out, z, xsrc, gidx)
+            elif _FWD_TRANSPOSED_WIDTH <= n_out <= _FWD_TRANSPOSED_MAX_WIDTH \
+                    and B >= _FWD_TRANSPOSED_ROWS:
+                # Z^T = W A^T into the free delta buffer, then Z := (Z^T)^T + b in one
+                # pass.  OpenBLAS runs this orientation faster (measured, 1 thread,
+                # float64: 784->100 at 200 rows 49 against 42 GFLOP/s, 784->30 at 1024
+                # rows 37 against 24, 256->256 at 1024 rows 62 against 55), and the
+                # transpose costs a fraction of the gain; 10-wide layers gain nothing,
+                # nor do products of fewer rows (256->256 at 32 rows: 46 against 44),
+                # and wide layers lose more to the transpose than they gain (a
+                # 784-256-256-10 epoch, float64, 2 threads: 5% slower at batch 128,
+                # 7% at 256).  Measured gains: predict of 784-30-10 over 60,000 rows,
+                # 1 thread, 150 -> 113 ms; L-BFGS on 784-100-10, 4,000 rows, 4.0 -> 3.7 s.
+                t = ws + net.d1off
+                _gemm(c'T', c'N', <int> B, <int> n_out, <int> n_in, <floating> 1.0,
+                      a_in, <int> n_in, blk + 1, <int> (n_in + 1), <floating> 0.0, t, <int> B)
+                if floating is float:
+                    nn_transpose_bias_f(t, B, n_out, blk, n_in + 1, z)
+                else:
+                    nn_transpose_bias_d(t, B, n_out, blk, n_in + 1, z)
+            else:
+                _affine_blas(blk, n_in, n_out, a_in, B, z, n_out)
         po += plen
         if l == 0 and bad != NULL:
             bad[0] = -1
@@ -1150,7 +1234,9 @@ def _check_loss(int loss, int out_act):
 
 def forward(const floating[::1] params, const Py_ssize_t[::1] sizes, const int[::1] acts,
             const floating[:, ::1] X, floating[:, ::1] out, floating[::1] workspace,
-            Py_ssize_t n_threads=1, bint check_finite=False):
+            Py_ssize_t n_threads=1, bint check_finite=False,
+            const floating[::1] X_data=None, const Py_ssize_t[::1] X_indices=None,
+            const Py_ssize_t[::1] X_indptr=None):
     """out := a_L(X): the network's output for every row of X, in chunks of the
     workspace's row count (workspace laid out by pass_workspace_size(sizes, chunk,
     n_threads)).  With n_threads > 1 thread t computes chunks t, t + n_threads, ...
@@ -1166,27 +1252,43 @@ def forward(const floating[::1] params, const Py_ssize_t[::1] sizes, const int[:
     from memory once more outside the product: 17 of 119 ms of a 784-30-10 predict
     over 60,000 rows, 1 thread; scanning Z reads 30 numbers a row, in cache.  (A
     BLAS that skips zero weights, as the reference BLAS does, is still caught: the
-    all-zero column is the only way to skip every product with x_ik.)"""
+    all-zero column is the only way to skip every product with x_ik.)
+
+    X None: the rows are in CSR form (X_data, X_indices, X_indptr), and the first
+    layer is computed from their nonzeros (_csr_affine)."""
     cdef Net net
-    cdef Py_ssize_t n = X.shape[0], bmax, t, stride, bad = -1, j, k
+    cdef bint sparse = X is None
+    cdef Py_ssize_t n = out.shape[0] if sparse else X.shape[0], bmax, t, stride, bad = -1, j, k
     _check_sizes(sizes)
     _check_threads(n_threads)
     if out.shape[0] != n:
         raise ValueError(f"out has {out.shape[0]} rows, X has {n}")
+    if sparse:
+        _check_csr(X_data, X_indices, X_indptr, n, sizes[0])
+    elif X_data is not None or X_indices is not None or X_indptr is not None:
+        raise ValueError("give X dense or in CSR form (X=None), not both")
     stride = _pass_slice(workspace.shape[0], n_threads)
     bmax = _rows_for(sizes, stride, False, False)
-    _keep = _setup(&net, sizes, acts, params.shape[0], X.shape[1], out.shape[1],
-                   stride, bmax, False, False)
+    _keep = _setup(&net, sizes, acts, params.shape[0], sizes[0] if sparse else X.shape[1],
+                   out.shape[1], stride, bmax, False, False)
     if n == 0:
         return -1
+    cdef Data data
+    if sparse:
+        if check_finite:
+            bad = _csr_first_nonfinite_row(X_data, X_indptr, n)
+            if bad >= 0:
+                return bad
+        _csr_data(&data, X_data, X_indices, X_indptr)
     cdef const floating* P = &params[0]
-    cdef const floating* Xp = &X[0, 0]
+    cdef const floating* Xp = NULL if sparse else &X[0, 0]
+    cdef const Data* gd = &data if sparse else NULL
     cdef floating* O = &out[0, 0]
     cdef floating* ws = &workspace[0]
     n_threads = min(n_threads, (n + bmax - 1) // bmax)
-    cdef int check = _CHECK_X if check_finite else _CHECK_NONE
+    cdef int check = _CHECK_X if check_finite and not sparse else _CHECK_NONE
     cdef Py_ssize_t n_in = sizes[0], n_out = sizes[1]
-    if check_finite and n_out < n_in:
+    if check_finite and not sparse and n_out < n_in:
         check = _CHECK_Z
         for k in range(n_in):  # weight k of every neuron of the first layer
             for j in range(n_out):
@@ -1201,11 +1303,11 @@ def forward(const floating[::1] params, const Py_ssize_t[::1] sizes, const int[:
         if serial:
             for t in range(n_threads):
                 found[8 * t] = _forward_chunks(&net, P, Xp, O, n, t, n_threads,
-                                               ws + t * stride, check)
+                                               ws + t * stride, check, gd)
         else:
             for t in prange(n_threads, num_threads=n_threads, schedule='static', chunksize=1):
                 found[8 * t] = _forward_chunks(&net, P, Xp, O, n, t, n_threads,
-                                               ws + t * stride, check)
+                                               ws + t * stride, check, gd)
         # each thread stopped at its first bad chunk: the first bad row is the least
         for t in range(n_threads):
             if found[8 * t] >= 0 and (bad < 0 or found[8 * t] < bad):
@@ -1221,12 +1323,16 @@ cdef enum:
 
 cdef Py_ssize_t _forward_chunks(Net* net, const floating* P, const floating* X,
                                 floating* out, Py_ssize_t n, Py_ssize_t first, Py_ssize_t step,
-                                floating* ws, int check) noexcept nogil:
+                                floating* ws, int check, const Data* gd=NULL) noexcept nogil:
     """Chunks first, first + step, ... of the rows (of net.bmax rows each) through
     the network into out; with check, up to the first chunk holding a non-finite
-    value, whose first such row is returned (else -1)."""
+    value, whose first such row is returned (else -1).  With gd, the rows are its
+    CSR rows (X unread, no check)."""
     cdef Py_ssize_t start = first * net.bmax, b, nf = net.sizes[0], no = net.sizes[net.L]
     cdef Py_ssize_t bad = -1
+    cdef Data rows
+    if gd != NULL:
+        rows = gd[0]
     cdef Pack pk
     _pack_init(&pk, net, floating is double, n)
     cdef nn_fpstate fp = nn_fp_flush_enter()
@@ -1236,7 +1342,11 @@ cdef Py_ssize_t _forward_chunks(Net* net, const floating* P, const floating* X,
             bad = _first_nonfinite(X, nf, start, start + b)
             if bad >= 0:
                 break
-        _forward(net, P, X + start * nf, b, ws, &bad if check == _CHECK_Z else NULL, &pk)
+        if gd != NULL:
+            rows.row0 = start
+            _forward(net, P, NULL, b, ws, NULL, &pk, 0, &rows, NULL)
+        else:
+            _forward(net, P, X + start * nf, b, ws, &bad if check == _CHECK_Z else NULL, &pk)
         if bad >= 0:  # (_CHECK_Z: a row of this chunk)
             bad += start
             break
@@ -1301,24 +1411,37 @@ cdef Py_ssize_t _rows_for(const Py_ssize_t[::1] sizes, Py_ssize_t ws_len, bint t
 
 cdef double _data_pass(Net* net, const floating* P, const floating* X, const floating* Y,
                        const floating* sw, Py_ssize_t n, int loss, floating* ws, floating* G,
-                       floating* PSG, Py_ssize_t psg_ld) noexcept nogil:
+                       floating* PSG, Py_ssize_t psg_ld, const Data* gd=NULL) noexcept nogil:
     """Chunk by chunk of the workspace's rows: forward, the (weighted)
     per-sample costs, summed and returned, and, when G or PSG is given,
     backpropagation into the gradient sum G or into row i of the per-sample
-    table PSG for sample i."""
+    table PSG for sample i.  With gd (G only, no PSG), the rows are its CSR rows
+    from gd.row0 on, X unread, and the first layer is computed from their nonzeros."""
     cdef Py_ssize_t start = 0, b, L = net.L, nf = net.sizes[0], no = net.sizes[L]
     cdef double total = 0.0
     cdef bint back = G != NULL or PSG != NULL
+    cdef floating* D
+    cdef Data rows
+    if gd != NULL:
+        rows = gd[0]
     cdef Pack pk
     _pack_init(&pk, net, floating is double, n)  # (the weights stay as they are: packed once)
     cdef nn_fpstate fp = nn_fp_flush_enter()
     while start < n:
         b = min(net.bmax, n - start)
-        _forward(net, P, X + start * nf, b, ws, NULL, &pk)
+        if gd != NULL:
+            rows.row0 = gd.row0 + start
+            _forward(net, P, NULL, b, ws, NULL, &pk, 0, &rows, NULL)
+        else:
+            _forward(net, P, X + start * nf, b, ws, NULL, &pk)
         total += _output_delta(loss, net.acts[L - 1], ws + net.zoff, _A(net, ws, L),
                                Y + start * no, sw + start if sw != NULL else NULL, b, no,
                                ws + net.d0off if back else NULL)
-        if back:
+        if back and gd != NULL:
+            D = _backward(net, <floating*> P, NULL, b, ws, G, 1.0, 1.0, 1.0, NULL, 0, 1)
+            _csr_weight_grad(G + net.poff[0], nf, net.sizes[1], &rows, NULL, b, D,
+                             ws + net.soff, 1.0, 1.0, 1.0)
+        elif back:
             _backward(net, <floating*> P, X + start * nf, b, ws, G, 1.0, 1.0, 1.0,
                       PSG + start * psg_ld if PSG != NULL else NULL, psg_ld)
         start += b
@@ -1330,23 +1453,35 @@ cdef double _data_pass(Net* net, const floating* P, const floating* X, const flo
 def loss_gradient(const floating[::1] params, const Py_ssize_t[::1] sizes, const int[::1] acts,
                   int loss, const floating[:, ::1] X, const floating[:, ::1] Y,
                   const floating[::1] sample_weight, floating[::1] grad,
-                  floating[::1] workspace, bint want_grad=True, Py_ssize_t n_threads=1):
+                  floating[::1] workspace, bint want_grad=True, Py_ssize_t n_threads=1,
+                  const floating[::1] X_data=None, const Py_ssize_t[::1] X_indices=None,
+                  const Py_ssize_t[::1] X_indptr=None):
     """Sum over the rows of the (weighted) per-sample cost, and, when want_grad,
     grad := sum_i w_i dC_i/dW (the caller divides by the total weight).
 
     Works in chunks of the workspace's row count; the GEMMs accumulate into grad.
     With n_threads > 1 (workspace from pass_workspace_size) thread t takes chunks
     t, t + n_threads, ... into its own sum, and the sums are added in thread order.
-    Returns the loss sum (double).
+    X None: the rows are in CSR form (X_data, X_indices, X_indptr), the first layer
+    computed from their nonzeros.  Returns the loss sum (double).
     """
     cdef Net net
-    cdef Py_ssize_t n = X.shape[0], bmax, stride, goff, t, npar
+    cdef bint sparse = X is None
+    cdef Py_ssize_t n = Y.shape[0] if sparse else X.shape[0], bmax, stride, goff, t, npar
     cdef double total = 0.0
     cdef const floating* swp = NULL
     cdef floating* G = NULL
+    cdef Data data
     _check_sizes(sizes)
     _check_threads(n_threads)
     _check_loss(loss, acts[acts.shape[0] - 1] if acts.shape[0] > 0 else -1)
+    if sparse:
+        _check_csr(X_data, X_indices, X_indptr, n, sizes[0])
+        _csr_data(&data, X_data, X_indices, X_indptr)
+    elif X_data is not None or X_indices is not None or X_indptr is not None:
+        raise ValueError("give X dense or in CSR form (X=None), not both")
+    cdef const Data* gd = &data if sparse else NULL
+    cdef const floating* Xp = NULL if sparse or n == 0 else &X[0, 0]
     if Y.shape[0] != n:
         raise ValueError(f"X has {n} rows, Y has {Y.shape[0]}")
     if sample_weight is not None and sample_weight.shape[0] != n:
@@ -1358,8 +1493,8 @@ def loss_gradient(const floating[::1] params, const Py_ssize_t[::1] sizes, const
     # the chunk workspace; with several threads a gradient sum follows it in each slice
     goff = stride - (_thread_stride(npar) if want_grad and n_threads > 1 else 0)
     bmax = _rows_for(sizes, goff, False, False)
-    _keep = _setup(&net, sizes, acts, params.shape[0], X.shape[1], Y.shape[1],
-                   goff, bmax, False, False)
+    _keep = _setup(&net, sizes, acts, params.shape[0], sizes[0] if sparse else X.shape[1],
+                   Y.shape[1], goff, bmax, False, False)
     if want_grad:
         G = &grad[0]
         memset(G, 0, grad.shape[0] * sizeof(floating))
@@ -1370,8 +1505,8 @@ def loss_gradient(const floating[::1] params, const Py_ssize_t[::1] sizes, const
     cdef Py_ssize_t nt = min(n_threads, (n + bmax - 1) // bmax)
     if nt == 1:
         with nogil:
-            total = _data_pass(&net, &params[0], &X[0, 0], &Y[0, 0], swp, n, loss,
-                               &workspace[0], G, NULL, 0)
+            total = _data_pass(&net, &params[0], Xp, &Y[0, 0], swp, n, loss,
+                               &workspace[0], G, NULL, 0, gd)
         return total
     cdef double[::1] totals = np.zeros(8 * nt)  # a cache line apart
     cdef double* tot = &totals[0]
@@ -1380,12 +1515,14 @@ def loss_gradient(const floating[::1] params, const Py_ssize_t[::1] sizes, const
     with nogil:
         if serial:
             for t in range(nt):
-                tot[8 * t] = _data_pass_part(&net, &params[0], &X[0, 0], &Y[0, 0], swp, n, loss,
-                                             ws + t * stride, G, ws + t * stride + goff, npar, t, nt)
+                tot[8 * t] = _data_pass_part(&net, &params[0], Xp, &Y[0, 0], swp, n, loss,
+                                             ws + t * stride, G, ws + t * stride + goff, npar, t,
+                                             nt, gd)
         else:
             for t in prange(nt, num_threads=nt, schedule='static', chunksize=1):
-                tot[8 * t] = _data_pass_part(&net, &params[0], &X[0, 0], &Y[0, 0], swp, n, loss,
-                                             ws + t * stride, G, ws + t * stride + goff, npar, t, nt)
+                tot[8 * t] = _data_pass_part(&net, &params[0], Xp, &Y[0, 0], swp, n, loss,
+                                             ws + t * stride, G, ws + t * stride + goff, npar, t,
+                                             nt, gd)
         for t in range(nt):
             total += tot[8 * t]
         if G != NULL:
@@ -1400,12 +1537,16 @@ def loss_gradient(const floating[::1] params, const Py_ssize_t[::1] sizes, const
 cdef double _data_pass_part(Net* net, const floating* P, const floating* X, const floating* Y,
                             const floating* sw, Py_ssize_t n, int loss, floating* ws,
                             floating* G, floating* Gt, Py_ssize_t npar, Py_ssize_t first,
-                            Py_ssize_t step) noexcept nogil:
+                            Py_ssize_t step, const Data* gd=NULL) noexcept nogil:
     """_data_pass over chunks first, first + step, ... of the rows; the gradient sum
-    (npar long) goes to Gt (zeroed first), or to G itself for thread 0 (already zeroed)."""
+    (npar long) goes to Gt (zeroed first), or to G itself for thread 0 (already zeroed).
+    With gd, the rows are its CSR rows (X unread)."""
     cdef Py_ssize_t start = first * net.bmax, b, nf = net.sizes[0], no = net.sizes[net.L]
     cdef double total = 0.0
     cdef floating* g = NULL
+    cdef Data rows
+    if gd != NULL:
+        rows = gd[0]
     if G != NULL:
         if first == 0:
             g = G
@@ -1414,8 +1555,13 @@ cdef double _data_pass_part(Net* net, const floating* P, const floating* X, cons
             memset(g, 0, npar * sizeof(floating))
     while start < n:
         b = min(net.bmax, n - start)
-        total += _data_pass(net, P, X + start * nf, Y + start * no,
-                            sw + start if sw != NULL else NULL, b, loss, ws, g, NULL, 0)
+        if gd != NULL:
+            rows.row0 = gd.row0 + start
+            total += _data_pass(net, P, NULL, Y + start * no, sw + start if sw != NULL else NULL,
+                                b, loss, ws, g, NULL, 0, &rows)
+        else:
+            total += _data_pass(net, P, X + start * nf, Y + start * no,
+                                sw + start if sw != NULL else NULL, b, loss, ws, g, NULL, 0)
         start += step * net.bmax
     return total
 
@@ -1550,6 +1696,12 @@ cdef void _train_part(Net* net, const floating* P, const Data* d, const Py_ssize
             _first_layer_steps(net, <floating*> P, xb, sb, ws, D, alpha, ps, xn,
                                ps.next_count)
             ps.xnext = xn
+        elif update and d.sparse_first:
+            D = _backward(net, <floating*> P, xb, sb, ws, G, alpha, wbeta if s0 == 0 else 1,
+                          bbeta if s0 == 0 else 1, NULL, 0, 1)
+            _csr_weight_grad(G + net.poff[0], nf, net.sizes[1], d, idx + s0, sb, D,
+                             ws + net.soff, alpha, wbeta if s0 == 0 else 1,
+                             bbeta if s0 == 0 else 1)
         elif update:
             _backward(net, <floating*> P, xb, sb, ws, G, alpha, wbeta if s0 == 0 else 1,
                       bbeta if s0 == 0 else 1, NULL, 0)
@@ -1691,7 +1843,9 @@ def train_epoch(floating[::1] params, const Py_ssize_t[::1] sizes, const int[::1
     count in step[0], both carried on from call to call).
 
     X is a dense matrix, or None with the rows in CSR form (X_data, X_indices,
-    X_indptr; each minibatch's rows are scattered into a dense buffer).
+    X_indptr): each minibatch's rows are scattered into a dense buffer, or, where
+    sparse_first_layer says so, the first layer's products read the nonzeros
+    themselves (_csr_affine, _csr_weight_grad).
 
     epoch.block_rows > 0 splits each larger minibatch into blocks of that many
     rows whose gradients add up in the workspace before the minibatch's one
@@ -1720,7 +1874,7 @@ def train_epoch(floating[::1] params, const Py_ssize_t[::1] sizes, const int[::1
     cdef bint direct, vfused, rescale, blocked, panel, has_w = sample_weight is not None
     cdef bint f64 = floating is double, dense_ahead
     cdef Py_ssize_t lanes
-    cdef bint sparse = X is None
+    cdef bint sparse = X is None, sparse_first
     cdef double vscale = 1.0, vnext = 1.0, vs, rs
     cdef Py_ssize_t batch_size = epoch.batch_size
     _check_sizes(sizes)
@@ -1814,7 +1968,10 @@ def train_epoch(floating[::1] params, const Py_ssize_t[::1] sizes, const int[::1
             # (whole vectors: BLAS's small-matrix kernels took 19 neurons of 784
             # inputs over 64 rows at 31 GFLOP/s, 16, 24 or 32 at 48-54)
             pn -= pn % 8
-    panel = nt == 1 and not blocked and pn > 0 \
+    # wide sparse input: the first layer's products from the nonzeros (no panels: they
+    # are BLAS's or the dense kernel's products over gathered rows)
+    sparse_first = sparse and _csr_first(X_indptr[n] - X_indptr[0], n, nf)
+    panel = nt == 1 and not blocked and pn > 0 and not sparse_first \
         and pn >= min(_PANEL_MIN_NEURONS, _PANEL_NEURONS, sizes[1]) \
         and (opt.kind == OPT_NESTEROV or opt.kind == OPT_SK_NESTEROV
              or opt.kind == OPT_ADAM or opt.kind == OPT_SK_ADAM
@@ -1842,6 +1999,8 @@ def train_epoch(floating[::1] params, const Py_ssize_t[::1] sizes, const int[::1
     data.Xptr = &X_indptr[0] if sparse else NULL
     data.Y = &Y[0, 0]
     data.SW = &sample_weight[0] if has_w else NULL
+    data.sparse_first = sparse_first
+    data.row0 = 0
     cdef const floating* SWp = &sample_weight[0] if has_w else NULL
     cdef floating* ws = &workspace[0]
     cdef floating* P = &params[0]
@@ -2018,6 +2177,56 @@ cdef void _check_csr(const floating[::1] data, const Py_ssize_t[::1] indices,
     for p in range(indptr[0], indptr[n]):
         if indices[p] < 0 or indices[p] >= nf:
             raise ValueError(f"X_indices[{p}] = {indices[p]} is not a column in [0, {nf})")
+
+
+cdef void _csr_data(Data* d, const floating[::1] data, const Py_ssize_t[::1] indices,
+                    const Py_ssize_t[::1] indptr) noexcept:
+    """d := checked CSR rows (_check_csr) for the sparse first layer, row0 0."""
+    d.X = NULL
+    d.Xdata = &data[0] if data.shape[0] > 0 else NULL
+    d.Xind = &indices[0] if indices.shape[0] > 0 else NULL
+    d.Xptr = &indptr[0]
+    d.Y = NULL
+    d.SW = NULL
+    d.sparse_first = True
+    d.row0 = 0
+
+
+cdef Py_ssize_t _csr_first_nonfinite_row(const floating[::1] data,
+                                         const Py_ssize_t[::1] indptr, Py_ssize_t n):
+    """The first of the n CSR rows holding NaN or +-inf, else -1."""
+    cdef Py_ssize_t i, p
+    for i in range(n):
+        for p in range(indptr[i], indptr[i + 1]):
+            if not isfinite(data[p]):
+                return i
+    return -1
+
+
+def sparse_first_layer(Py_ssize_t nnz, Py_ssize_t n_rows, Py_ssize_t n_in):
+    """Whether CSR input of n_rows rows, n_in columns and nnz stored values takes the
+    sparse first layer (train_epoch decides so itself; forward and loss_gradient
+    are given CSR rows only where this holds, dense blocks of rows elsewhere).
+    Below the threshold the products over the nonzeros take less time than the
+    dense products over the gathered rows (see _CSR_FIRST_MAX_DENSITY)."""
+    if nnz < 0 or n_rows < 0 or n_in < 1:
+        raise ValueError(f"need nnz >= 0, n_rows >= 0 and n_in >= 1, got {nnz}, {n_rows}, "
+                         f"{n_in}")
+    return bool(_csr_first(nnz, n_rows, n_in))
+
+
+def _sparse_first_density(max_density=None):
+    """The most nonzeros, as a share of the values, that take the sparse first layer,
+    (direct loops, tiled loops); a number sets both (tests force either way: inf
+    always, -1 never).  Returns the settings before."""
+    global _CSR_FIRST_MAX_DENSITY, _CSR_FIRST_MAX_DENSITY_TILED
+    before = (_CSR_FIRST_MAX_DENSITY, _CSR_FIRST_MAX_DENSITY_TILED)
+    if max_density is not None:
+        if isinstance(max_density, tuple):
+            _CSR_FIRST_MAX_DENSITY, _CSR_FIRST_MAX_DENSITY_TILED = map(float, max_density)
+        else:
+            _CSR_FIRST_MAX_DENSITY = _CSR_FIRST_MAX_DENSITY_TILED = float(max_density)
+    return before
 
 
 cdef inline int _any_nonfinite(const floating* x, Py_ssize_t n) noexcept nogil:
@@ -2253,6 +2462,24 @@ def _gather_rows_in_product(enabled=None):
     X as it reads them, or they are copied first (the tests compare both ways);
     returns the setting before."""
     return _switch(&_gather_in_product, enabled)
+
+
+def _sparse_tiles(mode=None):
+    """Which loops the sparse first layer takes (see _sparse.h): 0 the direct ones, 1
+    the tiled ones where they pay, 2 the tiled ones wherever the processor has them
+    (tests take every way); returns the setting before."""
+    global nn_sparse_mode
+    before = nn_sparse_mode
+    if mode is not None:
+        if mode not in (0, 1, 2):
+            raise ValueError("mode must be 0, 1 or 2")
+        nn_sparse_mode = mode
+    return before
+
+
+def _sparse_tiles_available():
+    """Whether this build and processor have the tiled loops of _sparse.h."""
+    return bool(nn_sparse_cpu())
 
 
 def _fast_adam(enabled=None):

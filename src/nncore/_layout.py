@@ -81,13 +81,22 @@ def sklearn_views(vector: np.ndarray, sizes: Sequence[int]):
     return coefs, intercepts
 
 
+#: the layout conversions transpose a layer this many inputs at a time, so that
+#: each piece stays in cache: converting a 50,000-input layer of 100 neurons back
+#: to nncore's layout took 23 ms whole, 7.5 ms in pieces of 256 (the other way 8
+#: ms either way).
+_TRANSPOSE_INPUTS = 256
+
+
 def to_sklearn(vector: np.ndarray, sizes: Sequence[int], out: np.ndarray) -> np.ndarray:
     """``out := vector[sklearn_order(sizes)]`` (converted to out's dtype), copied a
     layer's block at a time: twice as fast as indexing with the permutation, which
     an L-BFGS evaluation does twice."""
     coefs, intercepts = sklearn_views(out, sizes)
     for block, coef, intercept in zip(blocks(vector, sizes), coefs, intercepts):
-        np.copyto(coef, block[:, 1:].T, casting="same_kind")
+        for k in range(0, coef.shape[0], _TRANSPOSE_INPUTS):
+            np.copyto(coef[k:k + _TRANSPOSE_INPUTS], block[:, 1 + k:1 + k + _TRANSPOSE_INPUTS].T,
+                      casting="same_kind")
         np.copyto(intercept, block[:, 0], casting="same_kind")
     return out
 
@@ -96,5 +105,7 @@ def from_sklearn(packed: np.ndarray, sizes: Sequence[int], vector: np.ndarray) -
     """``vector[sklearn_order(sizes)] = packed``, a layer's block at a time."""
     coefs, intercepts = sklearn_views(packed, sizes)
     for block, coef, intercept in zip(blocks(vector, sizes), coefs, intercepts):
-        np.copyto(block[:, 1:], coef.T, casting="same_kind")
+        for k in range(0, coef.shape[0], _TRANSPOSE_INPUTS):
+            np.copyto(block[:, 1 + k:1 + k + _TRANSPOSE_INPUTS], coef[k:k + _TRANSPOSE_INPUTS].T,
+                      casting="same_kind")
         np.copyto(block[:, 0], intercept, casting="same_kind")

@@ -239,3 +239,9 @@ def check_sample_weight(sw, n: int, dtype) -> np.ndarray | None:
     if not arr.sum() > 0:
         raise ValueError("sample_weight sums to 0; at least one sample needs a positive weight")
     return arr
+
+
+def csr_arrays(A):
+    """A checked CSR matrix's arrays as the kernels take them: (data, indices,
+    indptr), the indices as intp."""
+    return (A.data, np.asarray(A.indices, dtype=np.intp), np.asarray(A.indptr, dtype=np.intp))

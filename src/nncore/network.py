@@ -289,10 +289,15 @@ class Network:
         losses.check_targets(self.loss_name, Y)
         return X, Y
 
-    def _workspace(self, n_rows, n_threads=1, gradient=False):
-        """Workspace for a pass over n_rows on n_threads."""
-        rows = _parallel.pass_chunk_rows(n_rows, n_threads, self.sizes, self.dtype, gradient) \
-            if n_threads > 1 else max(1, min(n_rows, _parallel.CHUNK_ROWS))
+    def _workspace(self, n_rows, n_threads=1, gradient=False, nnz=None):
+        """Workspace for a pass over n_rows on n_threads (nnz: of CSR input through
+        the sparse first layer)."""
+        if nnz is not None:
+            rows = _parallel.sparse_chunk_rows(n_rows, n_threads, nnz, self.sizes)
+        elif n_threads > 1:
+            rows = _parallel.pass_chunk_rows(n_rows, n_threads, self.sizes, self.dtype, gradient)
+        else:
+            rows = max(1, min(n_rows, _parallel.CHUNK_ROWS))
         key = (rows, n_threads, gradient)
         length = self._ws_lengths.get(key)
         if length is None:  # (one row at a time is a common call: spare it the layout)
@@ -305,7 +310,8 @@ class Network:
 
     def predict(self, X) -> np.ndarray:
         """Output activations ``a_L`` for every row of ``X``, shape (n, n_outputs).
-        ``X`` may be a scipy.sparse matrix (densified a block of rows at a time).
+        ``X`` may be a scipy.sparse matrix: wide and sparse, its first layer is
+        computed from the nonzeros; denser, it is densified a block of rows at a time.
 
         A few rows (up to 64) given as a C-contiguous array of the network's dtype
         take a lean path: checked in nanoseconds, computed in one kernel call."""
@@ -315,6 +321,9 @@ class Network:
         if _validation.is_sparse(X):
             X = self.check_data(X)
             out = np.empty((X.shape[0], self.sizes[-1]), dtype=self.dtype)
+            if _sparse_first(X):
+                self._forward(None, out, csr=_validation.csr_arrays(X))
+                return out
             for start, chunk in _dense_chunks(X):
                 self._forward(chunk, out[start:start + chunk.shape[0]])
             return out
@@ -332,23 +341,29 @@ class Network:
         to serve one row at a time without their own validation's overhead."""
         return self._predictor.predict(X)
 
-    def _forward(self, X, out, check_finite=False):
+    def _forward(self, X, out, check_finite=False, csr=None):
+        """out := the outputs for the rows of X (None: of the CSR arrays csr)."""
         spec = self.spec
-        bad = _parallel.run_pass(X.shape[0], self._work_per_row, lambda nt: _kernels.forward(
-            self.params, spec.sizes, spec.acts, X, out, self._workspace(X.shape[0], nt), nt,
-            check_finite))
+        n = out.shape[0]
+        nnz = None if csr is None else csr[0].shape[0]
+        bad = _parallel.run_pass(n, self._work_per_row, lambda nt: _kernels.forward(
+            self.params, spec.sizes, spec.acts, X, out, self._workspace(n, nt, nnz=nnz), nt,
+            check_finite, *(csr or (None, None, None))))
         if bad >= 0:
             _validation.raise_nonfinite_row(X, "X", bad)
 
-    def _sums(self, X, Y, sw, grad):
-        """The loss sum over the rows (a dense X), and grad := the gradient sum."""
+    def _sums(self, X, Y, sw, grad, csr=None):
+        """The loss sum over the rows (a dense X, or X None and csr its CSR arrays),
+        and grad := the gradient sum."""
         spec = self.spec
         want = grad is not None
+        n = Y.shape[0]
+        nnz = None if csr is None else csr[0].shape[0]
         return _parallel.run_pass(
-            X.shape[0], self._work_per_row, lambda nt: _kernels.loss_gradient(
+            n, self._work_per_row, lambda nt: _kernels.loss_gradient(
                 self.params, spec.sizes, spec.acts, spec.loss, X, Y, sw,
-                grad if want else _NO_GRAD[self.dtype.type], self._workspace(X.shape[0], nt, want),
-                want, nt))
+                grad if want else _NO_GRAD[self.dtype.type],
+                self._workspace(n, nt, want, nnz), want, nt, *(csr or (None, None, None))))
 
     def loss_and_gradient_sums(self, X, Y, sample_weight=None, *, check=True):
         """``(sum_i w_i C_i, sum_i w_i grad C_i, sum_i w_i)``: the sums behind
@@ -371,6 +386,8 @@ class Network:
         grad = np.zeros(self.n_params, dtype=self.dtype) if want_grad else None
         if isinstance(X, np.ndarray):
             total = self._sums(X, Y, sw, grad)
+        elif _sparse_first(X):
+            total = self._sums(None, Y, sw, grad, _validation.csr_arrays(X))
         else:
             total, part = 0.0, np.empty_like(grad) if want_grad else None
             for start, chunk in _dense_chunks(X):
@@ -757,6 +774,12 @@ _NO_GRAD = {np.float64: np.empty(0, np.float64), np.float32: np.empty(0, np.floa
 
 #: a sparse X is densified this many values (32 MB of float64) at a time
 _DENSE_CHUNK_VALUES = 1 << 22
+
+
+def _sparse_first(X) -> bool:
+    """Whether the kernels take a checked CSR ``X`` as it is, the first layer computed
+    from its nonzeros (wide, sparse input), rather than dense blocks of its rows."""
+    return _kernels.sparse_first_layer(X.nnz, X.shape[0], X.shape[1])
 
 
 def _dense_chunks(X):

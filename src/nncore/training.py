@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import _kernels, _layout, _parallel
+from . import _kernels, _layout, _parallel, _validation
 from .callbacks import History, StopTraining, as_callback
 
 __all__ = ["Trainer", "LocalData", "EpochResult", "DivergenceError", "target_metric",
@@ -99,8 +99,9 @@ class LocalData:
     network : nncore.Network
     X, Y : ndarray (X may be a scipy.sparse CSR matrix)
         Checked by :meth:`nncore.Network.check_data` (C-contiguous, the
-        network's dtype, finite).  Each minibatch of a sparse X is gathered into
-        a dense buffer; X itself is never densified.
+        network's dtype, finite).  X itself is never densified: a wide, sparse X
+        trains its first layer from the nonzeros (the compiled sparse first
+        layer), a denser one has each minibatch gathered into a dense buffer.
     sample_weight : ndarray or None
     batch_size : int
     shuffle : bool
@@ -135,8 +136,7 @@ class LocalData:
         self.metric = target_metric(Y)
         self._csr = None
         if not isinstance(X, np.ndarray):  # CSR, as check_data makes it
-            self._csr = (X.data, np.asarray(X.indices, dtype=np.intp),
-                         np.asarray(X.indptr, dtype=np.intp))
+            self._csr = _validation.csr_arrays(X)
         self._epochs = 0
         self._stack = None
 

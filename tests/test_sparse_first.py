@@ -1,0 +1,262 @@
+"""The sparse first layer: CSR input whose first layer is computed from its nonzeros
+(_sparse.h's direct and tiled loops) in predict, in the loss and gradient passes
+(L-BFGS) and in training, against the pure-Python reference on the same rows dense,
+and against the dense path it replaces.
+
+The tiled loops take a vector of neurons at a time (8 in float64, 16 in float32):
+the widths here land on whole vectors, a masked last one, and fewer neurons than a
+vector.  The rows hold empty rows and, in some cases, duplicate column indices (which
+add, as in scipy's toarray)."""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from conftest import assert_close
+
+import nncore
+from nncore import _kernels, _parallel, reference
+
+WIDTHS = [1, 7, 8, 13, 16, 21]
+
+
+@pytest.fixture(params=["direct", "tiled"])
+def loops(request):
+    """Every CSR input through the sparse first layer, in its direct loops or in its
+    tiled ones (the processor must have AVX-512 for those)."""
+    if request.param == "tiled" and not _kernels._sparse_tiles_available():
+        pytest.skip("the tiled loops need AVX-512 (GCC on x86-64)")
+    density = _kernels._sparse_first_density(float("inf"))
+    mode = _kernels._sparse_tiles(2 if request.param == "tiled" else 0)
+    yield request.param
+    _kernels._sparse_tiles(mode)
+    _kernels._sparse_first_density(density)
+
+
+def _csr(rng, n, nf, density, dtype, duplicates=False):
+    """A CSR matrix with a few empty rows (and, with duplicates, repeated columns
+    within rows: scipy keeps them until sum_duplicates)."""
+    X = sp.random(n, nf, density=density, format="csr", dtype=np.float64,
+                  random_state=np.random.RandomState(rng.integers(2**31)),
+                  data_rvs=lambda k: rng.uniform(-2, 2, k))
+    X = X.tolil()
+    X[::7] = 0.0  # (empty rows)
+    X = X.tocsr()
+    X.eliminate_zeros()
+    if duplicates:
+        data, ind, ptr = list(X.data), list(X.indices), list(X.indptr)
+        rows = []
+        for i in range(n):
+            a, e = ptr[i], ptr[i + 1]
+            extra = [(ind[p], 0.5 * data[p]) for p in range(a, e, 3)]
+            rows.append(list(zip(ind[a:e], data[a:e])) + extra)
+        ptr = np.cumsum([0] + [len(r) for r in rows])
+        ind = np.array([k for r in rows for k, _ in r])
+        data = np.array([v for r in rows for _, v in r])
+        X = sp.csr_matrix((data, ind, ptr), shape=(n, nf))
+        assert not X.has_canonical_format
+    return X.astype(dtype)
+
+
+def _twins(sizes, seed, dtype, activation="tanh", output="sigmoid", loss="mse"):
+    rng = np.random.default_rng(seed)
+    net = nncore.Network(sizes, activation=activation, output=output, loss=loss, seed=seed,
+                         dtype=dtype)
+    net.params = net.params + rng.normal(0, 0.3, net.n_params)  # biases matter too
+    ref = reference.Network(sizes, activation=activation, output=output, loss=loss, seed=seed)
+    ref.params = [float(p) for p in net.params]  # (float32's values, in double)
+    return net, ref, rng
+
+
+@pytest.mark.parametrize("n_out", WIDTHS)
+@pytest.mark.parametrize("duplicates", [False, True], ids=["canonical", "duplicates"])
+def test_predict_and_gradient_against_the_reference(n_out, duplicates, loops, dtype):
+    net, ref, rng = _twins([90, n_out, 3], n_out, dtype)
+    X = _csr(rng, 70, 90, 0.08, dtype, duplicates)
+    Y = rng.uniform(0, 1, (70, 3)).astype(dtype)
+    w = rng.uniform(0.5, 2.0, 70).astype(dtype)
+    Xl, Yl = X.toarray().astype(float).tolist(), Y.astype(float).tolist()
+    assert nncore.network._sparse_first(X)
+    assert_close(net.predict(X), ref.predict(Xl), dtype)
+    assert_close(net.gradient(X, Y), ref.gradient(Xl, Yl), dtype)
+    assert_close(net.gradient(X, Y, w), ref.gradient(Xl, Yl, w.astype(float).tolist()), dtype)
+    assert_close(net.loss(X, Y), ref.loss(Xl, Yl), dtype)
+
+
+def test_a_network_of_one_layer_against_the_reference(loops, dtype):
+    # (the first layer is the output layer: its Z is the loss's)
+    net, ref, rng = _twins([50, 4], 1, dtype, output="softmax", loss="cross_entropy")
+    X = _csr(rng, 30, 50, 0.1, dtype)
+    Y = np.eye(4)[rng.integers(0, 4, 30)].astype(dtype)
+    Xl, Yl = X.toarray().astype(float).tolist(), Y.astype(float).tolist()
+    assert_close(net.predict(X), ref.predict(Xl), dtype)
+    assert_close(net.gradient(X, Y), ref.gradient(Xl, Yl), dtype)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("chunk", [3, 64])
+def test_passes_in_chunks_and_threads(threads, chunk, loops, dtype, monkeypatch):
+    # chunks of 3 rows (row0 moves on every call) and every thread's own gradient sum
+    monkeypatch.setattr(_parallel, "SPARSE_CHUNK_VALUES", 1)  # (one row a chunk)
+    monkeypatch.setattr(_parallel, "CHUNK_ROWS", 1)
+    monkeypatch.setattr(_parallel, "SPARSE_CHUNK_PER_COLUMN", 0)
+    net, ref, rng = _twins([40, 9, 2], 7, dtype)
+    X = _csr(rng, 50, 40, 0.1, dtype)
+    Y = rng.uniform(0, 1, (50, 2)).astype(dtype)
+    sizes, acts = net.spec.sizes, net.spec.acts
+    csr = nncore._validation.csr_arrays(X)
+    ws = np.empty(_kernels.pass_workspace_size(sizes, chunk, threads, True), dtype=dtype)
+    out = np.empty((50, 2), dtype=dtype)
+    assert _kernels.forward(net.params, sizes, acts, None, out, ws, threads, False, *csr) == -1
+    Xl, Yl = X.toarray().astype(float).tolist(), Y.astype(float).tolist()
+    assert_close(out, ref.predict(Xl), dtype)
+    grad = np.empty(net.n_params, dtype=dtype)
+    total = _kernels.loss_gradient(net.params, sizes, acts, net.spec.loss, None, Y, None, grad,
+                                   ws, True, threads, *csr)
+    assert_close(grad / 50, ref.gradient(Xl, Yl), dtype)
+    assert_close(total / 50, ref.loss(Xl, Yl), dtype)
+
+
+OPTIMIZERS = {  # (nncore's, the reference's twin)
+    "sgd": lambda m: m.SGD(0.5),
+    "momentum": lambda m: m.SGD(0.1, momentum=0.9),
+    "nesterov": lambda m: m.SGD(0.1, momentum=0.9, nesterov=True),
+    "adam": lambda m: m.Adam(0.01),
+    "sgd-decay": lambda m: m.SGD(0.5, weight_decay=0.01),
+}
+
+
+@pytest.mark.parametrize("optimizer", list(OPTIMIZERS))
+@pytest.mark.parametrize("threads, blocks", [(1, None), (2, None), (1, 4)],
+                         ids=["1-thread", "2-threads", "blocks4"])
+def test_training_against_the_reference(optimizer, threads, blocks, loops, dtype, monkeypatch):
+    # minibatches of 10 (the last of 5), whole, split across threads, or in cache
+    # blocks of 4 rows whose gradients add before the update
+    monkeypatch.setattr(_parallel, "BLOCK_ROWS", blocks)
+    net, ref, rng = _twins([60, 13, 3], 11, dtype, activation="relu", output="softmax",
+                           loss="cross_entropy")
+    X = _csr(rng, 45, 60, 0.1, dtype, duplicates=True)
+    Y = np.eye(3)[rng.integers(0, 3, 45)].astype(dtype)
+    w = rng.uniform(0.5, 2.0, 45)
+    w[10:20] = 0.0  # (a minibatch of weight 0 takes no step)
+    net.fit(X, Y, epochs=3, batch_size=10, optimizer=OPTIMIZERS[optimizer](nncore.optimizers),
+            sample_weight=w.astype(dtype), n_threads=threads)
+    ref.fit(X.toarray().astype(float).tolist(), Y.astype(float).tolist(), epochs=3,
+            batch_size=10, optimizer=OPTIMIZERS[optimizer](reference), sample_weight=w.tolist())
+    assert_close(net.params, ref.params, dtype)
+    assert_close(net.history["loss"], ref.history["loss"], dtype)
+
+
+@pytest.mark.parametrize("dtype, optimizer", [(np.float64, "adam"), (np.float32, "sgd")],
+                         ids=["f64-adam", "f32-sgd"])
+def test_the_dense_and_sparse_paths_train_the_same_network(dtype, optimizer):
+    # the default settings (the tiled loops where they pay, else the direct ones)
+    # against rows gathered dense, on input wide and sparse enough for the sparse path.
+    # (Not Adam in float32: its step is near +-r wherever a gradient is near 0, so
+    # float32's rounding of such a gradient moves the weight by up to 2r, 1e-3 here)
+    rng = np.random.default_rng(5)
+    X = _csr(rng, 400, 3000, 0.01, dtype)
+    y = rng.integers(0, 5, 400)
+    assert _kernels.sparse_first_layer(X.nnz, 400, 3000)
+
+    def fit():
+        net = nncore.Network([3000, 40, 5], activation="relu", output="softmax",
+                             loss="cross_entropy", seed=0, dtype=dtype)
+        net.fit(X, np.eye(5, dtype=dtype)[y], epochs=2, batch_size=100, optimizer=optimizer,
+                learning_rate=1e-3 if optimizer == "adam" else 0.5, n_threads=1)
+        return net.params.copy(), net.predict(X)
+
+    sparse = fit()
+    before = _kernels._sparse_first_density(-1.0)
+    try:
+        dense = fit()
+    finally:
+        _kernels._sparse_first_density(before)
+    assert_close(sparse[0], dense[0], dtype)
+    assert_close(sparse[1], dense[1], dtype)
+
+
+@pytest.mark.parametrize("solver", ["adam", "sgd", "lbfgs"])
+def test_the_drop_in_trains_wide_sparse_input_as_the_dense_array(solver):
+    from sklearn.exceptions import ConvergenceWarning
+
+    from nncore.sklearn import MLPClassifier
+
+    rng = np.random.default_rng(2)
+    X = _csr(rng, 300, 2000, 0.01, np.float64)
+    y = rng.integers(0, 3, 300)
+    assert _kernels.sparse_first_layer(X.nnz, 300, 2000)
+    kw = dict(hidden_layer_sizes=(20,), max_iter=8, random_state=0, solver=solver)
+    with pytest.warns(ConvergenceWarning):
+        sparse = MLPClassifier(**kw).fit(X, y)
+    with pytest.warns(ConvergenceWarning):
+        dense = MLPClassifier(**kw).fit(X.toarray(), y)
+    # (L-BFGS's line search can amplify rounding: the same iterates to about 1e-9,
+    # as in the drop-in's step-for-step comparisons with scikit-learn)
+    rtol = 1e-9 if solver == "lbfgs" else 1e-12
+    for a, b in zip(sparse.coefs_ + sparse.intercepts_, dense.coefs_ + dense.intercepts_):
+        np.testing.assert_allclose(a, b, rtol=rtol, atol=rtol * np.abs(b).max())
+    np.testing.assert_allclose(sparse.predict_proba(X), dense.predict_proba(X.toarray()),
+                               rtol=rtol, atol=rtol)
+
+
+def test_which_input_takes_the_sparse_first_layer():
+    tiled = _kernels._sparse_tiles_available()
+    most = 0.15 if tiled else 0.05
+    assert _kernels.sparse_first_layer(int(most * 1000 * 100), 1000, 100)
+    assert not _kernels.sparse_first_layer(int(most * 1000 * 100) + 1, 1000, 100)
+    before = _kernels._sparse_tiles(0)  # (the direct loops alone: their own threshold)
+    try:
+        assert _kernels.sparse_first_layer(5000, 1000, 100)
+        assert not _kernels.sparse_first_layer(5001, 1000, 100)
+    finally:
+        _kernels._sparse_tiles(before)
+    # denser input goes in dense blocks of rows, as before: the same bits as dense
+    rng = np.random.default_rng(0)
+    X = _csr(rng, 40, 30, 0.5, np.float64)
+    assert not nncore.network._sparse_first(X)
+    net = nncore.Network([30, 5, 2], seed=0)
+    np.testing.assert_array_equal(net.predict(X), net.predict(X.toarray()))
+
+
+def test_sparse_chunks_hold_many_nonzeros_a_column():
+    sizes = [20000, 100, 5]
+    # 100 nonzeros a row: 16 a column take 3,200 rows, within the workspace's bound
+    assert _parallel.sparse_chunk_rows(5000, 1, 500_000, sizes) == 3200
+    assert _parallel.sparse_chunk_rows(5000, 2, 500_000, sizes) == 2500
+    assert _parallel.sparse_chunk_rows(100, 1, 10_000, sizes) == 100
+    # never fewer than a dense pass's rows, nor more than the workspace bound allows
+    assert _parallel.sparse_chunk_rows(10**6, 1, 10**9, sizes) == _parallel.CHUNK_ROWS
+    wide = [20000, 4000, 5]
+    assert _parallel.sparse_chunk_rows(10**6, 1, 10**6, wide) \
+        == _parallel.SPARSE_CHUNK_VALUES // (4005 + 5 + 8000)
+
+
+def test_bad_csr_arrays_are_refused_before_any_kernel_runs(dtype):
+    net = nncore.Network([10, 4, 2], seed=0, dtype=dtype)
+    sizes, acts = net.spec.sizes, net.spec.acts
+    ws = np.empty(_kernels.pass_workspace_size(sizes, 8, 1, True), dtype=dtype)
+    out = np.empty((3, 2), dtype=dtype)
+    Y = np.zeros((3, 2), dtype=dtype)
+    grad = np.empty(net.n_params, dtype=dtype)
+    data = np.ones(4, dtype=dtype)
+    ptr = np.array([0, 1, 3, 4], dtype=np.intp)
+    bad = np.array([0, 3, 10, 1], dtype=np.intp)  # (column 10 of 10)
+    with pytest.raises(ValueError, match=r"X_indices\[2\] = 10 is not a column in \[0, 10\)"):
+        _kernels.forward(net.params, sizes, acts, None, out, ws, 1, False, data, bad, ptr)
+    with pytest.raises(ValueError, match=r"X_indices\[2\] = 10 is not a column"):
+        _kernels.loss_gradient(net.params, sizes, acts, net.spec.loss, None, Y, None, grad, ws,
+                               True, 1, data, bad, ptr)
+    good = np.array([0, 3, 9, 1], dtype=np.intp)
+    with pytest.raises(ValueError, match="X_indptr has 4 entries, 2 rows need 3"):
+        _kernels.forward(net.params, sizes, acts, None, out[:2], ws, 1, False, data, good, ptr)
+    with pytest.raises(ValueError, match="X_indptr decreases at row 1"):
+        _kernels.forward(net.params, sizes, acts, None, out, ws, 1, False, data, good,
+                         np.array([0, 3, 1, 4], dtype=np.intp))
+    with pytest.raises(ValueError, match="not both"):
+        _kernels.forward(net.params, sizes, acts, np.zeros((3, 10), dtype=dtype), out, ws, 1,
+                         False, data, good, ptr)
+    with pytest.raises(ValueError, match="needs X_data, X_indices and X_indptr"):
+        _kernels.forward(net.params, sizes, acts, None, out, ws, 1, False, data, None, ptr)
+    # a non-finite value: its row, as the dense check gives it
+    data[2] = np.nan
+    assert _kernels.forward(net.params, sizes, acts, None, out, ws, 1, True, data, good, ptr) == 1

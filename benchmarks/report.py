@@ -58,6 +58,8 @@ GROUP_TITLES = {
     "dropin": "dropin -- scikit-learn's MLPClassifier against nncore.sklearn.MLPClassifier, "
     "identical parameters and random_state; one whole fit per round",
     "dask": "dask -- nncore.dask: L-BFGS fits on 1 and 2 workers, one evaluation's round trip",
+    "sparse": "sparse -- the drop-in against scikit-learn's MLPClassifier on wide CSR input, "
+    "one whole fit (or predict_proba) per round",
 }
 #: the saturation verdicts need the lr-3.0 network saturated: at least this share of its output
 #: units, at the start and at the end of its timed epochs (else the target was not put to the test)

@@ -20,6 +20,8 @@ Groups, in run order:
 ``dropin``      (issue 13) scikit-learn's MLPClassifier against nncore.sklearn.MLPClassifier with
                 identical parameters: the default (adam) for 10 epochs on 20,000 rows, lbfgs for
                 100 iterations on 4,000; accuracy on held-out rows recorded
+``sparse``      the same two on wide CSR input (5,000 x 20,000 at 0.5%, TF-IDF-shaped): adam for
+                3 epochs, lbfgs for 10 iterations, predict_proba; one thread
 
 Ids read ``<contender>-<dtype>-<setting>`` (``nncore-f64-b10``, ``onnxrt-f64-n1-t1``); the
 contenders (or variants) of one setting are adjacent so they run close together in time. Each
@@ -568,6 +570,55 @@ def test_dropin(benchmark, case, bench_config, dataset):
         n_iter=int(estimator.n_iter_),
         final_loss=float(estimator.loss_),
     )
+
+
+# -- sparse: the drop-in on wide CSR input (TF-IDF-shaped), scikit-learn beside it --------------
+#: rows, columns, nonzeros' share; five classes (no target: benchmarks/sparse_pairs.py interleaves
+#: the same fits for the README)
+SPARSE = (5_000, 20_000, 0.005)
+SPARSE_TASKS = {"adam": {"max_iter": 3}, "lbfgs": {"solver": "lbfgs", "max_iter": 10},
+                "predict": {"max_iter": 1}}
+SPARSE_CASES = [
+    Case(contender=c, dtype="float64", sizes=(SPARSE[1], 100, 5), variant=v, threads=1)
+    for v in SPARSE_TASKS
+    for c in ("nncore", "sklearn")
+]
+
+
+@pytest.fixture(scope="module")
+def sparse_data():
+    import scipy.sparse as sp
+
+    n, f, density = SPARSE
+    X = sp.random(n, f, density=density, format="csr", random_state=SEED)
+    return X, np.random.default_rng(SEED).integers(0, 5, n)
+
+
+@_parametrize(SPARSE_CASES)
+@pytest.mark.benchmark(group="sparse")
+def test_sparse(benchmark, case, bench_config, sparse_data):
+    _check_threads(case.threads, bench_config)
+    X, y = sparse_data
+    params = {"random_state": SEED, **SPARSE_TASKS[case.variant]}
+    estimator, fit = make_dropin(case.contender, X, y, **params)
+    task = {"adam": "adam 3 epochs", "lbfgs": "lbfgs 10 iterations",
+            "predict": "predict_proba"}[case.variant]
+    _record(
+        benchmark,
+        case,
+        group="sparse",
+        n_samples=X.shape[0],
+        nominal=X.shape[0],  # a whole fit (or pass) is timed, never scaled
+        flops_per_sample=None,
+        setting=f"{task}, CSR {X.shape[0]:,} x {X.shape[1]:,} at {SPARSE[2]:.1%}, 1 thread",
+        threads=case.threads,
+        variant=case.variant,
+    )
+    if case.variant == "predict":
+        fit()
+        _run(benchmark, lambda: estimator.predict_proba(X), bench_config, threads=case.threads)
+    else:
+        _run(benchmark, fit, bench_config, threads=case.threads, warmup=0)
 
 
 # -- gemm again at the end: a limit that moved during the run means the machine was busy ---------

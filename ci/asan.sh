@@ -37,7 +37,8 @@ LIBSTDCXX="$("$CC" -print-file-name=libstdc++.so.6)"
 rm -rf "$WORK/venv"
 "$PYTHON" -m venv "$WORK/venv"
 VPY="$WORK/venv/bin/python"
-"$VPY" -m pip install -q setuptools wheel "Cython>=3.0" "numpy>=2.0" "scipy>=1.11"
+# (pyproject.toml's build requirements: the venv's own setuptools may be older)
+"$VPY" -m pip install -q --upgrade "setuptools>=77" wheel "Cython>=3.0" "numpy>=2.0" "scipy>=1.11"
 echo "building (NNCORE_SANITIZE=address) ..."
 if ! CC="$CC" NNCORE_SANITIZE=address "$VPY" -m pip install -v --no-build-isolation \
         "$WORK/src[test]" >"$WORK/build.log" 2>&1; then

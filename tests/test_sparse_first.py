@@ -8,6 +8,8 @@ the widths here land on whole vectors, a masked last one, and fewer neurons than
 vector.  The rows hold empty rows and, in some cases, duplicate column indices (which
 add, as in scipy's toarray)."""
 
+import warnings
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -260,3 +262,47 @@ def test_bad_csr_arrays_are_refused_before_any_kernel_runs(dtype):
     # a non-finite value: its row, as the dense check gives it
     data[2] = np.nan
     assert _kernels.forward(net.params, sizes, acts, None, out, ws, 1, True, data, good, ptr) == 1
+
+
+def test_the_drop_in_on_wide_sparse_input_keeps_its_surface():
+    # early stopping's validation rows, partial_fit, warm_start and the regressor: each a
+    # sparse pass or epoch, the same as on the dense array
+    from sklearn.exceptions import ConvergenceWarning
+
+    from nncore.sklearn import MLPClassifier, MLPRegressor
+
+    rng = np.random.default_rng(4)
+    X = _csr(rng, 300, 1500, 0.01, np.float64)
+    Xd = X.toarray()
+    y = rng.integers(0, 3, 300)
+    t = rng.normal(size=(300, 2))
+    assert _kernels.sparse_first_layer(X.nnz, 300, 1500)
+    runs = [
+        (MLPClassifier, y, dict(early_stopping=True, max_iter=6, n_iter_no_change=2)),
+        (MLPClassifier, y, dict(warm_start=True, max_iter=3)),
+        (MLPRegressor, t, dict(max_iter=4, solver="sgd", learning_rate="adaptive")),
+    ]
+    for cls, target, kw in runs:
+        fitted = []
+        for data in (X, Xd):
+            model = cls(hidden_layer_sizes=(12,), random_state=0, **kw)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                model.fit(data, target)
+                if kw.get("warm_start"):
+                    model.fit(data, target)
+            if not kw.get("early_stopping"):  # (as scikit-learn, partial_fit refuses it)
+                model.partial_fit(data, target)
+            fitted.append(model)
+        sparse, dense = fitted
+        assert sparse.n_iter_ == dense.n_iter_ and sparse.t_ == dense.t_
+        np.testing.assert_allclose(sparse.loss_curve_, dense.loss_curve_, rtol=1e-12)
+        if kw.get("early_stopping"):
+            np.testing.assert_allclose(sparse.validation_scores_, dense.validation_scores_,
+                                       rtol=1e-12)
+        for a, b in zip(sparse.coefs_ + sparse.intercepts_, dense.coefs_ + dense.intercepts_):
+            np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12 * np.abs(b).max())
+        np.testing.assert_allclose(sparse.predict(X) if cls is MLPRegressor
+                                   else sparse.predict_proba(X),
+                                   dense.predict(Xd) if cls is MLPRegressor
+                                   else dense.predict_proba(Xd), rtol=1e-12, atol=1e-14)

@@ -306,3 +306,32 @@ def test_the_drop_in_on_wide_sparse_input_keeps_its_surface():
                                    else sparse.predict_proba(X),
                                    dense.predict(Xd) if cls is MLPRegressor
                                    else dense.predict_proba(Xd), rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("solver", ["adam", "sgd", "lbfgs"])
+def test_the_drop_in_takes_scikit_learns_steps_on_wide_sparse_input(solver):
+    # both libraries compute the first layer from the nonzeros (scipy.sparse's products,
+    # nncore's sparse first layer): the same fit to rounding, as on dense input
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.neural_network import MLPClassifier as Theirs
+
+    from nncore.sklearn import MLPClassifier as Ours
+
+    rng = np.random.default_rng(6)
+    X = _csr(rng, 400, 3000, 0.01, np.float64)
+    y = rng.integers(0, 4, 400)
+    assert _kernels.sparse_first_layer(X.nnz, 400, 3000)
+    kw = dict(hidden_layer_sizes=(16,), max_iter=5, random_state=0, solver=solver)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ours, theirs = Ours(**kw).fit(X, y), Theirs(**kw).fit(X, y)
+    # (as the dense comparisons: L-BFGS's line search amplifies rounding)
+    rtol = 1e-9 if solver == "lbfgs" else 1e-12
+    scale = max(np.abs(c).max() for c in theirs.coefs_)
+    for a, b in zip(ours.coefs_ + ours.intercepts_, theirs.coefs_ + theirs.intercepts_):
+        np.testing.assert_allclose(a, b, rtol=rtol, atol=rtol * scale)
+    np.testing.assert_allclose(getattr(ours, "loss_curve_", ours.loss_),
+                               getattr(theirs, "loss_curve_", theirs.loss_), rtol=rtol)
+    assert ours.n_iter_ == theirs.n_iter_
+    np.testing.assert_allclose(ours.predict_proba(X), theirs.predict_proba(X), rtol=rtol,
+                               atol=rtol)

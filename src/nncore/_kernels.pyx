@@ -1969,7 +1969,12 @@ def train_epoch(floating[::1] params, const Py_ssize_t[::1] sizes, const int[::1
             # inputs over 64 rows at 31 GFLOP/s, 16, 24 or 32 at 48-54)
             pn -= pn % 8
     # wide sparse input: the first layer's products from the nonzeros (no panels: they
-    # are BLAS's or the dense kernel's products over gathered rows)
+    # are BLAS's or the dense kernel's products over gathered rows).  Adam's steps
+    # taken a panel of 8 or 16 neurons at a time, each panel's gradient from the
+    # nonzeros into the scratch buffer, so that the layer's whole gradient is never
+    # written, read back and zeroed, measured level (drop-in fits, 3 epochs, seven
+    # alternating: 5,000 x 20,000 at 0.5% 0.94-1.00x float64, 1.01x float32; 3,000 x
+    # 50,000 at 0.2% 0.97x): not kept.
     sparse_first = sparse and _csr_first(X_indptr[n] - X_indptr[0], n, nf)
     panel = nt == 1 and not blocked and pn > 0 and not sparse_first \
         and pn >= min(_PANEL_MIN_NEURONS, _PANEL_NEURONS, sizes[1]) \

@@ -264,6 +264,10 @@ def build(draw, name):
                           "stop_nonfinite": draw(st.integers(0, 1))}}
         if draw(st.booleans()):  # the rows in CSR form
             _as_csr(args, n, n0, F, draw)
+            # (no buffer for gathered rows where they take the sparse first layer)
+            if K.sparse_first_layer(args["X_data"].shape[0], n, n0):
+                args["workspace"] = Arr((K.train_workspace_size(sizes, n, bs, opt, block, nt,
+                                                                True),), F, False)
         return args
     r, c = draw(st.integers(0, 7)), draw(st.integers(0, 7))
     if name == "first_nonfinite_row":

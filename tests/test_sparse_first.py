@@ -335,3 +335,32 @@ def test_the_drop_in_takes_scikit_learns_steps_on_wide_sparse_input(solver):
     assert ours.n_iter_ == theirs.n_iter_
     np.testing.assert_allclose(ours.predict_proba(X), theirs.predict_proba(X), rtol=rtol,
                                atol=rtol)
+
+
+def test_training_from_nonzeros_allocates_no_buffer_for_gathered_rows():
+    # at 2**20 hashed features (scikit-learn's HashingVectorizer) the buffer for a
+    # minibatch's gathered rows would be 1.6 GB a thread at batch 200
+    from nncore.training import LocalData
+
+    sizes = np.array([2**16, 4, 3], dtype=np.intp)
+    full = _kernels.train_workspace_size(sizes, 100, 25, 3, 0, 1)
+    assert _kernels.train_workspace_size(sizes, 100, 25, 3, 0, 1, True) == full - 25 * 2**16
+    rng = np.random.default_rng(8)
+    X = _csr(rng, 100, 2**16, 0.0005, np.float64)
+    Y = np.eye(3)[rng.integers(0, 3, 100)]
+    net = nncore.Network([2**16, 4, 3], activation="relu", output="softmax",
+                         loss="cross_entropy", seed=0)
+    data = LocalData(net, X, Y, batch_size=25, n_threads=1)
+    with data:
+        ws = data._workspace(3)
+    assert ws.shape[0] == _kernels.train_workspace_size(sizes, 100, 25, 3, data._block, 1, True)
+    # and training in that workspace is the reference's
+    X, net = X[:, :2**11], nncore.Network([2**11, 4, 3], activation="relu", output="softmax",
+                                          loss="cross_entropy", seed=0)
+    ref = reference.Network([2**11, 4, 3], activation="relu", output="softmax",
+                            loss="cross_entropy", seed=0)
+    ref.params = [float(p) for p in net.params]
+    net.fit(X, Y, epochs=1, batch_size=25, optimizer="adam", learning_rate=0.01, n_threads=1)
+    ref.fit(X.toarray().tolist(), Y.tolist(), epochs=1, batch_size=25, optimizer="adam",
+            learning_rate=0.01)
+    assert_close(net.params, ref.params, np.float64)

@@ -56,7 +56,8 @@ DENSE_CALL_MIN_ROWS: int
 
 def n_params(sizes: NDArray[np.intp]) -> int: ...
 def workspace_size(
-    sizes: NDArray[np.intp], bmax: int, train: bool = False, optimizer: bool = False
+    sizes: NDArray[np.intp], bmax: int, train: bool = False, optimizer: bool = False,
+    x_rows: bool = True,
 ) -> int: ...
 def forward(
     params: NDArray[_F],
@@ -122,7 +123,7 @@ def train_epoch(
 def sparse_first_layer(nnz: int, n_rows: int, n_in: int) -> bool: ...
 def train_workspace_size(
     sizes: NDArray[np.intp], n_samples: int, batch_size: int, optimizer: int,
-    block_rows: int = 0, n_threads: int = 1,
+    block_rows: int = 0, n_threads: int = 1, sparse_first: bool = False,
 ) -> int: ...
 
 # --- the small kernels, exposed for the tests and the teaching views -----------

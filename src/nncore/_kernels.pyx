@@ -1123,17 +1123,18 @@ def n_params(const Py_ssize_t[::1] sizes):
 
 
 def workspace_size(const Py_ssize_t[::1] sizes, Py_ssize_t bmax, bint train=False,
-                   bint optimizer=False):
-    """Workspace length for batches (or chunks) of up to ``bmax`` rows."""
+                   bint optimizer=False, bint x_rows=True):
+    """Workspace length for batches (or chunks) of up to ``bmax`` rows (x_rows False:
+    training without a buffer for gathered inputs, see train_workspace_size)."""
     _check_sizes(sizes)
     cdef Py_ssize_t[::1] poff = np.zeros(sizes.shape[0], dtype=np.intp)
     cdef Py_ssize_t[::1] aoff = np.zeros(sizes.shape[0], dtype=np.intp)
     cdef Net net
-    _layout(&net, sizes, poff, aoff, 1, train, optimizer)
+    _layout(&net, sizes, poff, aoff, 1, train, optimizer, x_rows)
     # the length is fixed + bmax * per_row; check that it fits before computing it
     if bmax > 0 and bmax > (2 ** 62 - net.size) // max(1, net.size):
         raise ValueError(f"a workspace for {bmax} rows is too large to address")
-    _layout(&net, sizes, poff, aoff, bmax, train, optimizer)
+    _layout(&net, sizes, poff, aoff, bmax, train, optimizer, x_rows)
     return net.size
 
 
@@ -1156,7 +1157,8 @@ cdef void _check_sizes(const Py_ssize_t[::1] sizes) except *:
 
 
 cdef void _layout(Net* net, const Py_ssize_t[::1] sizes, Py_ssize_t[::1] poff,
-                  Py_ssize_t[::1] aoff, Py_ssize_t bmax, bint train, bint optimizer) except *:
+                  Py_ssize_t[::1] aoff, Py_ssize_t bmax, bint train, bint optimizer,
+                  bint x_rows=True) except *:
     cdef Py_ssize_t l, L = sizes.shape[0] - 1, pos = 0, maxw = 1
     if bmax < 1:
         raise ValueError("batch (chunk) size must be at least 1")
@@ -1186,7 +1188,8 @@ cdef void _layout(Net* net, const Py_ssize_t[::1] sizes, Py_ssize_t[::1] poff,
     net.xoff = net.yoff = net.woff = net.goff = pos
     if train:
         net.xoff = pos
-        pos += bmax * sizes[0]
+        if x_rows:  # (training from CSR rows' nonzeros gathers no inputs)
+            pos += bmax * sizes[0]
         net.yoff = pos
         pos += bmax * sizes[L]
         net.woff = pos
@@ -1199,7 +1202,8 @@ cdef void _layout(Net* net, const Py_ssize_t[::1] sizes, Py_ssize_t[::1] poff,
 
 cdef object _setup(Net* net, const Py_ssize_t[::1] sizes, const int[::1] acts,
                    Py_ssize_t n_params, Py_ssize_t n_features, Py_ssize_t n_outputs,
-                   Py_ssize_t ws_len, Py_ssize_t bmax, bint train, bint optimizer):
+                   Py_ssize_t ws_len, Py_ssize_t bmax, bint train, bint optimizer,
+                   bint x_rows=True):
     """Check every length a worker will trust, and lay the workspace out."""
     _check_sizes(sizes)
     cdef Py_ssize_t L = sizes.shape[0] - 1, l
@@ -1216,7 +1220,7 @@ cdef object _setup(Net* net, const Py_ssize_t[::1] sizes, const int[::1] acts,
         raise ValueError(f"Y has {n_outputs} outputs, the network produces {sizes[L]}")
     poff = np.zeros(L + 1, dtype=np.intp)
     aoff = np.zeros(L + 1, dtype=np.intp)
-    _layout(net, sizes, poff, aoff, bmax, train, optimizer)
+    _layout(net, sizes, poff, aoff, bmax, train, optimizer, x_rows)
     net.acts = &acts[0]
     if ws_len < net.size:
         raise ValueError(f"workspace has length {ws_len}, needs {net.size}")
@@ -1622,8 +1626,12 @@ cdef Py_ssize_t _thread_stride(Py_ssize_t size) noexcept:
 
 
 def train_workspace_size(const Py_ssize_t[::1] sizes, Py_ssize_t n_samples, Py_ssize_t batch_size,
-                         int optimizer, Py_ssize_t block_rows=0, Py_ssize_t n_threads=1):
-    """Workspace length train_epoch needs for these settings."""
+                         int optimizer, Py_ssize_t block_rows=0, Py_ssize_t n_threads=1,
+                         bint sparse_first=False):
+    """Workspace length train_epoch needs for these settings.  sparse_first: CSR
+    input that takes the sparse first layer (sparse_first_layer), which gathers no
+    inputs: no buffer for them (at 2**20 hashed features, 1.6 GB a thread at batch
+    200 in float64)."""
     if batch_size < 1 or n_samples < 0 or block_rows < 0:
         raise ValueError("batch_size must be >= 1, n_samples and block_rows >= 0")
     if optimizer < OPT_SGD or optimizer > OPT_SK_ADAM:
@@ -1632,8 +1640,9 @@ def train_workspace_size(const Py_ssize_t[::1] sizes, Py_ssize_t n_samples, Py_s
     cdef Py_ssize_t rows = _train_rows(n_samples, batch_size, block_rows, n_threads)
     if n_threads == 1:
         return workspace_size(sizes, rows, True,
-                              optimizer != OPT_SGD or rows < min(batch_size, n_samples))
-    return n_threads * _thread_stride(workspace_size(sizes, rows, True, True))
+                              optimizer != OPT_SGD or rows < min(batch_size, n_samples),
+                              not sparse_first)
+    return n_threads * _thread_stride(workspace_size(sizes, rows, True, True, not sparse_first))
 
 
 #: the most threads train_epoch splits a minibatch across
@@ -1991,7 +2000,7 @@ def train_epoch(floating[::1] params, const Py_ssize_t[::1] sizes, const int[::1
     # pass over memory the previous update has pushed out of cache.  Other threads'
     # buffers start each minibatch with beta = 0.
     _keep = _setup(&net, sizes, acts, npar, nf if sparse else X.shape[1], Y.shape[1],
-                   workspace.shape[0], rows, True, not direct)
+                   workspace.shape[0], rows, True, not direct, not sparse_first)
     stride = _thread_stride(net.size)  # thread t's slice starts at t * stride
     if nt > 1 and workspace.shape[0] < nt * stride:
         raise ValueError(f"workspace has length {workspace.shape[0]}, needs {nt * stride}")

@@ -137,6 +137,9 @@ class LocalData:
         self._csr = None
         if not isinstance(X, np.ndarray):  # CSR, as check_data makes it
             self._csr = _validation.csr_arrays(X)
+        # (train_epoch decides the same from the same numbers: no buffer for gathered rows)
+        self._sparse_first = self._csr is not None and _kernels.sparse_first_layer(
+            int(self._csr[2][-1] - self._csr[2][0]), self.n_samples, network.sizes[0])
         self._epochs = 0
         self._stack = None
 
@@ -170,8 +173,8 @@ class LocalData:
         if ws is None:  # one per update rule used: allocated once per fit
             spec = self.network.spec
             ws = np.empty(_kernels.train_workspace_size(
-                spec.sizes, self.n_samples, self.batch_size, kind, self._block, self._threads),
-                dtype=self.network.dtype)
+                spec.sizes, self.n_samples, self.batch_size, kind, self._block, self._threads,
+                self._sparse_first), dtype=self.network.dtype)
             self._workspaces[kind] = ws
         return ws
 

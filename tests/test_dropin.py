@@ -302,8 +302,9 @@ def test_sparse_input_gives_the_dense_result(fmt, solver, first_layer):
         np.testing.assert_allclose(a, b, rtol=RTOL["lbfgs"], atol=1e-13)
     if first_layer == "gathered":
         np.testing.assert_array_equal(dense.predict_proba(X), sparse.predict_proba(X))
+    # (L-BFGS amplifies the nonzeros' other rounding into its iterates, as the coefs')
     np.testing.assert_allclose(sparse_proba, dense.predict_proba(X), rtol=RTOL[
-        "stochastic" if solver == "adam" else "lbfgs"])
+        "lbfgs" if first_layer == "nonzeros" and solver == "lbfgs" else "stochastic"])
 
 
 @pytest.mark.parametrize("Sk, Nn", [(SkClassifier, MLPClassifier), (SkRegressor, MLPRegressor)])

@@ -596,7 +596,7 @@ cdef struct Data:
     const void* Y
     const void* SW
     # CSR only: the first layer's products read the nonzeros themselves (_csr_affine,
-    # _csr_weight_grad) instead of each minibatch's rows being gathered dense; and,
+    # _csr_weight_rows) instead of each minibatch's rows being gathered dense; and,
     # where no row indices are given, the first row (rows row0, row0 + 1, ...)
     bint sparse_first
     Py_ssize_t row0
@@ -631,7 +631,7 @@ cdef void _gather(const Data* d, const Py_ssize_t* idx, Py_ssize_t count, Py_ssi
 
 
 # CSR input whose nonzeros are at most this share of its values takes the sparse first
-# layer (_csr_affine, _csr_weight_grad; see sparse_first_layer): where _sparse.h's
+# layer (_csr_affine, _csr_weight_rows; see sparse_first_layer): where _sparse.h's
 # tiled loops run, and where only its direct loops do.  Measured, drop-in fits
 # (adam, 3 epochs, then predict; 10,000 x 784, one thread), time gathered dense /
 # sparse: tiled loops 2.34x at 5% nonzeros, 1.53x at 10%, 0.97x at 20%, 0.84x at
@@ -660,27 +660,19 @@ cdef inline void _csr_affine(const floating* blk, Py_ssize_t n_in, Py_ssize_t n_
                         d.row0, B, z)
 
 
-cdef void _csr_weight_grad(floating* dst, Py_ssize_t n_in, Py_ssize_t n_out, const Data* d,
-                           const Py_ssize_t* idx, Py_ssize_t B, const floating* D,
-                           floating* colsum, floating alpha, floating wbeta,
-                           floating bbeta) noexcept nogil:
-    """_weight_product for the first layer over CSR rows (as in _csr_affine): for its
-    n_out neurons, whose rows (bias, then weights) start at dst, from their deltas D
-    (B x n_out),  W := wbeta W + alpha D^T X,  b := bbeta b + alpha colsum(D)."""
-    cdef Py_ssize_t j, ld = n_in + 1
+cdef inline void _csr_weight_rows(floating* dst, Py_ssize_t n_in, Py_ssize_t n_out,
+                                  const Data* d, const Py_ssize_t* idx, Py_ssize_t B,
+                                  const floating* D, floating alpha,
+                                  floating wbeta) noexcept nogil:
+    """W := wbeta W + alpha D^T X for the first layer's n_out neurons (rows n_in + 1
+    apart from dst, each weight row after its bias, which this leaves) over CSR
+    rows (as in _csr_affine), from their deltas D (B x n_out)."""
     if floating is float:
-        nn_colsum_f(D, B, n_out, colsum)
         nn_csr_weight_grad_f(dst, n_in, n_out, <const float*> d.Xdata, d.Xind, d.Xptr, idx,
                              d.row0, B, D, alpha, wbeta)
     else:
-        nn_colsum_d(D, B, n_out, colsum)
         nn_csr_weight_grad_d(dst, n_in, n_out, <const double*> d.Xdata, d.Xind, d.Xptr, idx,
                              d.row0, B, D, alpha, wbeta)
-    for j in range(n_out):
-        if bbeta == 0:  # (the buffer may hold garbage: NaN * 0 is NaN)
-            dst[j * ld] = alpha * colsum[j]
-        else:
-            dst[j * ld] = bbeta * dst[j * ld] + alpha * colsum[j]
 
 
 cdef inline void _dense_pack(const floating* blk, Py_ssize_t n_in, Py_ssize_t n_out,
@@ -743,9 +735,17 @@ cdef inline void _weight_product(floating* dst, Py_ssize_t n_in, Py_ssize_t cols
     """For cols neurons of a layer whose rows (n_in + 1 apart: the bias, then the
     weights) start at dst, from their deltas D (B rows ldd apart) and inputs A:
         W := wbeta W + alpha D^T A,   b := bbeta b + alpha colsum."""
-    cdef Py_ssize_t j, ld = n_in + 1
     _gemm(c'N', c'T', <int> n_in, <int> cols, <int> B, alpha, a_in, <int> n_in, D,
-          <int> ldd, wbeta, dst + 1, <int> ld)
+          <int> ldd, wbeta, dst + 1, <int> (n_in + 1))
+    _bias_gradient(dst, n_in, cols, colsum, alpha, bbeta)
+
+
+cdef inline void _bias_gradient(floating* dst, Py_ssize_t n_in, Py_ssize_t cols,
+                                const floating* colsum, floating alpha,
+                                floating bbeta) noexcept nogil:
+    """b := bbeta b + alpha colsum for cols neurons whose rows (n_in + 1 apart) start
+    at dst."""
+    cdef Py_ssize_t j, ld = n_in + 1
     for j in range(cols):
         if bbeta == 0:  # the buffer may hold garbage (NaN * 0 is NaN)
             dst[j * ld] = alpha * colsum[j]
@@ -839,7 +839,8 @@ cdef void _forward(Net* net, const floating* P, const floating* X0, Py_ssize_t B
 cdef floating* _backward(Net* net, floating* P, const floating* X0, Py_ssize_t B,
                          floating* ws, floating* G, floating alpha, floating wbeta,
                          floating bbeta, floating* PSG, Py_ssize_t psg_ld,
-                         Py_ssize_t l_end=0) noexcept nogil:
+                         Py_ssize_t l_end=0, const Data* gd=NULL,
+                         const Py_ssize_t* gidx=NULL) noexcept nogil:
     """Backpropagate the output delta (already in the d0 buffer) through the layers
     above l_end (every layer by default); returns the buffer then holding the delta
     of layer l_end's outputs (l_end = 1: the first layer's, see _first_layer_steps).
@@ -849,7 +850,9 @@ cdef floating* _backward(Net* net, floating* P, const floating* X0, Py_ssize_t B
         G_W := wbeta G_W + alpha D^T A_{l-1},   G_b := bbeta G_b + alpha sum_i D_i.
     G may be the gradient buffer or the parameters themselves (plain SGD fused into
     the update: alpha = -r / batch).  When PSG is not NULL, the per-sample
-    gradients (outer products d_i [1, a_i]) go to row i of PSG instead.
+    gradients (outer products d_i [1, a_i]) go to row i of PSG instead.  With
+    gd.sparse_first (no PSG), the first layer's inputs are gd's CSR rows gidx[0:B]
+    (gidx NULL: gd.row0 on), X0 unread: see _forward.
     """
     cdef Py_ssize_t l, i, j, k, n_in, n_out, ld
     cdef floating* D = ws + net.d0off
@@ -885,8 +888,12 @@ cdef floating* _backward(Net* net, floating* P, const floating* X0, Py_ssize_t B
                 nn_colsum_f(D, B, n_out, colsum)
             else:
                 nn_colsum_d(D, B, n_out, colsum)
-            _weight_product(G + net.poff[l], n_in, n_out, a_in, B, D, n_out, colsum, alpha,
-                            wbeta, bbeta)
+            if l == 0 and gd != NULL and gd.sparse_first:
+                _csr_weight_rows(G + net.poff[0], n_in, n_out, gd, gidx, B, D, alpha, wbeta)
+                _bias_gradient(G + net.poff[0], n_in, n_out, colsum, alpha, bbeta)
+            else:
+                _weight_product(G + net.poff[l], n_in, n_out, a_in, B, D, n_out, colsum,
+                                alpha, wbeta, bbeta)
         tmp = D
         D = Dn
         Dn = tmp
@@ -1424,7 +1431,6 @@ cdef double _data_pass(Net* net, const floating* P, const floating* X, const flo
     cdef Py_ssize_t start = 0, b, L = net.L, nf = net.sizes[0], no = net.sizes[L]
     cdef double total = 0.0
     cdef bint back = G != NULL or PSG != NULL
-    cdef floating* D
     cdef Data rows
     if gd != NULL:
         rows = gd[0]
@@ -1442,9 +1448,7 @@ cdef double _data_pass(Net* net, const floating* P, const floating* X, const flo
                                Y + start * no, sw + start if sw != NULL else NULL, b, no,
                                ws + net.d0off if back else NULL)
         if back and gd != NULL:
-            D = _backward(net, <floating*> P, NULL, b, ws, G, 1.0, 1.0, 1.0, NULL, 0, 1)
-            _csr_weight_grad(G + net.poff[0], nf, net.sizes[1], &rows, NULL, b, D,
-                             ws + net.soff, 1.0, 1.0, 1.0)
+            _backward(net, <floating*> P, NULL, b, ws, G, 1.0, 1.0, 1.0, NULL, 0, 0, &rows)
         elif back:
             _backward(net, <floating*> P, X + start * nf, b, ws, G, 1.0, 1.0, 1.0,
                       PSG + start * psg_ld if PSG != NULL else NULL, psg_ld)
@@ -1705,15 +1709,9 @@ cdef void _train_part(Net* net, const floating* P, const Data* d, const Py_ssize
             _first_layer_steps(net, <floating*> P, xb, sb, ws, D, alpha, ps, xn,
                                ps.next_count)
             ps.xnext = xn
-        elif update and d.sparse_first:
-            D = _backward(net, <floating*> P, xb, sb, ws, G, alpha, wbeta if s0 == 0 else 1,
-                          bbeta if s0 == 0 else 1, NULL, 0, 1)
-            _csr_weight_grad(G + net.poff[0], nf, net.sizes[1], d, idx + s0, sb, D,
-                             ws + net.soff, alpha, wbeta if s0 == 0 else 1,
-                             bbeta if s0 == 0 else 1)
         elif update:
             _backward(net, <floating*> P, xb, sb, ws, G, alpha, wbeta if s0 == 0 else 1,
-                      bbeta if s0 == 0 else 1, NULL, 0)
+                      bbeta if s0 == 0 else 1, NULL, 0, 0, d, idx + s0)
         s0 += sb
     nn_fp_flush_leave(fp)
     out[0] = total
@@ -1854,7 +1852,7 @@ def train_epoch(floating[::1] params, const Py_ssize_t[::1] sizes, const int[::1
     X is a dense matrix, or None with the rows in CSR form (X_data, X_indices,
     X_indptr): each minibatch's rows are scattered into a dense buffer, or, where
     sparse_first_layer says so, the first layer's products read the nonzeros
-    themselves (_csr_affine, _csr_weight_grad).
+    themselves (_csr_affine, _csr_weight_rows).
 
     epoch.block_rows > 0 splits each larger minibatch into blocks of that many
     rows whose gradients add up in the workspace before the minibatch's one

@@ -24,12 +24,14 @@ import warnings
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 
 pytest.importorskip("dask", minversion="2024.1")
 pytest.importorskip("distributed", minversion="2024.1")
 pytest.importorskip("sklearn", minversion="1.6")
 
 import dask.array as da  # noqa: E402
+import dask.bag  # noqa: E402
 from conftest import RTOL, assert_close, run_python  # noqa: E402
 from distributed import Client, LocalCluster, futures_of, wait  # noqa: E402
 from sklearn.exceptions import ConvergenceWarning  # noqa: E402
@@ -358,10 +360,6 @@ def test_what_is_refused_on_dask_input(client):
     assert not hasattr(est, "coefs_")
     # lbfgs ignores early_stopping, as scikit-learn's
     nncore.dask.MLPClassifier(early_stopping=True, max_iter=2).fit(chunked(X_NP), chunked(Y_NP))
-    sp = pytest.importorskip("scipy.sparse")
-    sparse = chunked(X_NP).map_blocks(sp.csr_matrix)
-    with pytest.raises(TypeError, match="dense blocks"):
-        nncore.dask.MLPClassifier().fit(sparse, chunked(Y_NP))
     bad = X_NP.copy()
     bad[400, 3] = np.nan
     with pytest.raises(ValueError, match="NaN or infinity"):
@@ -375,6 +373,123 @@ def test_what_is_refused_on_dask_input(client):
                                         sample_weight=np.zeros(600))
     with pytest.raises(ValueError, match="rows"):
         nncore.dask.MLPClassifier().fit(chunked(X_NP), chunked(Y_NP[:500], rows=(500,)))
+
+
+def test_empty_blocks_are_skipped(client):
+    """Dask makes empty blocks (a filter, a rechunk): they take no part in the sums,
+    and predict gives them empty outputs, where scikit-learn refuses 0 rows."""
+    rows = (100, 0, 500)
+    params = dict(hidden_layer_sizes=(8,), solver="adam", max_iter=2, batch_size=64,
+                  random_state=0)
+    est = nncore.dask.MLPClassifier(**params).fit(chunked(X_NP, rows), chunked(Y_NP, rows))
+    ref = LocalClassifier(**params).fit(X_NP, Y_NP)
+    assert_close(est.network_.params, ref.network_.params, np.float64)
+    proba = est.predict_proba(chunked(X_NP, rows))
+    assert proba.chunks[0] == rows
+    assert_close(proba.compute(), ref.predict_proba(X_NP), np.float64)
+    np.testing.assert_array_equal(est.predict(chunked(X_NP, rows)).compute(), ref.predict(X_NP))
+
+
+# ------------------------------------------------------------ sparse blocks
+
+def _sparse_data(dtype=np.float64):
+    """600 rows of 2,000 features at 1% nonzeros, wide and sparse enough that the
+    workers train from the nonzeros (the sparse first layer), and labels."""
+    X = sp.random(600, 2000, density=0.01, format="csr", random_state=3, dtype=dtype)
+    X.data *= 4
+    y = np.asarray(X[:, :1000].sum(axis=1) > X[:, 1000:].sum(axis=1)).ravel().astype(int) \
+        + 2 * (np.arange(600) % 2)
+    return X, y
+
+
+SPARSE_ROWS = (100, 230, 0, 37, 233)  # (an empty block among them)
+
+
+def _sparse_chunked(X, rows=SPARSE_ROWS, fmt="csr"):
+    """X's rows in dask blocks of scipy.sparse matrices in format fmt (one empty)."""
+    blocks = da.from_array(X, chunks=(rows, (X.shape[1],)), asarray=False)
+    return blocks if fmt == "csr" else blocks.map_blocks(
+        lambda b: b.asformat(fmt), dtype=X.dtype, meta=sp.csr_matrix((0, 0), dtype=X.dtype))
+
+
+def test_sparse_blocks_are_summed_from_their_nonzeros(client):
+    X, _ = _sparse_data()
+    assert nncore._kernels.sparse_first_layer(X[100:330].nnz, 230, X.shape[1])
+    Y = np.random.default_rng(0).random((600, 3))
+    net = nncore.Network([2000, 12, 3], output="identity", seed=0)
+    loss, grad = nncore.dask.loss_and_gradient(net, _sparse_chunked(X), chunked(Y, (600,)))
+    ref_loss, ref_grad = net.loss_and_gradient(X, Y)
+    assert loss == pytest.approx(ref_loss, rel=1e-12)
+    assert_close(grad, ref_grad, np.float64)
+
+
+@pytest.mark.parametrize("fmt", ["csr", "coo"])
+def test_sparse_blocks_train_as_the_dropin_on_the_sparse_matrix(client, fmt):
+    X, y = _sparse_data()
+    Xd, yd = _sparse_chunked(X, fmt=fmt), chunked(y, SPARSE_ROWS)
+    for solver, iters in (("adam", 3), ("lbfgs", 10)):
+        params = dict(hidden_layer_sizes=(16,), solver=solver, max_iter=iters, batch_size=64,
+                      random_state=0, tol=0)
+        est = nncore.dask.MLPClassifier(**params).fit(Xd, yd)
+        ref = LocalClassifier(**params).fit(X, y)
+        assert est.n_iter_ == ref.n_iter_ == iters
+        if solver == "adam":  # every minibatch's gradient: one sum, the same steps
+            assert_close(est.network_.params, ref.network_.params, np.float64)
+            assert_close(est.loss_curve_, ref.loss_curve_, np.float64)
+        else:  # (the blocks' sums add in another order, which L-BFGS's line search grows)
+            np.testing.assert_allclose(est.network_.params, ref.network_.params, rtol=1e-6,
+                                       atol=1e-6 * np.abs(ref.network_.params).max())
+        proba = est.predict_proba(Xd)
+        assert isinstance(proba, da.Array)
+        assert_close(proba.compute(), est.to_local().predict_proba(X), np.float64)
+        assert est.score(Xd, yd).compute() == pytest.approx(est.to_local().score(X, y))
+
+
+def test_sparse_float32_blocks_train_in_float32(client):
+    X, y = _sparse_data(np.float32)
+    params = dict(hidden_layer_sizes=(8,), solver="adam", max_iter=2, batch_size=100,
+                  random_state=0)
+    est = nncore.dask.MLPClassifier(**params).fit(_sparse_chunked(X),
+                                                  chunked(y, SPARSE_ROWS))
+    ref = LocalClassifier(**params).fit(X, y)
+    assert est.coefs_[0].dtype == ref.coefs_[0].dtype == np.float32
+    assert_close(est.network_.params, ref.network_.params, np.float32)
+
+
+def test_sparse_blocks_are_checked_on_the_workers(client):
+    X, y = _sparse_data()
+    bad = X.copy()
+    bad.data[bad.indptr[400] + 1] = np.inf
+    with pytest.raises(ValueError, match="NaN or infinity"):
+        nncore.dask.MLPClassifier().fit(_sparse_chunked(bad), chunked(y, SPARSE_ROWS))
+    est = nncore.dask.MLPClassifier(hidden_layer_sizes=(4,), max_iter=2).fit(
+        _sparse_chunked(X), chunked(y, SPARSE_ROWS))
+    with pytest.raises(ValueError, match="contains infinity"):  # (scikit-learn's words)
+        est.predict(_sparse_chunked(bad)).compute()
+    # and the network's own check, on the worker holding the block, names its row
+    net = nncore.Network([2000, 4, 1], output="identity", seed=0)
+    with pytest.raises(ValueError, match=r"block 4 \(rows 367 to 599\).*row 33"):
+        nncore.dask.loss_and_gradient(net, _sparse_chunked(bad), chunked(np.ones(600), (600,)))
+
+
+def test_hashed_text_features_from_dask_ml(client):
+    """dask-ml's HashingVectorizer: blocks of CSR rows whose counts are unknown until
+    computed, 2**14 columns; the fit equals the drop-in's on the same matrix."""
+    text = pytest.importorskip("dask_ml.feature_extraction.text")
+    words = "alpha beta gamma delta epsilon zeta eta theta iota kappa".split()
+    rng = np.random.default_rng(0)
+    docs = [" ".join(rng.choice(words[:6] if i % 2 else words[4:], 8)) for i in range(300)]
+    y = np.arange(300) % 2
+    vectorizer = text.HashingVectorizer(n_features=2**14)
+    X = vectorizer.transform(dask.bag.from_sequence(docs, npartitions=3))
+    assert np.isnan(X.chunks[0]).all()
+    params = dict(hidden_layer_sizes=(8,), solver="lbfgs", max_iter=20, random_state=0, tol=0)
+    est = nncore.dask.MLPClassifier(**params).fit(X, y)
+    ref = LocalClassifier(**params).fit(vectorizer.transform(docs), y)
+    assert est.n_iter_ == ref.n_iter_
+    np.testing.assert_allclose(est.network_.params, ref.network_.params, rtol=1e-6,
+                               atol=1e-6 * np.abs(ref.network_.params).max())
+    assert est.score(X, y).compute() == 1.0
 
 
 def test_data_source_for_the_training_loop(client):

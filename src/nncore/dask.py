@@ -63,9 +63,14 @@ What the estimators support on dask input
 (a dask array or Series, a NumPy array or a number), dask DataFrames (feature
 names are kept).  Refused: ``early_stopping=True`` with ``sgd``/``adam`` (its
 validation score would gather the held-out rows on the client every epoch; hold
-out a validation set yourself), sparse blocks, asynchronous clients.  Accuracy
-is not counted during training (``network_.history`` has the loss).  On NumPy
-input every method behaves as the drop-in's, in this process.
+out a validation set yourself), asynchronous clients.  Accuracy is not counted
+during training (``network_.history`` has the loss).  On NumPy input every
+method behaves as the drop-in's, in this process.
+
+Blocks may be scipy.sparse matrices or arrays (CSR best; dask-ml's
+``HashingVectorizer`` gives such blocks of text features): each worker trains
+and predicts from its blocks' nonzeros as the drop-in does on sparse input, and
+no block is ever densified whole.
 
 Needs ``pip install "nncore[dask]"`` (dask, distributed, scikit-learn,
 threadpoolctl); ``import nncore`` does not import it.
@@ -183,6 +188,8 @@ def _prepare_block(config, X, Y, sample_weight, where):
     try:
         with _single_threaded():
             net = _worker_network(config)
+            if X.shape[0] == 0:  # (never summed; the sparse check refuses 0 rows)
+                return X, Y, None
             X, Y = net.check_data(X, Y)
             sw = _validation.check_sample_weight(sample_weight, X.shape[0], net.dtype)
     except (ValueError, TypeError) as exc:
@@ -219,7 +226,9 @@ def _add_sums(*parts):
     return total, grad, wsum
 
 
-def _predict_block(X, estimator, method):
+def _predict_block(X, estimator, method, empty):
+    if X.shape[0] == 0:  # (dask's blocks may be empty; scikit-learn refuses 0 rows)
+        return empty
     with _single_threaded():
         return getattr(estimator, method)(X)
 
@@ -383,6 +392,8 @@ class DaskData:
     network : nncore.Network
     X : dask array, shape (n_samples, n_features)
         Chunked by rows: each row chunk is a block, computed on its worker.
+        Blocks may be NumPy arrays or scipy.sparse matrices (trained from their
+        nonzeros, see :meth:`nncore.Network.loss_and_gradient`).
     Y : dask array or ndarray, shape (n_samples, n_outputs) or (n_samples,)
         Rechunked to X's row chunks if need be.
     sample_weight : dask array, ndarray or None
@@ -631,9 +642,6 @@ class _DaskMLP:
         if X.ndim != 2:
             raise ValueError(f"Expected 2D array, got {X.ndim}D array instead: X must be "
                              f"(n_samples, n_features)")
-        if _validation.is_sparse(getattr(X, "_meta", None)):
-            raise TypeError("nncore.dask needs dense blocks; densify them first, e.g. "
-                            "X.map_blocks(lambda b: b.toarray())")
         if X.dtype.kind == "c":
             raise ValueError("Complex data not supported")
         if X.dtype not in (np.float64, np.float32):
@@ -672,7 +680,7 @@ class _DaskMLP:
 
     def _check_on_workers(self, client, X, checks):
         """Compute X's finite check and the targets' ``checks`` in one go."""
-        results = client.gather(client.compute([da.isfinite(X).all(), *checks]))
+        results = client.gather(client.compute([_all_finite(X), *checks]))
         if not results[0]:
             raise ValueError("Input X contains NaN or infinity (checked on the workers).")
         return results[1:]
@@ -740,10 +748,10 @@ class _DaskMLP:
         est.network_.optimizer = None
         sample = getattr(est, method)(np.zeros((1, X.shape[1]), dtype=X.dtype))
         if sample.ndim == 1:
-            out = X.map_blocks(_predict_block, dask.delayed(est), method, drop_axis=1,
-                               meta=np.empty((0,), dtype=sample.dtype))
+            out = X.map_blocks(_predict_block, dask.delayed(est), method, empty=sample[:0],
+                               drop_axis=1, meta=np.empty((0,), dtype=sample.dtype))
         else:
-            out = X.map_blocks(_predict_block, dask.delayed(est), method,
+            out = X.map_blocks(_predict_block, dask.delayed(est), method, empty=sample[:0],
                                chunks=(X.chunks[0], (sample.shape[1],)),
                                meta=np.empty((0, 0), dtype=sample.dtype))
         return out
@@ -867,7 +875,7 @@ Multi-layer Perceptron classifier trained on a Dask cluster.
         self._fit_or_check_classes(proxy, incremental)
         binarizer = self._label_binarizer
         n_out = binarizer.transform(proxy[:1]).shape[1]
-        Y = y.map_blocks(_binarize, binarizer, dtype=bool,
+        Y = y.map_blocks(_binarize, binarizer, n_out, dtype=bool,
                          chunks=(y.chunks[0], (n_out,)), new_axis=1 if y.ndim == 1 else None,
                          meta=np.empty((0, 0), dtype=bool))
         return X, Y
@@ -1034,6 +1042,18 @@ Multi-layer Perceptron regressor trained on a Dask cluster.
         return da.where(da.isfinite(pred).all(), score, np.nan)
 
 
+def _block_finite(block):
+    values = block.data if _validation.is_sparse(block) else block
+    return np.full((1, 1), bool(np.isfinite(values).all()))
+
+
+def _all_finite(X):
+    """Whether every value of X (dense or scipy.sparse blocks) is finite, a 0-d dask
+    array: the stored values of a sparse block are checked, never a dense copy."""
+    return X.map_blocks(_block_finite, dtype=bool, meta=np.empty((0, 0), dtype=bool),
+                        chunks=tuple((1,) * n for n in X.numblocks)).all()
+
+
 def _labels_like(uniques, y):
     """A small array with the label values of y, its dtype and its number of
     columns: what LabelBinarizer and type_of_target learn from y (the unique
@@ -1047,7 +1067,9 @@ def _labels_like(uniques, y):
     return np.repeat(uniques[:, None], y.shape[1], axis=1)
 
 
-def _binarize(y, binarizer):
+def _binarize(y, binarizer, n_out):
+    if y.shape[0] == 0:  # (an empty block: scikit-learn refuses 0 rows)
+        return np.zeros((0, n_out), dtype=bool)
     return binarizer.transform(y).astype(bool)
 
 

@@ -261,8 +261,9 @@ class _BaseMLP(BaseEstimator):
     def _new_network(self, sizes, dtype):
         hidden = _ACTIVATIONS[self.activation]
         out = _ACTIVATIONS[self.out_activation_]
-        return Network(sizes, activation=hidden, output=out, loss=self._network_loss(),
-                       dtype=np.dtype(dtype).name, seed=0)
+        # (its parameters are set by _initialize or from coefs_ / a checkpoint)
+        return Network._blank(sizes, activation=hidden, output=out, loss=self._network_loss(),
+                              dtype=np.dtype(dtype).name, seed=0)
 
     def _attach(self, net):
         """coefs_ / intercepts_ become views of net's parameters, in scikit-learn's shapes."""

@@ -132,7 +132,8 @@ class Network:
             raise ValueError(f"seed must be in [0, 2**64), got {seed}")
         self.seed = int(seed)
         self._build()
-        self.params[:] = self._initial_params()
+        if not self.__dict__.pop("_no_draws", False):
+            self.params[:] = self._initial_params()
         self.history = {}
         self.optimizer = None
         self.epochs_done = 0
@@ -157,6 +158,16 @@ class Network:
         self._ws_lengths = {}  # (rows, threads, gradient) -> pass workspace length
         # the lean path of predict for a few well-formed rows (a model being served)
         self._predictor = _kernels._Predictor(self.params, self.spec.sizes, self.spec.acts)
+
+    @classmethod
+    def _blank(cls, sizes, **kwargs) -> Network:
+        """A network whose parameters are all zero, for a caller that sets them
+        itself (the drop-in draws scikit-learn's): the constructor's draws, and
+        their temporaries the size of the parameters, are skipped."""
+        net = cls.__new__(cls)
+        net.__dict__["_no_draws"] = True
+        net.__init__(sizes, **kwargs)
+        return net
 
     def _initial_params(self) -> np.ndarray:
         draws = np.empty(self._work_per_row)

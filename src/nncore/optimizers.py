@@ -289,6 +289,18 @@ class Optimizer:
         """A copy of the state and step count, for :meth:`restore`."""
         return (None if self.state is None else self.state.copy(), self.step_counter.copy())
 
+    def _snapshot_into(self, snap):
+        """:meth:`snapshot`, written into the arrays of an earlier one where they fit
+        (the training loop's, every epoch); a subclass's own snapshot is called."""
+        state, step = snap
+        if type(self).snapshot is not Optimizer.snapshot or self.state is None \
+                or state is None or state.shape != self.state.shape \
+                or state.dtype != self.state.dtype:
+            return self.snapshot()
+        np.copyto(state, self.state)
+        np.copyto(step, self.step_counter)
+        return snap
+
     def restore(self, snap) -> None:
         """Go back to a :meth:`snapshot` (the loop does when an epoch fails)."""
         state, step = snap

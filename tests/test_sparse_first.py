@@ -129,15 +129,16 @@ OPTIMIZERS = {  # (nncore's, the reference's twin)
 
 @pytest.mark.parametrize("optimizer", list(OPTIMIZERS))
 @pytest.mark.parametrize("threads, blocks, compact",
-                         [(1, None, 0), (2, None, 0), (1, 4, 0), (1, None, 2)],
-                         ids=["1-thread", "2-threads", "blocks4", "compact"])
+                         [(1, None, 0), (2, None, 0), (1, 4, 0), (1, None, 2), (2, None, 2)],
+                         ids=["1-thread", "2-threads", "blocks4", "compact", "compact-2-threads"])
 def test_training_against_the_reference(optimizer, threads, blocks, compact, loops, dtype,
                                         monkeypatch):
     # minibatches of 10 (the last of 5), whole, split across threads, or in cache
-    # blocks of 4 rows whose gradients add before the update; or (one thread, whole
-    # minibatches) the first layer's gradient over the columns each minibatch
-    # touches alone, forced on for this narrow input (see train_epoch: Adam here;
-    # plain SGD's and momentum's updates are fused into their products and stay so)
+    # blocks of 4 rows whose gradients add before the update; or (whole minibatches
+    # or threads' parts) the first layer's gradient over the columns each touches
+    # alone, forced on for this narrow input (see train_epoch: Adam, and on two
+    # threads plain SGD; one thread's SGD and momentum fuse their updates into the
+    # products and keep them there)
     before = _kernels._compact_sparse_gradient(compact)
     try:
         _train_against_the_reference(optimizer, threads, blocks, dtype, monkeypatch)
@@ -368,13 +369,15 @@ def test_the_compact_gradient_is_taken_for_very_wide_input():
         _kernels._compact_sparse_gradient(3)
 
 
+@pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("solver", ["adam", "sgd"])
-def test_the_drop_in_takes_scikit_learns_steps_on_hashed_features(solver):
+def test_the_drop_in_takes_scikit_learns_steps_on_hashed_features(solver, threads):
     # 2**15 columns, 20 nonzeros a row (duplicates among them, as hashing makes):
     # the compact gradient, and the same fit as scikit-learn's to rounding, with
-    # the whole-width gradient as well
+    # the whole-width gradient as well; on one thread and on two
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.neural_network import MLPClassifier as Theirs
+    from threadpoolctl import threadpool_limits
 
     from nncore.sklearn import MLPClassifier as Ours
 
@@ -391,12 +394,13 @@ def test_the_drop_in_takes_scikit_learns_steps_on_hashed_features(solver):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         theirs = Theirs(**kw).fit(X, y)
-        ours = Ours(**kw).fit(X, y)
-        before = _kernels._compact_sparse_gradient(0)
-        try:
-            whole = Ours(**kw).fit(X, y)
-        finally:
-            _kernels._compact_sparse_gradient(before)
+        with threadpool_limits(threads):
+            ours = Ours(**kw).fit(X, y)
+            before = _kernels._compact_sparse_gradient(0)
+            try:
+                whole = Ours(**kw).fit(X, y)
+            finally:
+                _kernels._compact_sparse_gradient(before)
     scale = max(np.abs(c).max() for c in theirs.coefs_)
     for fit in (ours, whole):
         for a, b in zip(fit.coefs_ + fit.intercepts_, theirs.coefs_ + theirs.intercepts_):

@@ -793,37 +793,49 @@ cdef void _compact_gradient(Net* net, const Data* d, const Py_ssize_t* idx, Py_s
 
 
 cdef void _compact_steps(Net* net, const OptConfig* h, floating* P, floating* S,
-                         Py_ssize_t n, double step, double bw, Compact* c,
+                         Py_ssize_t n, double step, double bw, Compact* cs,
+                         Py_ssize_t parts, Py_ssize_t t, Py_ssize_t nt,
                          double* sq) noexcept nogil:
-    """The optimiser's step on the first layer from its compact gradient (see
-    _compact_gradient): each weight row's dense gradient is rebuilt a piece at a
-    time in a buffer that stays in the first-level cache (zeros, and the touched
-    columns' values), and the step (nn_update_*) reads it there.  The step passes
-    over the weights and the state alone: the whole layer's gradient is never
-    written, read or zeroed, two of the eight passes Adam makes over a layer that
-    does not fit in cache.  sq: += sum W^2 of the weights before the step."""
+    """The optimiser's step on the first layer from the compact gradients of a
+    minibatch's parts (cs[0:parts], see _compact_gradient), thread t of nt taking
+    its share of the neurons: each weight row's dense gradient is rebuilt a piece
+    at a time in cs[t]'s buffer, which stays in the first-level cache (zeros, then
+    each part's values for its touched columns added in part order, as the whole
+    width's buffers are added), and the step (nn_update_*) reads it there.  The
+    step passes over the weights and the state alone: the whole layer's gradient
+    is never written, read or zeroed, two of the eight passes Adam makes over a
+    layer that does not fit in cache.  sq (or NULL) := sum W^2 of the share's
+    weights before the step."""
     cdef Py_ssize_t n_in = net.sizes[0], n_out = net.sizes[1], ld = n_in + 1
-    cdef Py_ssize_t j, k0, k1, tp, T = c.ncols, base
-    cdef floating* piece = <floating*> c.piece
+    cdef Py_ssize_t j, k0, k1, q, base
+    cdef Py_ssize_t tp[MAX_THREADS_C]
+    cdef floating* piece = <floating*> cs[t].piece
     cdef const floating* grow
+    cdef const Compact* c
     cdef double wd = _step_decay(h, bw)
     cdef nn_update u
     cdef nn_fpstate fp = nn_fp_flush_enter()
     _prepare(h, step, &u)
-    for j in range(n_out):
+    if sq != NULL:
+        sq[0] = 0.0
+    for j in range(t * n_out // nt, (t + 1) * n_out // nt):
         base = net.poff[0] + j * ld
-        grow = (<const floating*> c.g) + j * (T + 1)
-        piece[0] = grow[0]
+        piece[0] = 0
+        for q in range(parts):
+            piece[0] += (<const floating*> cs[q].g)[j * (cs[q].ncols + 1)]
+            tp[q] = 0
         # (the gradient read as the flat vector's, from the piece: piece - lo)
         _update_range(&u, P, piece - base, S, n, base, base + 1, 0.0, NULL)
-        tp = 0
         k0 = 0
         while k0 < n_in:
             k1 = min(k0 + _COMPACT_PIECE, n_in)
             memset(piece, 0, (k1 - k0) * sizeof(floating))
-            while tp < T and c.cols[tp] < k1:
-                piece[c.cols[tp] - k0] = grow[1 + tp]
-                tp += 1
+            for q in range(parts):
+                c = &cs[q]
+                grow = (<const floating*> c.g) + j * (c.ncols + 1) + 1
+                while tp[q] < c.ncols and c.cols[tp[q]] < k1:
+                    piece[c.cols[tp[q]] - k0] += grow[tp[q]]
+                    tp[q] += 1
             _update_range(&u, P, piece - (base + 1 + k0), S, n, base + 1 + k0,
                           base + 1 + k1, wd, sq)
             k0 = k1
@@ -2163,8 +2175,10 @@ def train_epoch(floating[::1] params, const Py_ssize_t[::1] sizes, const int[::1
     # (_compact_gradient, _compact_steps) instead of passing over a whole-layer
     # gradient buffer, written, read and zeroed every step.  Optimisers whose
     # gradient is fused into the weights or the velocity keep their own way.
-    compact = sparse_first and nt == 1 and not blocked and not direct and not vfused \
-        and _compact_first(X_indptr[n] - X_indptr[0], n, batch_size, nf)
+    # On several threads each forms its part's, and all share the step, a share of
+    # the neurons each.
+    compact = sparse_first and rows == _train_rows(n, batch_size, 0, nt) and not direct \
+        and not vfused and _compact_first(X_indptr[n] - X_indptr[0], n, batch_size, nf)
     # Thread 0's products add into its gradient buffer (beta = 1), which the update
     # zeroes as it reads it (u.zero_g): BLAS's own zeroing (beta = 0) is a separate
     # pass over memory the previous update has pushed out of cache.  Other threads'
@@ -2207,10 +2221,10 @@ def train_epoch(floating[::1] params, const Py_ssize_t[::1] sizes, const int[::1
     cdef PanelStep* psp = NULL
     cdef void* scratch_raw = NULL
     cdef Py_ssize_t rest_lo = 0  # (the update after a minibatch starts here)
-    cdef Compact cmp
+    cdef Compact cmps[MAX_THREADS_C]
     cdef Compact* cpp = NULL
+    cdef Py_ssize_t ready
     cdef Py_ssize_t most_nnz, bnnz
-    cdef double csq
     if panel:
         ps.h = &opt
         ps.S = S
@@ -2262,10 +2276,16 @@ def train_epoch(floating[::1] params, const Py_ssize_t[::1] sizes, const int[::1
                     bnnz = bnnz + X_indptr[idx[i] + 1] - X_indptr[idx[i]]
                 most_nnz = max(most_nnz, bnnz)
                 start += batch_size
-            if _compact_init(&cmp, nf, sizes[1], most_nnz, min(batch_size, n),
-                             sizeof(floating)):
-                cpp = &cmp
+            ready = 0
+            while ready < nt and _compact_init(&cmps[ready], nf, sizes[1], most_nnz,
+                                               min(batch_size, n), sizeof(floating)):
+                ready += 1
+            if ready == nt:
+                cpp = &cmps[0]
                 rest_lo = net.poff[1] if net.L > 1 else npar
+            else:
+                for t in range(ready):
+                    _compact_free(&cmps[t])
         if not direct and not vfused:
             # (the compact path never reads the first layer's part)
             memset(ws + net.goff + rest_lo, 0, (npar - rest_lo) * sizeof(floating))
@@ -2313,14 +2333,14 @@ def train_epoch(floating[::1] params, const Py_ssize_t[::1] sizes, const int[::1
                                                   else ws + t * stride + net.goff),
                                 alpha, 1 if t == 0 and not direct else wbeta,
                                 1 if t == 0 and not direct else bbeta, bw > 0, out + 8 * t,
-                                &packs[t], psp, cpp)
+                                &packs[t], psp, cpp + t if cpp != NULL else NULL)
             else:
                 for t in prange(nt, num_threads=nt, schedule='static', chunksize=1):
                     _train_part(&net, P, &data, idx + start + t * base + min(t, extra),
                                 base + (t < extra), rows, loss, metric, stop, ws + t * stride,
                                 S if vfused and t == 0 else ws + t * stride + net.goff, alpha,
                                 1 if t == 0 else wbeta, 1 if t == 0 else bbeta, bw > 0,
-                                out + 8 * t, &packs[t])
+                                out + 8 * t, &packs[t], NULL, cpp + t if cpp != NULL else NULL)
             for t in range(parts):
                 if out[8 * t + 2] != _STATUS_OK:
                     status = _STATUS_NONFINITE
@@ -2336,18 +2356,28 @@ def train_epoch(floating[::1] params, const Py_ssize_t[::1] sizes, const int[::1
             if bw > 0:
                 steps[0] += 1
                 # each thread adds up, decays and updates its own slice of the vector
+                if cpp != NULL:  # (the first layer's step; the other layers' below)
+                    if serial:
+                        for t in range(nt):
+                            _compact_steps(&net, &opt, P, S, npar, <double> steps[0], bw, cpp,
+                                           parts, t, nt,
+                                           out + 8 * t + 4 if opt.alpha != 0.0 else NULL)
+                    else:
+                        for t in prange(nt, num_threads=nt, schedule='static', chunksize=1):
+                            _compact_steps(&net, &opt, P, S, npar, <double> steps[0], bw, cpp,
+                                           parts, t, nt,
+                                           out + 8 * t + 4 if opt.alpha != 0.0 else NULL)
+                    for t in range(nt):
+                        sq = sq + out[8 * t + 4]
                 if serial and not direct:
-                    csq = 0.0
-                    if cpp != NULL:
-                        _compact_steps(&net, &opt, P, S, npar, <double> steps[0], bw, cpp,
-                                       &csq if opt.alpha != 0.0 else NULL)
                     _update_slice(&net, P, ws, stride, parts, &opt, bw, S, npar,
                                   <double> steps[0], rest_lo, npar, out + 3, vs, rs)
-                    sq = out[3] + (ps.sq if panel else 0.0) + csq
+                    sq = sq + out[3] + (ps.sq if panel else 0.0)
                 elif not direct:
                     for t in prange(nt, num_threads=nt, schedule='static', chunksize=1):
                         _update_slice(&net, P, ws, stride, parts, &opt, bw, S, npar,
-                                      <double> steps[0], t * npar // nt, (t + 1) * npar // nt,
+                                      <double> steps[0], rest_lo + t * (npar - rest_lo) // nt,
+                                      rest_lo + (t + 1) * (npar - rest_lo) // nt,
                                       out + 8 * t + 3, vs, rs)
                     for t in range(nt):
                         sq = sq + out[8 * t + 3]
@@ -2362,7 +2392,8 @@ def train_epoch(floating[::1] params, const Py_ssize_t[::1] sizes, const int[::1
         for t in range(nt):
             _pack_free(&packs[t])
         if cpp != NULL:
-            _compact_free(cpp)
+            for t in range(nt):
+                _compact_free(&cmps[t])
     if panel:
         free(scratch_raw)
         free(ps.xbuf)

@@ -353,16 +353,16 @@ def test_the_drop_in_takes_scikit_learns_steps_on_wide_sparse_input(solver):
 
 def test_the_compact_gradient_is_taken_for_very_wide_input():
     # at most one nonzero a minibatch for every 8 columns, on average
-    assert _kernels.compact_first_gradient(3000 * 100, 3000, 200, 2**18)
-    assert _kernels.compact_first_gradient(400 * 20, 400, 200, 32_000)  # 4,000 a minibatch
-    assert not _kernels.compact_first_gradient(400 * 20, 400, 200, 31_999)
-    assert not _kernels.compact_first_gradient(5000 * 100, 5000, 200, 20_000)
-    assert _kernels.compact_first_gradient(10, 10, 200, 80)  # (a batch of all the rows)
+    assert _kernels._compact_first_gradient(3000 * 100, 3000, 200, 2**18)
+    assert _kernels._compact_first_gradient(400 * 20, 400, 200, 32_000)  # 4,000 a minibatch
+    assert not _kernels._compact_first_gradient(400 * 20, 400, 200, 31_999)
+    assert not _kernels._compact_first_gradient(5000 * 100, 5000, 200, 20_000)
+    assert _kernels._compact_first_gradient(10, 10, 200, 80)  # (a batch of all the rows)
     before = _kernels._compact_sparse_gradient(0)
     try:
-        assert not _kernels.compact_first_gradient(10, 400, 200, 2**18)
+        assert not _kernels._compact_first_gradient(10, 400, 200, 2**18)
         _kernels._compact_sparse_gradient(2)
-        assert _kernels.compact_first_gradient(400 * 400, 400, 200, 1000)
+        assert _kernels._compact_first_gradient(400 * 400, 400, 200, 1000)
     finally:
         _kernels._compact_sparse_gradient(before)
     with pytest.raises(ValueError, match="mode"):
@@ -388,7 +388,7 @@ def test_the_drop_in_takes_scikit_learns_steps_on_hashed_features(solver, thread
     X.sum_duplicates()
     y = rng.integers(0, 3, n)
     assert _kernels.sparse_first_layer(X.nnz, n, nf)
-    assert _kernels.compact_first_gradient(X.nnz, n, 200, nf)
+    assert _kernels._compact_first_gradient(X.nnz, n, 200, nf)
     kw = dict(hidden_layer_sizes=(12,), max_iter=4, random_state=0, solver=solver,
               alpha=1e-3)
     with warnings.catch_warnings():

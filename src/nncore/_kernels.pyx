@@ -2711,11 +2711,12 @@ def _compact_sparse_gradient(mode=None):
     return before
 
 
-def compact_first_gradient(Py_ssize_t nnz, Py_ssize_t n_rows, Py_ssize_t batch_size,
-                           Py_ssize_t n_in):
+def _compact_first_gradient(Py_ssize_t nnz, Py_ssize_t n_rows, Py_ssize_t batch_size,
+                            Py_ssize_t n_in):
     """Whether an epoch over n_rows CSR rows holding nnz nonzeros, in minibatches
     of batch_size, forms the sparse first layer's gradient over the columns each
-    minibatch touches alone (one thread, an optimiser keeping its gradient apart)."""
+    minibatch (or thread's part) touches alone, with an optimiser that keeps its
+    gradient apart (see train_epoch)."""
     return _compact_first(nnz, n_rows, batch_size, n_in)
 
 

@@ -26,7 +26,7 @@ IDS = [p.relative_to(ROOT).as_posix() for p in FILES]
 FENCE = re.compile(r"^```([\w-]*)[^\n]*\n(.*?)^```[ \t]*$", re.MULTILINE | re.DOTALL)
 SKIP = "# doctest: skip"
 OPTIONAL = {"sklearn", "matplotlib", "pandas", "onnx", "onnxruntime", "skl2onnx", "torch",
-            "dask", "distributed"}
+            "dask", "distributed", "dask_ml"}
 
 
 def blocks(path):

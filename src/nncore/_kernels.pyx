@@ -1832,8 +1832,8 @@ cdef void _train_part(Net* net, const floating* P, const Data* d, const Py_ssize
     to the first block, later blocks add to it).  out := [loss sum, correct count,
     status].  With ps (one block, one thread), the first layer's gradient goes to
     its panel steps instead (_first_layer_steps), and G holds the other layers';
-    with cp (one block, one thread, CSR rows through the sparse first layer), to
-    cp's compact gradient (_compact_gradient)."""
+    with cp (the thread's part in one block, CSR rows through the sparse first
+    layer), to cp's compact gradient (_compact_gradient)."""
     cdef Py_ssize_t nf = net.sizes[0], no = net.sizes[net.L], s0 = 0, sb
     cdef floating* xb = ws + net.xoff
     cdef floating* yb = ws + net.yoff

@@ -595,3 +595,28 @@ def test_float32_stays_float32_and_float64_stays_float64():
         A = X.astype(dtype)
         out = _validation.check_array(A, name="X", dtype=np.dtype(dtype))
         assert out.dtype == dtype
+
+
+def test_check_data_assume_finite_skips_only_the_scan():
+    """assume_finite: the caller (the drop-in, after scikit-learn's validation) vouches
+    for the values; a narrowing to the network's dtype is still checked."""
+    import scipy.sparse as sp
+
+    X = np.ones((4, 3))
+    X[2, 1] = np.nan
+    Y = np.zeros((4, 2))
+    net = nncore.Network([3, 2], dtype="float64", seed=0)
+    with pytest.raises(ValueError, match=r"X.*row 2"):
+        net.check_data(X, Y)
+    Xc, _ = net.check_data(X, Y, assume_finite=True)
+    assert Xc is X  # (no copy, no scan)
+    with pytest.raises(ValueError, match="X"):
+        net.check_data(sp.csr_matrix(X), Y)
+    assert np.isnan(net.check_data(sp.csr_matrix(X), Y, assume_finite=True)[0].data).any()
+    # float64 values beyond float32's range become infinite in a float32 network
+    big = np.ones((4, 3))
+    big[1, 0] = 1e300
+    net32 = nncore.Network([3, 2], dtype="float32", seed=0)
+    for given in (big, sp.csr_matrix(big)):
+        with pytest.raises(ValueError, match="X"):
+            net32.check_data(given, Y, assume_finite=True)

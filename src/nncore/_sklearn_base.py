@@ -35,12 +35,13 @@ def refuse_dates(X):
 def train_network(network, X, Y, sample_weight, optimizer, *, epochs, batch_size,
                   shuffle=True, order=None, callbacks=(), validation=None,
                   on_divergence="raise", stop_nonfinite=True, batch_mean_loss=False,
-                  verbose=0):
+                  verbose=0, assume_finite=False):
     """Train ``network`` in place: the one loop (Trainer) over the arrays in this
-    process (LocalData, X dense or sparse).  Returns the network."""
+    process (LocalData, X dense or sparse).  assume_finite: the caller's checks
+    found X and Y finite (see Network.check_data).  Returns the network."""
     from .callbacks import PrintProgress, ProgressBar
 
-    X, Y = network.check_data(X, Y)
+    X, Y = network.check_data(X, Y, assume_finite=assume_finite)
     data = LocalData(network, X, Y, sample_weight, batch_size=batch_size, shuffle=shuffle,
                      order=order, stop_nonfinite=stop_nonfinite,
                      batch_mean_loss=batch_mean_loss)

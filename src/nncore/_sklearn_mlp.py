@@ -482,7 +482,8 @@ class _BaseMLP(BaseEstimator):
 
     def _full_batch_data(self, net, X, Y, sample_weight):
         """A source of the loss and gradient sums over all the data."""
-        X, Y = net.check_data(X, Y)
+        # (scikit-learn's validation has found them finite)
+        X, Y = net.check_data(X, Y, assume_finite=True)
         return LocalData(net, X, Y, sample_weight, batch_size=max(1, X.shape[0]))
 
     def _train_stochastic(self, net, X, Y, sample_weight, *, epochs, batch_size, order,
@@ -490,7 +491,8 @@ class _BaseMLP(BaseEstimator):
         """Epochs of minibatch training, each in one compiled call."""
         train_network(net, X, Y, sample_weight, self._optimizer, epochs=epochs,
                       batch_size=batch_size, shuffle=False, order=order, callbacks=callbacks,
-                      on_divergence="continue", stop_nonfinite=False, batch_mean_loss=True)
+                      on_divergence="continue", stop_nonfinite=False, batch_mean_loss=True,
+                      assume_finite=True)
 
     def _update_no_improvement_count(self, validation):
         if validation is not None:

@@ -66,7 +66,8 @@ def check_fraction(value, name: str) -> float:
 
 
 def check_array(A, *, name: str, dtype: np.dtype, n_cols: int | None = None,
-                one_col_1d: bool = False, kernel_checks_finite: bool = False):
+                one_col_1d: bool = False, kernel_checks_finite: bool = False,
+                scan: bool = True):
     """A finite, non-empty, C-contiguous 2-D array of ``dtype``.
 
     Lists, integers and booleans are converted; float16 is widened.  A copy is
@@ -80,6 +81,9 @@ def check_array(A, *, name: str, dtype: np.dtype, n_cols: int | None = None,
     so an array used as it is skips the separate scan here; returns
     ``(array, whether the kernel must check)``.  A converted array is checked
     here, where the message can name the value before the conversion.
+
+    ``scan=False``: the caller has checked the values for NaN and infinity; only
+    a narrowing conversion's new infinities are looked for.
     """
     if kernel_checks_finite:
         if isinstance(A, np.ndarray) and A.dtype == dtype and A.ndim == 2 \
@@ -126,7 +130,7 @@ def check_array(A, *, name: str, dtype: np.dtype, n_cols: int | None = None,
         raise ValueError(f"{name} has {arr.shape[1]} columns, the network expects {n_cols}")
     if arr.shape[1] == 0:
         raise ValueError(f"{name} has 0 columns")
-    if kind == "f":
+    if kind == "f" and scan:
         # checked in the caller's own precision, so the message shows the value given
         _check_finite(arr, name)
     if arr.dtype != dtype or not arr.flags.c_contiguous:
@@ -143,10 +147,12 @@ def is_sparse(A) -> bool:
     return hasattr(A, "tocsr") and hasattr(A, "nnz")
 
 
-def check_sparse(A, *, name: str, dtype: np.dtype, n_cols: int | None = None):
+def check_sparse(A, *, name: str, dtype: np.dtype, n_cols: int | None = None,
+                 scan: bool = True):
     """A scipy.sparse matrix as a finite, non-empty CSR matrix of ``dtype`` (a CSR
     matrix of the right dtype is used as it is; other formats are converted
-    without ever making a dense copy)."""
+    without ever making a dense copy).  ``scan=False``: the caller has checked the
+    values for NaN and infinity (a narrowing conversion's are still looked for)."""
     import scipy.sparse as sp
 
     A = sp.csr_matrix(A) if not sp.issparse(A) or A.format != "csr" else A
@@ -160,10 +166,11 @@ def check_sparse(A, *, name: str, dtype: np.dtype, n_cols: int | None = None):
         raise ValueError(f"{name} has {A.shape[1]} columns, the network expects {n_cols}")
     if A.shape[1] == 0:
         raise ValueError(f"{name} has 0 columns")
+    narrowed = A.dtype.kind == "f" and A.dtype.itemsize > np.dtype(dtype).itemsize
     if A.dtype != dtype:
         with np.errstate(over="ignore"):
             A = A.astype(dtype)
-    if A.data.size and not np.isfinite(A.data).all():
+    if (scan or narrowed) and A.data.size and not np.isfinite(A.data).all():
         p = int(np.flatnonzero(~np.isfinite(A.data))[0])
         row = int(np.searchsorted(A.indptr, p, side="right")) - 1
         raise ValueError(f"{name} contains {A.data[p]} (NaN or infinity, or too large for "

@@ -276,7 +276,7 @@ class Network:
 
     # ------------------------------------------------------------ checking
 
-    def check_data(self, X, Y=None, *, names=("X", "Y")):
+    def check_data(self, X, Y=None, *, names=("X", "Y"), assume_finite=False):
         """``X`` (and ``Y``) as the kernels take them: finite, 2-D, C-contiguous
         arrays of the network's dtype with its numbers of inputs (and outputs).
 
@@ -285,17 +285,23 @@ class Network:
         becomes a CSR matrix of the network's dtype (never a dense copy).  Raises
         ``ValueError`` or ``TypeError`` naming the problem.  Returns ``X``, or
         ``(X, Y)``.
+
+        ``assume_finite=True`` skips the scan for NaN and infinity of arrays the
+        caller has checked already (scikit-learn's validation has, in the
+        drop-in; as its ``set_config(assume_finite=True)``); values that a
+        narrowing to the network's dtype makes infinite are still refused.
         """
+        scan = not assume_finite
         if _validation.is_sparse(X):
             X = _validation.check_sparse(X, name=names[0], dtype=self.dtype,
-                                         n_cols=self.sizes[0])
+                                         n_cols=self.sizes[0], scan=scan)
         else:
             X = _validation.check_array(X, name=names[0], dtype=self.dtype,
-                                        n_cols=self.sizes[0])
+                                        n_cols=self.sizes[0], scan=scan)
         if Y is None:
             return X
         Y = _validation.check_array(Y, name=names[1], dtype=self.dtype, n_cols=self.sizes[-1],
-                                    one_col_1d=self.sizes[-1] == 1)
+                                    one_col_1d=self.sizes[-1] == 1, scan=scan)
         _validation.check_rows(X, Y, names)
         losses.check_targets(self.loss_name, Y)
         return X, Y

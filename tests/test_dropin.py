@@ -373,6 +373,24 @@ def test_pickle_round_trip_continues_identically(solver):
             np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.parametrize("early_stopping", [False, True])
+def test_a_pickle_holds_one_copy_of_the_parameters(early_stopping):
+    # as scikit-learn, the best parameters are kept only for early stopping: without
+    # it a fitted model's pickle holds its parameters and its optimiser's state
+    # (Adam: two moments) once, not a copy of the parameters besides
+    clf = MLPClassifier(hidden_layer_sizes=(200,), max_iter=2, random_state=0,
+                        early_stopping=early_stopping)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(_X[:300], _y[:300])
+    size = len(pickle.dumps(clf))
+    params = clf.network_.params.nbytes
+    expected = 3 * params + (params if early_stopping else 0)
+    assert expected < size < expected + params // 4
+    back = pickle.loads(pickle.dumps(clf))
+    np.testing.assert_array_equal(back.predict_proba(_X), clf.predict_proba(_X))
+
+
 def test_an_interrupted_lbfgs_keeps_its_last_completed_iteration():
     class Interrupted(MLPClassifier):
         """Raises KeyboardInterrupt in its 7th loss evaluation (inside a line search

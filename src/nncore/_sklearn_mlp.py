@@ -311,7 +311,10 @@ class _BaseMLP(BaseEstimator):
             w[...] = coef.astype(dtype, copy=False).T
             b[...] = intercept.astype(dtype, copy=False)
         self._attach(net)
-        self._best_params = net.params.copy()
+        # (early stopping's best parameters, restored at the end; scikit-learn keeps
+        # its _best_coefs only then, and a copy the size of the network would
+        # otherwise be made, and pickled, for nothing)
+        self._best_params = net.params.copy() if self.early_stopping else None
         self._best_live = None
         if self.solver in _STOCHASTIC_SOLVERS:
             self.loss_curve_ = []
@@ -424,7 +427,7 @@ class _BaseMLP(BaseEstimator):
             warnings.warn(f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached "
                           f"and the optimization hasn't converged yet.", ConvergenceWarning,
                           stacklevel=4)
-        if self.early_stopping:
+        if self.early_stopping and self.__dict__.get("_best_params") is not None:
             live = self.__dict__.get("_best_live")
             np.copyto(net.params, self._best_params, where=True if live is None else ~live)
             # scikit-learn restores with coefs_ = _best_coefs, after which they are one

@@ -21,7 +21,8 @@ Groups, in run order:
                 identical parameters: the default (adam) for 10 epochs on 20,000 rows, lbfgs for
                 100 iterations on 4,000; accuracy on held-out rows recorded
 ``sparse``      the same two on wide CSR input (5,000 x 20,000 at 0.5%, TF-IDF-shaped): adam for
-                3 epochs, lbfgs for 10 iterations, predict_proba; one thread
+                3 epochs, lbfgs for 10 iterations, predict_proba; one thread; and on hashed
+                features (2,000 x 2**17, 50 nonzeros a row): adam for 1 epoch, 1 and 2 threads
 
 Ids read ``<contender>-<dtype>-<setting>`` (``nncore-f64-b10``, ``onnxrt-f64-n1-t1``); the
 contenders (or variants) of one setting are adjacent so they run close together in time. Each
@@ -583,6 +584,14 @@ SPARSE_CASES = [
     for v in SPARSE_TASKS
     for c in ("nncore", "sklearn")
 ]
+#: hashed features (scikit-learn's HashingVectorizer: 2**20 columns by default): rows,
+#: columns, nonzeros a row; the default fit for 1 epoch, on 1 and 2 threads
+HASHED = (2_000, 2**17, 50)
+HASHED_CASES = [
+    Case(contender=c, dtype="float64", sizes=(HASHED[1], 100, 5), variant="hashed", threads=t)
+    for t in (1, 2)
+    for c in ("nncore", "sklearn")
+]
 
 
 @pytest.fixture(scope="module")
@@ -619,6 +628,39 @@ def test_sparse(benchmark, case, bench_config, sparse_data):
         _run(benchmark, lambda: estimator.predict_proba(X), bench_config, threads=case.threads)
     else:
         _run(benchmark, fit, bench_config, threads=case.threads, warmup=0)
+
+
+@pytest.fixture(scope="module")
+def hashed_data():
+    import scipy.sparse as sp
+
+    n, f, per_row = HASHED
+    rng = np.random.default_rng(SEED)
+    X = sp.csr_matrix((rng.random(n * per_row), rng.integers(0, f, n * per_row),
+                       np.arange(0, n * per_row + 1, per_row)), shape=(n, f))
+    X.sum_duplicates()  # (hashing's collisions add)
+    return X, rng.integers(0, 5, n)
+
+
+@_parametrize(HASHED_CASES)
+@pytest.mark.benchmark(group="sparse")
+def test_sparse_hashed(benchmark, case, bench_config, hashed_data):
+    _check_threads(case.threads, bench_config)
+    X, y = hashed_data
+    estimator, fit = make_dropin(case.contender, X, y, random_state=SEED, max_iter=1)
+    _record(
+        benchmark,
+        case,
+        group="sparse",
+        n_samples=X.shape[0],
+        nominal=X.shape[0],
+        flops_per_sample=None,
+        setting=f"adam 1 epoch, hashed CSR {X.shape[0]:,} x 2**{X.shape[1].bit_length() - 1}, "
+                f"{HASHED[2]} a row, {case.threads} thread{'s' if case.threads > 1 else ''}",
+        threads=case.threads,
+        variant=case.variant,
+    )
+    _run(benchmark, fit, bench_config, threads=case.threads, warmup=0)
 
 
 # -- gemm again at the end: a limit that moved during the run means the machine was busy ---------

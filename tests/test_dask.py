@@ -141,6 +141,20 @@ def _transfers_to_client(client, clear=False):
             if who not in workers for key in keys]
 
 
+def test_results_that_arrive_as_a_wait_gives_up_are_taken(client, monkeypatch):
+    # the client polls its futures (to notice a lost scheduler at once); with waits
+    # of a millisecond, futures keep finishing just as a wait times out
+    monkeypatch.setattr(nncore.dask, "_POLL_SECONDS", 1e-3)
+    net = nncore.Network([64, 8, 10], activation="relu", output="softmax",
+                         loss="cross_entropy", seed=0)
+    Y = np.eye(10)[Y_NP]
+    expected = net.loss_and_gradient(X_NP, Y)
+    for _ in range(20):
+        loss, grad = nncore.dask.loss_and_gradient(net, chunked(X_NP), chunked(Y))
+        assert loss == pytest.approx(expected[0], rel=1e-12)
+        assert_close(grad, expected[1], np.float64)
+
+
 def test_x_never_comes_to_the_client(client):
     X = client.persist(chunked(X_NP))
     wait(X)

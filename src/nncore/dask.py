@@ -275,19 +275,23 @@ def _result(client, future):
 
     distributed cancels the futures it knows of when the connection drops, but a
     future submitted while the client is reconnecting waits until it gives up
-    (``distributed.comm.timeouts.connect``, 30 s by default): hence the polling."""
-    while True:
-        try:
-            return future.result(timeout=_POLL_SECONDS)
-        except _TIMEOUTS:
-            if future.done():  # the computation's own TimeoutError
-                raise
-            _check_connected(client)
-        except (distributed.CancelledError, OSError) as exc:
-            if client.status != "running" or \
-                    getattr(exc, "reason", None) == "scheduler-connection-lost":
-                raise _lost(client) from exc
-            raise
+    (``distributed.comm.timeouts.connect``, 30 s by default): hence the polling.
+    The poll waits on the future's own done callback, and the outcome is taken
+    once it is done: ``future.result(timeout=...)`` races with a result that
+    arrives as the timeout expires (a TimeoutError, or distributed's own error,
+    for a finished computation).  A TimeoutError raised then is the
+    computation's own."""
+    finished = threading.Event()
+    future.add_done_callback(lambda _: finished.set())
+    while not finished.wait(_POLL_SECONDS):
+        _check_connected(client)
+    try:
+        return future.result()
+    except (distributed.CancelledError, OSError) as exc:
+        if client.status != "running" or \
+                getattr(exc, "reason", None) == "scheduler-connection-lost":
+            raise _lost(client) from exc
+        raise
 
 
 def _is_dask(obj) -> bool:

@@ -352,10 +352,11 @@ def test_the_drop_in_takes_scikit_learns_steps_on_wide_sparse_input(solver):
 
 
 def test_the_compact_gradient_is_taken_for_very_wide_input():
-    # at most one nonzero a minibatch for every 8 columns, on average
-    assert _kernels._compact_first_gradient(3000 * 100, 3000, 200, 2**18)
-    assert _kernels._compact_first_gradient(400 * 20, 400, 200, 32_000)  # 4,000 a minibatch
-    assert not _kernels._compact_first_gradient(400 * 20, 400, 200, 31_999)
+    # at most one nonzero a minibatch for every 3 columns, on average
+    assert _kernels._compact_first_gradient(3000 * 100, 3000, 200, 2**16)
+    assert _kernels._compact_first_gradient(400 * 20, 400, 200, 12_000)  # 4,000 a minibatch
+    assert not _kernels._compact_first_gradient(400 * 20, 400, 200, 11_999)
+    assert not _kernels._compact_first_gradient(3000 * 100, 3000, 200, 50_000)
     assert not _kernels._compact_first_gradient(5000 * 100, 5000, 200, 20_000)
     assert _kernels._compact_first_gradient(10, 10, 200, 80)  # (a batch of all the rows)
     before = _kernels._compact_sparse_gradient(0)

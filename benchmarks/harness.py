@@ -17,6 +17,19 @@ SLOW_CONTENDERS = ("torch", "sklearn")  # subset training at batch sizes <= SLOW
 SLOW_BATCH = 10
 
 
+def hashed_csr(n_rows, n_cols, per_row, seed):
+    """Hashed features' shape (scikit-learn's HashingVectorizer): n_rows CSR rows of
+    per_row values in [0, 1) at random columns among n_cols, duplicates summed as
+    hashing's collisions are."""
+    import scipy.sparse as sp
+
+    rng = np.random.default_rng(seed)
+    X = sp.csr_matrix((rng.random(n_rows * per_row), rng.integers(0, n_cols, n_rows * per_row),
+                       np.arange(0, n_rows * per_row + 1, per_row)), shape=(n_rows, n_cols))
+    X.sum_duplicates()
+    return X
+
+
 def peak_rss_mb():
     """Peak resident set size of this process so far, MiB (None where resource is unavailable)."""
     try:

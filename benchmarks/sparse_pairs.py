@@ -24,7 +24,7 @@ import warnings
 
 import numpy as np
 import scipy.sparse as sp
-from harness import limit_threads
+from harness import hashed_csr, limit_threads
 
 CASES = [(5_000, 20_000, 0.005), (3_000, 50_000, 0.002)]  # rows, columns, density
 TASKS = [("adam, 3 epochs", dict(max_iter=3)),
@@ -32,16 +32,6 @@ TASKS = [("adam, 3 epochs", dict(max_iter=3)),
          ("predict_proba", None)]
 HASHED = (3_000, 2**18, 100)  # rows, columns, nonzeros a row
 HASHED_TASKS = [("adam, 2 epochs", dict(max_iter=2)), ("predict_proba", None)]
-
-
-def hashed(n, f, per_row):
-    """n rows of per_row values at random columns among f (duplicates summed, as
-    hashing collisions are)."""
-    rng = np.random.default_rng(0)
-    X = sp.csr_matrix((rng.random(n * per_row), rng.integers(0, f, n * per_row),
-                       np.arange(0, n * per_row + 1, per_row)), shape=(n, f))
-    X.sum_duplicates()
-    return X
 
 
 def rounds(X, y, tasks, threads, n_rounds, contenders):
@@ -92,7 +82,7 @@ def main():
         report(f"{n:,} x {f:,}, {density:.1%}, 1 thread", TASKS,
                rounds(X, y, TASKS, 1, args.rounds, contenders))
     n, f, per_row = HASHED
-    X = hashed(n, f, per_row)
+    X = hashed_csr(n, f, per_row, seed=0)
     y = np.random.default_rng(0).integers(0, 5, n)
     for threads in (1, 2):
         report(f"{n:,} x 2**{f.bit_length() - 1} hashed, {per_row} a row, "

@@ -60,6 +60,7 @@ from harness import (
     NOMINAL_SAMPLES,
     SLOW_BATCH,
     SLOW_CONTENDERS,
+    hashed_csr,
     limit_threads,
     peak_rss_mb,
     usable_cpus,
@@ -632,14 +633,8 @@ def test_sparse(benchmark, case, bench_config, sparse_data):
 
 @pytest.fixture(scope="module")
 def hashed_data():
-    import scipy.sparse as sp
-
     n, f, per_row = HASHED
-    rng = np.random.default_rng(SEED)
-    X = sp.csr_matrix((rng.random(n * per_row), rng.integers(0, f, n * per_row),
-                       np.arange(0, n * per_row + 1, per_row)), shape=(n, f))
-    X.sum_duplicates()  # (hashing's collisions add)
-    return X, rng.integers(0, 5, n)
+    return hashed_csr(n, f, per_row, SEED), np.random.default_rng(SEED).integers(0, 5, n)
 
 
 @_parametrize(HASHED_CASES)

@@ -341,14 +341,20 @@ def test_the_drop_in_takes_scikit_learns_steps_on_wide_sparse_input(solver):
         ours, theirs = Ours(**kw).fit(X, y), Theirs(**kw).fit(X, y)
     # (as the dense comparisons: L-BFGS's line search amplifies rounding)
     rtol = 1e-9 if solver == "lbfgs" else 1e-12
+    _assert_same_fit(ours, theirs, rtol)
+    np.testing.assert_allclose(ours.predict_proba(X), theirs.predict_proba(X), rtol=rtol,
+                               atol=rtol)
+
+
+def _assert_same_fit(ours, theirs, rtol):
+    """Coefficients and intercepts to rtol (of the largest coefficient, near 0), the
+    loss curve (L-BFGS: the loss) to rtol, and the same number of iterations."""
     scale = max(np.abs(c).max() for c in theirs.coefs_)
     for a, b in zip(ours.coefs_ + ours.intercepts_, theirs.coefs_ + theirs.intercepts_):
         np.testing.assert_allclose(a, b, rtol=rtol, atol=rtol * scale)
     np.testing.assert_allclose(getattr(ours, "loss_curve_", ours.loss_),
                                getattr(theirs, "loss_curve_", theirs.loss_), rtol=rtol)
     assert ours.n_iter_ == theirs.n_iter_
-    np.testing.assert_allclose(ours.predict_proba(X), theirs.predict_proba(X), rtol=rtol,
-                               atol=rtol)
 
 
 def test_the_compact_gradient_is_taken_for_very_wide_input():
@@ -402,11 +408,8 @@ def test_the_drop_in_takes_scikit_learns_steps_on_hashed_features(solver, thread
                 whole = Ours(**kw).fit(X, y)
             finally:
                 _kernels._compact_sparse_gradient(before)
-    scale = max(np.abs(c).max() for c in theirs.coefs_)
     for fit in (ours, whole):
-        for a, b in zip(fit.coefs_ + fit.intercepts_, theirs.coefs_ + theirs.intercepts_):
-            np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12 * scale)
-        np.testing.assert_allclose(fit.loss_curve_, theirs.loss_curve_, rtol=1e-12)
+        _assert_same_fit(fit, theirs, 1e-12)
         assert fit.t_ == theirs.t_
 
 

@@ -257,3 +257,84 @@ def test_a_narrow_network_keeps_whole_chunks_where_the_dense_product_takes_them(
     assert_close(net.loss(X, Y), float(np.mean(np.sum((chunks[False] - Y) ** 2, axis=1))),
                  np.float64 if dtype == np.float64 else np.float32)
 
+
+
+def _blank_inputs(rng, n, n_in, dtype):
+    """Inputs zero as images' margins are: each column zero with its own probability
+    from 0 to 1, so that some are zero in every row and others in some groups of 8
+    rows and not in others; some rows wholly zero; negative zeros among them."""
+    X = rng.uniform(-1, 1, (n, n_in))
+    p = np.linspace(0, 1, n_in)
+    rng.shuffle(p)
+    X[rng.random((n, n_in)) < p] = 0.0
+    X[rng.choice(n, 9, replace=False)] = 0.0
+    X[(X == 0) & (rng.random((n, n_in)) < 0.3)] = -0.0
+    return X.astype(dtype)
+
+
+def _skipping(f):
+    """f() with inputs zero in whole groups of rows passed over, then not."""
+    out = []
+    for skip in (True, False):
+        before = _kernels._skip_zero_inputs(skip)
+        try:
+            out.append(f())
+        finally:
+            _kernels._skip_zero_inputs(before)
+    return out
+
+
+@pytest.mark.parametrize("n_out", [25, 49, 100])
+def test_inputs_zero_in_whole_groups_against_the_reference(n_out, path, dtype, monkeypatch):
+    # (more than one panel of neurons: 3 vectors, 24 in float64 and 48 in float32;
+    # the later panels pass over the inputs the first found zero in all 8 rows)
+    net, ref, rng = _twins([40, n_out, 3], n_out, activation="relu", dtype=dtype)
+    X = _blank_inputs(rng, ROWS, 40, dtype)
+    Y = rng.uniform(0, 1, (ROWS, 3)).astype(dtype)
+    Xl, Yl = X.astype(float).tolist(), Y.astype(float).tolist()
+    out, grad = ref.predict(Xl), ref.gradient(Xl, Yl)
+    for rows in (64, 67, 200):
+        monkeypatch.setattr(_parallel, "CHUNK_ROWS", rows)
+        assert_close(net.predict(X), out, dtype)
+        assert_close(net.gradient(X, Y), grad, dtype)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_passing_over_zero_inputs_changes_no_bit(threads, dtype):
+    """Each output is the bias plus the products in the order of the inputs whether
+    or not the zero ones are passed over (adding a zero product rounds nothing): the
+    same predictions, gradients and trained network to the last bit, in passes and
+    in training's gathered minibatches (float32 packs a minibatch's weights from
+    256 rows)."""
+    rng = np.random.default_rng(11)
+    X = _blank_inputs(rng, 1_200, 300, dtype)
+    Y = np.eye(10, dtype=dtype)[rng.integers(0, 10, 1_200)]
+
+    def run():
+        net = nncore.Network([300, 100, 10], activation="relu", output="softmax",
+                             loss="cross_entropy", seed=11, dtype=dtype)
+        out = [net.predict(X), net.gradient(X, Y)]
+        net.fit(X, Y, epochs=2, batch_size=300, optimizer="adam", learning_rate=1e-3,
+                n_threads=threads)
+        return out + [net.params.copy(), net.predict(X)]
+
+    skipped, whole = _skipping(run)
+    for a, b in zip(skipped, whole):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_a_non_finite_weight_of_an_input_zero_everywhere_makes_nan(bad, dtype):
+    """0 * inf and 0 * NaN are NaN: a product may pass over zero inputs only while
+    every weight is finite.  A weight gone non-finite (a diverged fit) on an input
+    zero in every row gives NaN on the dense path as on BLAS's."""
+    net, _, rng = _twins([40, 60, 3], 2, activation="identity", output="identity",
+                         dtype=dtype)
+    X = _blank_inputs(rng, ROWS, 40, dtype)
+    X[:, 7] = 0.0
+    # neuron 55's weight of input 7: in a later panel, which passes over zero inputs
+    # (in place: assigning params refuses non-finite values, training does not)
+    net.params[55 * 41 + 1 + 7] = bad
+    dense, blas = _on_both_paths(lambda: net.predict(X))
+    assert np.isnan(blas).all()
+    np.testing.assert_array_equal(dense, blas)

@@ -31,26 +31,27 @@ cdef extern from "_dense.h" nogil:
     # a layer's forward product on AVX-512 without BLAS (see the header for why)
     int NN_DENSE_MIN_ROWS
     int nn_dense_enabled
+    int nn_dense_skip_zeros
     int nn_dense_cpu() noexcept
     int nn_dense_available() noexcept
     Py_ssize_t nn_dense_pack_len(Py_ssize_t n_in, Py_ssize_t n_out, int f64) noexcept
     Py_ssize_t nn_dense_np_d(Py_ssize_t n_out) noexcept
     Py_ssize_t nn_dense_np_f(Py_ssize_t n_out) noexcept
     Py_ssize_t nn_dense_pack_size(const Py_ssize_t* sizes, Py_ssize_t L, int f64) noexcept
-    void nn_dense_pack_d(const double* blk, Py_ssize_t n_in, Py_ssize_t n_out,
-                         double* WT) noexcept
+    int nn_dense_pack_d(const double* blk, Py_ssize_t n_in, Py_ssize_t n_out,
+                        double* WT) noexcept
     void nn_dense_fwd_d(const double* WT, const double* X, Py_ssize_t B, Py_ssize_t n_in,
-                        Py_ssize_t n_out, double* Z, Py_ssize_t ldz) noexcept
-    void nn_dense_pack_f(const float* blk, Py_ssize_t n_in, Py_ssize_t n_out,
-                         float* WT) noexcept
+                        Py_ssize_t n_out, double* Z, Py_ssize_t ldz, int skip) noexcept
+    int nn_dense_pack_f(const float* blk, Py_ssize_t n_in, Py_ssize_t n_out,
+                        float* WT) noexcept
     void nn_dense_fwd_f(const float* WT, const float* X, Py_ssize_t B, Py_ssize_t n_in,
-                        Py_ssize_t n_out, float* Z, Py_ssize_t ldz) noexcept
+                        Py_ssize_t n_out, float* Z, Py_ssize_t ldz, int skip) noexcept
     void nn_dense_fwd_gather_d(const double* WT, const double* X, const Py_ssize_t* idx,
                                Py_ssize_t B, Py_ssize_t n_in, Py_ssize_t n_out, double* Z,
-                               Py_ssize_t ldz, double* XC) noexcept
+                               Py_ssize_t ldz, double* XC, int skip) noexcept
     void nn_dense_fwd_gather_f(const float* WT, const float* X, const Py_ssize_t* idx,
                                Py_ssize_t B, Py_ssize_t n_in, Py_ssize_t n_out, float* Z,
-                               Py_ssize_t ldz, float* XC) noexcept
+                               Py_ssize_t ldz, float* XC, int skip) noexcept
 
 cdef extern from "_sparse.h" nogil:
     # the first layer's products over CSR rows' nonzeros (see the header)
@@ -532,6 +533,7 @@ cdef struct Pack:
     void* raw
     void* buf
     unsigned long long ready  # bit l: layer l's pack holds the current weights
+    unsigned long long finite  # bit l: and those weights are finite (see nn_dense_pack_d)
     bint one_product  # packed for a single product (training's minibatch), not a pass
 
 
@@ -550,6 +552,7 @@ cdef void _pack_init(Pack* pk, const Net* net, bint f64, Py_ssize_t rows) noexce
     pk.raw = NULL
     pk.buf = NULL
     pk.ready = 0
+    pk.finite = 0
     pk.one_product = False
     if rows < _DENSE_CALL_MIN_ROWS or net.bmax < NN_DENSE_MIN_ROWS \
             or not nn_dense_available():
@@ -846,29 +849,35 @@ cdef void _compact_steps(Net* net, const OptConfig* h, floating* P, floating* S,
     nn_fp_flush_leave(fp)
 
 
-cdef inline void _dense_pack(const floating* blk, Py_ssize_t n_in, Py_ssize_t n_out,
+cdef inline bint _dense_pack(const floating* blk, Py_ssize_t n_in, Py_ssize_t n_out,
                              floating* WT) noexcept nogil:
+    """Pack a layer's weights for the dense product; whether they are all finite."""
     if floating is double:
-        nn_dense_pack_d(blk, n_in, n_out, WT)
+        return nn_dense_pack_d(blk, n_in, n_out, WT)
     else:
-        nn_dense_pack_f(blk, n_in, n_out, WT)
+        return nn_dense_pack_f(blk, n_in, n_out, WT)
 
 
 cdef inline void _dense_product(const floating* WT, const floating* a_in, Py_ssize_t B,
                                 Py_ssize_t n_in, Py_ssize_t n_out, floating* z,
-                                Py_ssize_t ldz, const floating* xsrc=NULL,
+                                Py_ssize_t ldz, bint finite, const floating* xsrc=NULL,
                                 const Py_ssize_t* gidx=NULL) noexcept nogil:
     """Z := A W^T + b from the pack WT.  With xsrc, A's rows are rows gidx of xsrc,
-    which the product copies into a_in as it reads them."""
+    which the product copies into a_in as it reads them.  finite: the pack's weights
+    are (_dense_pack's answer), so that inputs zero in a whole group of rows may be
+    passed over (see NN_DENSE_GROUP)."""
+    finite = finite and nn_dense_skip_zeros
     if xsrc != NULL:
         if floating is double:
-            nn_dense_fwd_gather_d(WT, xsrc, gidx, B, n_in, n_out, z, ldz, <double*> a_in)
+            nn_dense_fwd_gather_d(WT, xsrc, gidx, B, n_in, n_out, z, ldz, <double*> a_in,
+                                  finite)
         else:
-            nn_dense_fwd_gather_f(WT, xsrc, gidx, B, n_in, n_out, z, ldz, <float*> a_in)
+            nn_dense_fwd_gather_f(WT, xsrc, gidx, B, n_in, n_out, z, ldz, <float*> a_in,
+                                  finite)
     elif floating is double:
-        nn_dense_fwd_d(WT, a_in, B, n_in, n_out, z, ldz)
+        nn_dense_fwd_d(WT, a_in, B, n_in, n_out, z, ldz, finite)
     else:
-        nn_dense_fwd_f(WT, a_in, B, n_in, n_out, z, ldz)
+        nn_dense_fwd_f(WT, a_in, B, n_in, n_out, z, ldz, finite)
 
 
 cdef inline void _dense_layer(Pack* pk, Py_ssize_t l, Py_ssize_t po, const floating* blk,
@@ -878,11 +887,18 @@ cdef inline void _dense_layer(Pack* pk, Py_ssize_t l, Py_ssize_t po, const float
     """Z := A W^T + b from layer l's pack (at po in pk.buf), packed first unless
     its ready bit says it holds these weights (xsrc, gidx: see _dense_product)."""
     cdef floating* WT = (<floating*> pk.buf) + po
-    if not _pack_ready(pk, l):
-        _dense_pack(blk, n_in, n_out, WT)
+    cdef bint finite
+    if _pack_ready(pk, l):
+        finite = (pk.finite >> l) & 1
+    else:
+        finite = _dense_pack(blk, n_in, n_out, WT)
         if l < 64:
             pk.ready |= 1ULL << l
-    _dense_product(WT, a_in, B, n_in, n_out, z, n_out, xsrc, gidx)
+            if finite:
+                pk.finite |= 1ULL << l
+            else:
+                pk.finite &= ~(1ULL << l)
+    _dense_product(WT, a_in, B, n_in, n_out, z, n_out, finite, xsrc, gidx)
 
 
 cdef inline void _affine_blas(const floating* blk, Py_ssize_t n_in, Py_ssize_t cols,
@@ -1217,6 +1233,7 @@ cdef void _first_layer_steps(Net* net, floating* P, const floating* X0, Py_ssize
     131-141 -> 129-139, at batch 16 1-5% faster; Adam and float32 level)."""
     cdef Py_ssize_t n_in = net.sizes[0], n_out = net.sizes[1], ld = n_in + 1
     cdef Py_ssize_t j0, jn, lo
+    cdef bint finite
     cdef floating* g = <floating*> ps.scratch
     cdef floating* colsum = ws + net.soff
     cdef floating* z = _A(net, ws, 1)
@@ -1249,10 +1266,10 @@ cdef void _first_layer_steps(Net* net, floating* P, const floating* X0, Py_ssize
             _optimizer_step(net, ps.h, P, g - lo, <floating*> ps.S, ps.n, ps.t, ps.wd, lo,
                             lo + jn * ld, sq, False)
         if xn != NULL and ps.wt != NULL:
-            _dense_pack(P + lo, n_in, jn, <floating*> ps.wt)
+            finite = _dense_pack(P + lo, n_in, jn, <floating*> ps.wt)
             # (the first panel's product gathers the rows, where train_epoch leaves
             # that to it)
-            _dense_product(<floating*> ps.wt, xn, bn, n_in, jn, z + j0, n_out,
+            _dense_product(<floating*> ps.wt, xn, bn, n_in, jn, z + j0, n_out, finite,
                            <const floating*> ps.xsrc if k == 0 else NULL, ps.next_idx)
         elif xn != NULL:
             _affine_blas(P + lo, n_in, jn, xn, bn, z + j0, n_out)
@@ -2654,6 +2671,12 @@ def _dense_forward(enabled=None):
     """Whether the forward products take nn_dense_fwd_d/f (AVX-512) where they
     apply (tests switch it off to compare with BLAS); returns the setting before."""
     return _switch(&nn_dense_enabled, enabled)
+
+
+def _skip_zero_inputs(enabled=None):
+    """Whether the dense product passes over inputs zero in a whole group of rows
+    (see NN_DENSE_GROUP; tests switch it off to compare); returns the setting before."""
+    return _switch(&nn_dense_skip_zeros, enabled)
 
 
 def _dense_forward_available():

@@ -30,6 +30,19 @@ def hashed_csr(n_rows, n_cols, per_row, seed):
     return X
 
 
+def padded_digits(n_rows, seed=DATA_SEED):
+    """Images shaped as MNIST's: nncore's bundled 8 x 8 digits, each pixel blown up to
+    3 x 3 and the 24 x 24 result centred in 28 x 28 (blank margins, 62% zeros; MNIST
+    itself has 81%), in [0, 1]; n_rows drawn with replacement.  ``(X, y)``."""
+    from nncore.datasets import load_digits
+
+    X, y = load_digits(return_X_y=True)
+    images = np.kron(np.asarray(X, dtype=np.float64).reshape(-1, 8, 8) / 16, np.ones((3, 3)))
+    images = np.pad(images, ((0, 0), (2, 2), (2, 2))).reshape(-1, 784)
+    rows = np.random.default_rng(seed).integers(0, len(images), n_rows)
+    return images[rows], np.asarray(y)[rows]
+
+
 def peak_rss_mb():
     """Peak resident set size of this process so far, MiB (None where resource is unavailable)."""
     try:

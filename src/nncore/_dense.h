@@ -54,7 +54,8 @@
 
 /* (the tests switch it off to compare with the BLAS path) */
 static int nn_dense_enabled = 1;
-/* (and this to compare the products passing over zero inputs with the whole ones) */
+/* (and this to compare products passing over zero inputs with whole ones; the first
+ * layer's weight gradient in _kernels.pyx, _input_span, reads it too) */
 static int nn_dense_skip_zeros = 1;
 
 static inline ptrdiff_t nn_dense_np_d(ptrdiff_t n_out) { return (n_out + 7) & ~(ptrdiff_t)7; }

@@ -419,3 +419,17 @@ def test_a_diverged_fit_on_blank_inputs_gives_nan_as_blas_does(solver, dtype):
     margins = whole[:20 * 31].reshape(20, 31)[:, np.r_[1:7, 26:31]]
     assert np.isnan(margins).all()
     np.testing.assert_array_equal(skipped, whole)
+
+
+def test_a_wide_input_lists_its_inputs_off_the_stack(dtype):
+    # a group's list of inputs lives on the stack up to 2,048 inputs
+    # (NN_DENSE_KS_STACK), in memory of its own beyond: 3,000 inputs to 30 neurons
+    # (float64) or 60 (float32) still pack under 1 MB
+    n_out = 30 if dtype == np.float64 else 60
+    net, _, rng = _twins([3000, n_out, 2], 3, activation="relu", dtype=dtype)
+    assert _kernels._dense_layer_packs(3000, n_out, dtype == np.float64)
+    X = _blank_inputs(rng, ROWS, 3000, dtype)
+    skipped, whole = _skipping(lambda: net.predict(X))
+    np.testing.assert_array_equal(skipped, whole)
+    dense, blas = _on_both_paths(lambda: net.predict(X))
+    assert_close(dense, blas, dtype)

@@ -433,3 +433,22 @@ def test_a_wide_input_lists_its_inputs_off_the_stack(dtype):
     np.testing.assert_array_equal(skipped, whole)
     dense, blas = _on_both_paths(lambda: net.predict(X))
     assert_close(dense, blas, dtype)
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "momentum", "adam"])
+def test_groups_of_rows_with_zero_inputs_train_against_the_reference(optimizer, dtype,
+                                                                     first_layer):
+    """Minibatches of 16 rows (two groups of 8) of inputs zero in some groups: the
+    products pass over them in a layer's pass, and in the look-ahead, whose panels
+    (2 neurons here) are each a single panel of the dense kernel's, the first panel
+    lists each group's inputs and the others take its lists.  Against the
+    reference, every way the first layer is updated."""
+    make, make_ref = MARGIN_OPTIMIZERS[optimizer]
+    net, ref, rng = _twins([40, 12, 3], 4, activation="relu", dtype=dtype)
+    X = _blank_inputs(rng, 64, 40, dtype)
+    Y = rng.uniform(0, 1, (64, 3)).astype(dtype)
+    net.fit(X, Y, epochs=3, batch_size=16, optimizer=make())
+    ref.fit(X.astype(float).tolist(), Y.astype(float).tolist(), epochs=3, batch_size=16,
+            optimizer=make_ref())
+    assert_close(net.params, ref.params, dtype)
+    assert_close(net.history["loss"], ref.history["loss"], dtype)

@@ -18,6 +18,7 @@ from libc.math cimport exp, expf, log, log1p, log1pf, fabs, fabsf, isfinite, isn
 from libc.float cimport DBL_EPSILON, FLT_EPSILON
 from libc.stdint cimport uint64_t
 from libc.stdlib cimport free, malloc
+from libc.stdint cimport int32_t
 from libc.string cimport memcpy, memset
 cimport numpy as cnp
 from scipy.linalg.cython_blas cimport dgemm, sgemm
@@ -41,17 +42,21 @@ cdef extern from "_dense.h" nogil:
     int nn_dense_pack_d(const double* blk, Py_ssize_t n_in, Py_ssize_t n_out,
                         double* WT) noexcept
     void nn_dense_fwd_d(const double* WT, const double* X, Py_ssize_t B, Py_ssize_t n_in,
-                        Py_ssize_t n_out, double* Z, Py_ssize_t ldz, int skip) noexcept
+                        Py_ssize_t n_out, double* Z, Py_ssize_t ldz, int skip,
+                        int32_t* lists, Py_ssize_t* counts, int use) noexcept
     int nn_dense_pack_f(const float* blk, Py_ssize_t n_in, Py_ssize_t n_out,
                         float* WT) noexcept
     void nn_dense_fwd_f(const float* WT, const float* X, Py_ssize_t B, Py_ssize_t n_in,
-                        Py_ssize_t n_out, float* Z, Py_ssize_t ldz, int skip) noexcept
+                        Py_ssize_t n_out, float* Z, Py_ssize_t ldz, int skip,
+                        int32_t* lists, Py_ssize_t* counts, int use) noexcept
     void nn_dense_fwd_gather_d(const double* WT, const double* X, const Py_ssize_t* idx,
                                Py_ssize_t B, Py_ssize_t n_in, Py_ssize_t n_out, double* Z,
-                               Py_ssize_t ldz, double* XC, int skip) noexcept
+                               Py_ssize_t ldz, double* XC, int skip, int32_t* lists,
+                               Py_ssize_t* counts) noexcept
     void nn_dense_fwd_gather_f(const float* WT, const float* X, const Py_ssize_t* idx,
                                Py_ssize_t B, Py_ssize_t n_in, Py_ssize_t n_out, float* Z,
-                               Py_ssize_t ldz, float* XC, int skip) noexcept
+                               Py_ssize_t ldz, float* XC, int skip, int32_t* lists,
+                               Py_ssize_t* counts) noexcept
 
 cdef extern from "_sparse.h" nogil:
     # the first layer's products over CSR rows' nonzeros (see the header)
@@ -849,6 +854,20 @@ cdef void _compact_steps(Net* net, const OptConfig* h, floating* P, floating* S,
     nn_fp_flush_leave(fp)
 
 
+cdef struct InputLists:
+    # For each group of 8 rows of a minibatch, the inputs some of its rows is not zero
+    # at (see NN_DENSE_GROUP): formed by one product of those rows and taken by the
+    # others, the look-ahead's panels (see _first_layer_steps), each of which is a
+    # single panel of the dense kernel's and would otherwise pass over nothing.
+    # Measured, 784-100-10 at batch 32, one thread, epochs alternating with and
+    # without: on the bundled digits padded as MNIST's, Adam 1.32x and SGD 1.15x
+    # faster; uniform inputs 0.95-0.97x over fifteen rounds (two same-setting runs
+    # differ by 3-4% here).
+    int32_t* lists          # a room of n_in + 16 a group
+    Py_ssize_t* counts      # each group's count (n_in: no list)
+    bint formed             # they hold this minibatch's (cleared for the next)
+
+
 cdef inline bint _dense_pack(const floating* blk, Py_ssize_t n_in, Py_ssize_t n_out,
                              floating* WT) noexcept nogil:
     """Pack a layer's weights for the dense product; whether they are all finite."""
@@ -861,23 +880,33 @@ cdef inline bint _dense_pack(const floating* blk, Py_ssize_t n_in, Py_ssize_t n_
 cdef inline void _dense_product(const floating* WT, const floating* a_in, Py_ssize_t B,
                                 Py_ssize_t n_in, Py_ssize_t n_out, floating* z,
                                 Py_ssize_t ldz, bint finite, const floating* xsrc=NULL,
-                                const Py_ssize_t* gidx=NULL) noexcept nogil:
+                                const Py_ssize_t* gidx=NULL, InputLists* lists=NULL
+                                ) noexcept nogil:
     """Z := A W^T + b from the pack WT.  With xsrc, A's rows are rows gidx of xsrc,
     which the product copies into a_in as it reads them.  finite: the pack's weights
     are (_dense_pack's answer), so that inputs zero in a whole group of rows may be
-    passed over (see NN_DENSE_GROUP)."""
+    passed over (see NN_DENSE_GROUP).  lists: where those groups' lists are kept
+    for products of the same rows by other neurons (see InputLists), or NULL."""
+    cdef int32_t* ls = NULL
+    cdef Py_ssize_t* counts = NULL
+    cdef bint use = False
     finite = finite and nn_dense_skip_zeros
+    if lists != NULL and lists.lists != NULL and finite:
+        # the first such product forms them, the others take them
+        ls, counts = lists.lists, lists.counts
+        use = lists.formed
+        lists.formed = True
     if xsrc != NULL:
         if floating is double:
             nn_dense_fwd_gather_d(WT, xsrc, gidx, B, n_in, n_out, z, ldz, <double*> a_in,
-                                  finite)
+                                  finite, ls, counts)
         else:
             nn_dense_fwd_gather_f(WT, xsrc, gidx, B, n_in, n_out, z, ldz, <float*> a_in,
-                                  finite)
+                                  finite, ls, counts)
     elif floating is double:
-        nn_dense_fwd_d(WT, a_in, B, n_in, n_out, z, ldz, finite)
+        nn_dense_fwd_d(WT, a_in, B, n_in, n_out, z, ldz, finite, ls, counts, use)
     else:
-        nn_dense_fwd_f(WT, a_in, B, n_in, n_out, z, ldz, finite)
+        nn_dense_fwd_f(WT, a_in, B, n_in, n_out, z, ldz, finite, ls, counts, use)
 
 
 cdef inline void _dense_layer(Pack* pk, Py_ssize_t l, Py_ssize_t po, const floating* blk,
@@ -1254,6 +1283,7 @@ cdef struct PanelStep:
     const Py_ssize_t* next_idx
     const void* xsrc
     Py_ssize_t next_count
+    InputLists il           # the next minibatch's rows' lists (il.lists NULL: none)
     # plain SGD fused into the product (train_epoch's direct): the panels' products
     # write alpha D^T [1 X0] + wbeta W into the weights themselves, no optimiser step
     bint direct
@@ -1305,6 +1335,7 @@ cdef void _first_layer_steps(Net* net, floating* P, const floating* X0, Py_ssize
     else:
         nn_colsum_d(D, B, n_out, colsum)
     _input_span(X0, B, n_in, D, n_out, &s0, &s1)
+    ps.il.formed = False
     cdef Py_ssize_t k, count = (n_out + ps.neurons - 1) // ps.neurons
     for k in range(count):
         j0 = (count - 1 - k if ps.flip else k) * ps.neurons
@@ -1333,7 +1364,8 @@ cdef void _first_layer_steps(Net* net, floating* P, const floating* X0, Py_ssize
             # (the first panel's product gathers the rows, where train_epoch leaves
             # that to it)
             _dense_product(<floating*> ps.wt, xn, bn, n_in, jn, z + j0, n_out, finite,
-                           <const floating*> ps.xsrc if k == 0 else NULL, ps.next_idx)
+                           <const floating*> ps.xsrc if k == 0 else NULL, ps.next_idx,
+                           &ps.il)
         elif xn != NULL:
             _affine_blas(P + lo, n_in, jn, xn, bn, z + j0, n_out)
     ps.flip = not ps.flip
@@ -2307,7 +2339,7 @@ def train_epoch(floating[::1] params, const Py_ssize_t[::1] sizes, const int[::1
     cdef Py_ssize_t rest_lo = 0  # (the update after a minibatch starts here)
     cdef Compact cmps[MAX_THREADS_C]
     cdef Compact* cpp = NULL
-    cdef Py_ssize_t ready
+    cdef Py_ssize_t ready, groups
     cdef Py_ssize_t most_nnz, bnnz
     if panel:
         ps.h = &opt
@@ -2330,6 +2362,9 @@ def train_epoch(floating[::1] params, const Py_ssize_t[::1] sizes, const int[::1
         ps.wt = NULL
         ps.next_count = 0
         ps.xsrc = NULL
+        ps.il.lists = NULL
+        ps.il.counts = NULL
+        ps.il.formed = False
         if ps.scratch == NULL:
             raise MemoryError()
         psp = &ps
@@ -2344,6 +2379,13 @@ def train_epoch(floating[::1] params, const Py_ssize_t[::1] sizes, const int[::1
             ps.xbuf = malloc(min(batch_size, n) * nf * sizeof(floating))
             if ps.xbuf != NULL and dense_ahead:
                 ps.wt = ps.scratch
+                # (without their memory, the products pass over no inputs)
+                groups = min(batch_size, n) // 8
+                ps.il.counts = <Py_ssize_t*> malloc(groups * sizeof(Py_ssize_t))
+                ps.il.lists = <int32_t*> malloc(groups * (nf + 16) * sizeof(int32_t))
+                if ps.il.counts == NULL:
+                    free(ps.il.lists)
+                    ps.il.lists = NULL
         if epoch.shuffle == _SHUFFLE_RNG:
             _shuffle(idx, n, rng_state)
         elif epoch.shuffle == _SHUFFLE_NONE:
@@ -2481,6 +2523,8 @@ def train_epoch(floating[::1] params, const Py_ssize_t[::1] sizes, const int[::1
     if panel:
         free(scratch_raw)
         free(ps.xbuf)
+        free(ps.il.lists)
+        free(ps.il.counts)
     return total, wsum, correct, status, batch_total
 
 

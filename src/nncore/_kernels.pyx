@@ -16,9 +16,8 @@ cimport cython
 from cython cimport floating
 from libc.math cimport exp, expf, log, log1p, log1pf, fabs, fabsf, isfinite, isnan
 from libc.float cimport DBL_EPSILON, FLT_EPSILON
-from libc.stdint cimport uint64_t
+from libc.stdint cimport int32_t, uint64_t
 from libc.stdlib cimport free, malloc
-from libc.stdint cimport int32_t
 from libc.string cimport memcpy, memset
 cimport numpy as cnp
 from scipy.linalg.cython_blas cimport dgemm, sgemm

@@ -42,16 +42,21 @@ def _twins(sizes, seed, activation="tanh", output="sigmoid", dtype=np.float64):
     return net, ref, rng
 
 
-def _on_both_paths(f):
-    """f() with the dense product on, then off."""
+def _on_and_off(switch, f):
+    """f() with the kernels' switch on, then off (the setting restored)."""
     out = []
-    for dense in (True, False):
-        before = _kernels._dense_forward(dense)
+    for on in (True, False):
+        before = switch(on)
         try:
             out.append(f())
         finally:
-            _kernels._dense_forward(before)
+            switch(before)
     return out
+
+
+def _on_both_paths(f):
+    """f() with the dense product on, then off."""
+    return _on_and_off(_kernels._dense_forward, f)
 
 
 def _avx512():
@@ -277,15 +282,8 @@ def _blank_inputs(rng, n, n_in, dtype):
 
 
 def _skipping(f):
-    """f() with inputs zero in whole groups of rows passed over, then not."""
-    out = []
-    for skip in (True, False):
-        before = _kernels._skip_zero_inputs(skip)
-        try:
-            out.append(f())
-        finally:
-            _kernels._skip_zero_inputs(before)
-    return out
+    """f() with zero inputs passed over, then not."""
+    return _on_and_off(_kernels._skip_zero_inputs, f)
 
 
 @pytest.mark.parametrize("n_out", [25, 49, 100])

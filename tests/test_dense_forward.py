@@ -334,21 +334,27 @@ def test_passing_over_zero_inputs_changes_no_bit(threads, dtype):
         assert_close(a, b, dtype)
 
 
+@pytest.mark.parametrize("column", [7, 0, 39], ids=["inside", "first", "last"])
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
-def test_a_non_finite_weight_of_an_input_zero_everywhere_makes_nan(bad, dtype):
+def test_a_non_finite_weight_of_an_input_zero_everywhere_makes_nan(bad, column, dtype):
     """0 * inf and 0 * NaN are NaN: a product may pass over zero inputs only while
-    every weight is finite.  A weight gone non-finite (a diverged fit) on an input
-    zero in every row gives NaN on the dense path as on BLAS's."""
+    the weights it leaves out are finite.  A weight gone non-finite (a diverged fit)
+    on an input zero in every row, inside or at either end, gives NaN on the dense
+    path, which passes over the inputs zero in a group, as on BLAS's, and as with
+    nothing passed over."""
     net, _, rng = _twins([40, 60, 3], 2, activation="identity", output="identity",
                          dtype=dtype)
     X = _blank_inputs(rng, ROWS, 40, dtype)
-    X[:, 7] = 0.0
-    # neuron 55's weight of input 7: in a later panel, which passes over zero inputs
-    # (in place: assigning params refuses non-finite values, training does not)
-    net.params[55 * 41 + 1 + 7] = bad
+    X[:, column] = 0.0
+    # neuron 55's weight: in a later panel of the dense kernel's, which passes over
+    # zero inputs (in place: assigning params refuses non-finite values, training
+    # does not)
+    net.params[55 * 41 + 1 + column] = bad
     dense, blas = _on_both_paths(lambda: net.predict(X))
-    assert np.isnan(blas).all()
-    np.testing.assert_array_equal(dense, blas)
+    skipped, whole = _skipping(lambda: _on_both_paths(lambda: net.predict(X[:40]))[1])
+    assert np.isnan(whole).all()
+    for out in (dense, blas, skipped):
+        assert np.isnan(out).all()
 
 
 MARGIN_OPTIMIZERS = {

@@ -144,8 +144,9 @@ def test_the_dense_and_blas_paths_train_the_same_network():
     ("layer", 1, None), ("layer", 2, None), ("layer", 1, 64), ("layer", 2, 64),
     ("look-ahead", 1, None)])
 @pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+@pytest.mark.parametrize("inputs", ["uniform", "blank"])
 def test_rows_gathered_by_the_first_product_train_as_rows_copied_first(
-        way, threads, blocks, optimizer, dtype, monkeypatch):
+        way, threads, blocks, optimizer, inputs, dtype, monkeypatch):
     """A shuffled minibatch's rows, gathered from X by the first layer's dense product
     as it reads them (nn_dense_fwd_gather_d/f), or copied to the minibatch buffer
     before it: the same network to the last bit.  613 rows in minibatches of 300
@@ -153,11 +154,13 @@ def test_rows_gathered_by_the_first_product_train_as_rows_copied_first(
     tails of 4 and 1; in the layer's pass, whole minibatches and blocks of 64 rows,
     one thread or two (float32's halves of 150 rows a thread go to BLAS, and are
     copied first); and in the look-ahead's first panel (forced: panels of 2 neurons,
-    the dense kernel from 1 row)."""
+    the dense kernel from 1 row), which lists the inputs zero in a group of rows for
+    the other panels whether it gathers the rows or reads the copy."""
     if blocks is not None:
         monkeypatch.setattr(_parallel, "BLOCK_ROWS", blocks)
     rng = np.random.default_rng(8)
-    X = rng.uniform(-1, 1, (613, 50)).astype(dtype)
+    X = rng.uniform(-1, 1, (613, 50)).astype(dtype) if inputs == "uniform" \
+        else _blank_inputs(rng, 613, 50, dtype)
     Y = np.eye(3, dtype=dtype)[rng.integers(0, 3, 613)]
 
     def fit():

@@ -191,16 +191,18 @@ nn_dense_tile_d(const int IDX, const int BUILD, int R, int V, const double *cons
 /* One group of R rows (xr) across the neurons, a panel of 3 vectors at a time.  The
  * first panel prefetches PF (the next group's rows) when it is not NULL, and copies
  * the rows to CP (rows n_in apart) when that is not NULL, the later panels then
- * reading the copy.  With SKIP it also lists the inputs at which some of the rows
+ * reading the copy (nk: n_in, or with USE the list's count, which every panel then
+ * takes).  With SKIP it also lists the inputs at which some of the rows
  * is not zero, and the later panels pass over the others, whose products would
  * only add zeros: the same sums, rounded alike (the weights are finite, see
  * nn_dense_pack_d).  Images have such inputs (MNIST's borders are blank in every
  * image), as do one-hot columns.  Measured, 1 thread, 784 -> 100 over minibatches of
  * 200 rows (C harness, 15-21 rounds): the bundled digits blown up to 24 x 24 and
  * padded to 28 x 28 as MNIST's are (62% zeros) 1.24x faster gathered, 1.38x in
- * place; uniform inputs, which have no zeros, level (0-1% slower gathered).  The
- * drop-in's default fit on 20,000 such digits 1.10x faster (three alternating
- * rounds 1.04-1.15x), L-BFGS on 4,000 1.09x.  (A list built before the first
+ * place; uniform inputs, which have no zeros, level (0-1% slower gathered).  With
+ * this alone, the drop-in's default fit on 20,000 such digits 1.10x faster (three
+ * alternating rounds 1.04-1.15x), L-BFGS on 4,000 1.09x (with the gradient's span
+ * as well: _input_span in _kernels.pyx).  (A list built before the first
  * panel instead, by a pass of its own over the rows, cost 18% on uniform inputs:
  * the rows' fetch then no longer overlaps the products.)  TILE is the dtype's
  * tile, LANES its vector width, MT its mask type. */
@@ -208,7 +210,6 @@ nn_dense_tile_d(const int IDX, const int BUILD, int R, int V, const double *cons
     do {                                                                                    \
         ptrdiff_t j1_ = 0;                                                                  \
         if (!(USE)) {                                                                       \
-            nk = n_in;                                                                      \
             if (SKIP)                                                                       \
                 NN_DENSE_PANEL(TILE, 0, 1, R, LANES, MT, 0, PF, CP);                        \
             else                                                                            \

@@ -922,10 +922,7 @@ cdef inline void _dense_layer(Pack* pk, Py_ssize_t l, Py_ssize_t po, const float
         finite = _dense_pack(blk, n_in, n_out, WT)
         if l < 64:
             pk.ready |= 1ULL << l
-            if finite:
-                pk.finite |= 1ULL << l
-            else:
-                pk.finite &= ~(1ULL << l)
+            pk.finite = (pk.finite & ~(1ULL << l)) | (<unsigned long long> finite << l)
     _dense_product(WT, a_in, B, n_in, n_out, z, n_out, finite, xsrc, gidx)
 
 
@@ -992,8 +989,9 @@ cdef inline void _input_span(const floating* X, Py_ssize_t B, Py_ssize_t n,
     cdef Py_ssize_t i, k, a = n, b = 0
     cdef const floating* row
     if not nn_dense_skip_zeros:
-        a, b = 0, n
-    for i in range(B if a > 0 or b < n else 0):
+        lo[0], hi[0] = 0, n
+        return
+    for i in range(B):
         row = X + i * n
         k = 0
         while k < a and row[k] == 0:

@@ -336,6 +336,28 @@ def test_float32_trains_in_float32(Sk, Nn):
         else ours.predict(X[:5]).dtype == np.float32
 
 
+@pytest.mark.parametrize("Sk, Nn", [(SkClassifier, MLPClassifier), (SkRegressor, MLPRegressor)])
+def test_lbfgs_on_float32_ends_with_float64_coefficients_as_scikit_learns(Sk, Nn):
+    # SciPy evaluates the objective at its float64 iterates cast to float32 (the
+    # dtype of scikit-learn's packed float32 coefficients), then scikit-learn
+    # unpacks the float64 solution itself
+    X, y = _X[:300].astype(np.float32), _y[:300]
+    kw = dict(hidden_layer_sizes=(10,), solver="lbfgs", max_iter=5, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ours, theirs = Nn(**kw).fit(X, y), Sk(**kw).fit(X, y)
+    assert ours.n_iter_ == theirs.n_iter_ == 5
+    assert ours.network_.dtype == np.float64
+    for a, b in zip(ours.coefs_ + ours.intercepts_, theirs.coefs_ + theirs.intercepts_):
+        assert a.dtype == b.dtype == np.float64
+        np.testing.assert_allclose(a, b, rtol=RTOL["float32"], atol=RTOL["float32"])
+    np.testing.assert_allclose(ours.loss_, theirs.loss_, rtol=RTOL["float32"])
+    method = "predict_proba" if Nn is MLPClassifier else "predict"
+    a, b = getattr(ours, method)(X), getattr(theirs, method)(X)
+    assert a.dtype == b.dtype == np.float64
+    np.testing.assert_allclose(a, b, rtol=RTOL["float32"], atol=RTOL["float32"])
+
+
 def test_the_network_and_its_views():
     clf = MLPClassifier(hidden_layer_sizes=(7,), max_iter=5, random_state=0)
     with pytest.raises(NotFittedError):

@@ -354,7 +354,7 @@ class _BaseMLP(BaseEstimator):
         if self.solver in _STOCHASTIC_SOLVERS:
             self._fit_stochastic(net, X, Y, sample_weight, incremental)
         else:
-            self._fit_lbfgs(net, X, Y, sample_weight)
+            net = self._fit_lbfgs(net, X, Y, sample_weight)
         if not np.isfinite(net.params).all():
             raise ValueError("Solver produced non-finite parameter weights. The input data may"
                              " contain large values and need to be preprocessed.")
@@ -471,7 +471,14 @@ class _BaseMLP(BaseEstimator):
             raise
         self.n_iter_ = _check_optimize_result(result, self.max_iter)
         self.loss_ = np.float64(result.fun)
+        # SciPy evaluates the objective at its float64 iterates cast to x0's dtype
+        # (scikit-learn's x0 packs float32 X's float32 coefficients), as here, and
+        # scikit-learn's coefs_ end as views of the float64 solution
+        if net.dtype == np.float32:
+            net = net.astype(np.float64)
+            self._attach(net)
         _layout.from_sklearn(result.x, sizes, net.params)
+        return net
 
     # -- where the data lives: here, in this process; nncore.dask overrides these
 

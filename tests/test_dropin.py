@@ -358,6 +358,30 @@ def test_lbfgs_on_float32_ends_with_float64_coefficients_as_scikit_learns(Sk, Nn
     np.testing.assert_allclose(a, b, rtol=RTOL["float32"], atol=RTOL["float32"])
 
 
+def test_adams_learning_rate_follows_its_steps_as_scikit_learns():
+    # scikit-learn's AdamOptimizer sets learning_rate at every step, so it holds the
+    # last step's bias-corrected rate also where a fit stopped mid-way: here, its
+    # own error when early stopping is switched on for a warm start
+    X, y = _X[:120], _y[:120]
+    kw = dict(hidden_layer_sizes=(4,), max_iter=2, batch_size=50, random_state=3,
+              warm_start=True)
+    ests = [Est(**kw) for Est in (SkClassifier, MLPClassifier)]
+    errors = []
+    for est in ests:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            est.fit(X, y)
+            est.set_params(early_stopping=True)
+            with pytest.raises(AttributeError) as info:
+                est.fit(X, y)
+        errors.append(str(info.value))
+    assert errors[0] == errors[1]
+    theirs, ours = (est._optimizer for est in ests)
+    assert ours.step_count == theirs.t == 3  # (a new optimiser: one epoch of 108 rows)
+    assert ours.learning_rate == pytest.approx(theirs.learning_rate, rel=1e-15)
+    assert pickle.loads(pickle.dumps(ests[1]))._optimizer.learning_rate == ours.learning_rate
+
+
 def test_the_network_and_its_views():
     clf = MLPClassifier(hidden_layer_sizes=(7,), max_iter=5, random_state=0)
     with pytest.raises(NotFittedError):

@@ -588,15 +588,30 @@ class SklearnAdam(Optimizer):
         return {"beta1": self.beta_1, "beta2": self.beta_2, "epsilon": self.epsilon,
                 "alpha": self.alpha}
 
+    @property
+    def learning_rate(self) -> float:
+        # scikit-learn's AdamOptimizer sets it at every step: here it follows the step
+        # count wherever training stopped (a callback's error mid-fit included)
+        t = self.step_count
+        if not t:
+            return self.learning_rate_init
+        return float(self.learning_rate_init * np.sqrt(1 - self.beta_2 ** t)
+                     / (1 - self.beta_1 ** t))
+
+    @learning_rate.setter
+    def learning_rate(self, value):
+        pass  # (as scikit-learn's: the next step sets it anew)
+
     def learning_rate_at(self, epoch: int) -> float:
         return self.learning_rate_init
 
     def iteration_ends(self, time_step: int) -> None:
-        """After an epoch: keep the last step's bias-corrected rate, as scikit-learn."""
-        t = self.step_count
-        if t:  # scikit-learn's AdamOptimizer keeps the last step's corrected rate
-            self.learning_rate = (self.learning_rate_init * np.sqrt(1 - self.beta_2 ** t)
-                                  / (1 - self.beta_1 ** t))
+        """After an epoch: nothing (as scikit-learn's AdamOptimizer)."""
+
+    def kernel_config(self, learning_rate: float | None = None) -> dict[str, float]:
+        # (the kernels apply the bias correction themselves)
+        return super().kernel_config(self.learning_rate_init if learning_rate is None
+                                     else learning_rate)
 
     def trigger_stopping(self, msg: str, verbose) -> bool:
         """Training has stalled: Adam always stops."""

@@ -8,7 +8,8 @@ raised, the warnings (but NumPy's RuntimeWarnings, which scikit-learn's arithmet
 raises on the way to a NaN and nncore's kernels do not), the counters, the curves,
 the scores, the coefficients and the predictions.  A second set runs sequences of
 fit, partial_fit, warm starts, switched settings and pickling on one pair of
-estimators, comparing their states after each call.
+estimators (float32 and CSR inputs among them), comparing their states after each
+call.
 
 Tolerances.  float64: 1e-10 relative.  The two compute the same steps in different
 orders of summation (BLAS's or nncore's kernels against NumPy's), and each step
@@ -185,6 +186,8 @@ def test_random_sequences_of_calls_keep_scikit_learns_state(block):
         rng = np.random.default_rng(seed)
         task = str(rng.choice(["binary", "multiclass", "regression"]))
         X, y = _data(rng, task, n=120, d=6)
+        dtype = np.float32 if rng.random() < 0.3 else np.float64
+        X = X.astype(dtype)
         settings = dict(
             hidden_layer_sizes=(int(rng.choice([4, 9])),),
             solver=str(rng.choice(["sgd", "adam"])), random_state=int(rng.integers(50)),
@@ -202,6 +205,7 @@ def test_random_sequences_of_calls_keep_scikit_learns_state(block):
             op = str(rng.choice(["fit", "partial_fit", "warm_start", "learning_rate_init",
                                  "pickle", "early_stopping"]))
             rows = rng.choice(X.shape[0], size=int(rng.integers(20, X.shape[0])), replace=False)
+            Xc = sp.csr_matrix(X[rows]) if rng.random() < 0.3 else X[rows]
             value = float(rng.choice([1e-3, 0.1]))
             done.append(op)
             where = f"seed {seed}: {task}, {settings}, after {done}"
@@ -210,7 +214,7 @@ def test_random_sequences_of_calls_keep_scikit_learns_state(block):
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
                     try:
-                        _sequence_step(op, est, X[rows], y[rows], task, value)
+                        _sequence_step(op, est, Xc, y[rows], task, value)
                         errors.append(None)
                     except (ValueError, AttributeError, TypeError) as e:
                         # (AttributeError, TypeError: scikit-learn's own, where early
@@ -224,7 +228,7 @@ def test_random_sequences_of_calls_keep_scikit_learns_state(block):
                 assert not hasattr(ours, "coefs_"), where
                 continue
             try:
-                _same_fit(theirs, ours, RTOL[np.float64])
+                _same_fit(theirs, ours, RTOL[dtype])
                 assert ours._no_improvement_count == theirs._no_improvement_count
                 _close(theirs._optimizer.learning_rate, ours._optimizer.learning_rate,
                        RTOL[np.float64], "the optimiser's learning rate")

@@ -270,6 +270,22 @@ nn_dense_tile_d(const int IDX, const int BUILD, int R, int V, const double *cons
         }                                                                                   \
     }
 
+/* The rows after the groups of 8: groups of 4, then single rows, none listing
+ * (ROW: row i + r's address, CP: where the group's rows are copied, or NULL). */
+#define NN_DENSE_REST(TILE, LANES, MT, ROW, CP)                                             \
+    for (; i + 4 <= B; i += 4) {                                                            \
+        for (int r = 0; r < 4; r++)                                                         \
+            xr[r] = (ROW);                                                                  \
+        ptrdiff_t nk = n_in;                                                                \
+        NN_DENSE_GROUP(TILE, 4, LANES, MT, (const char *)NULL, CP, 0, 0);                   \
+    }                                                                                       \
+    for (; i < B; i++) {                                                                    \
+        const int r = 0;                                                                    \
+        xr[r] = (ROW);                                                                      \
+        ptrdiff_t nk = n_in;                                                                \
+        NN_DENSE_GROUP(TILE, 1, LANES, MT, (const char *)NULL, CP, 0, 0);                   \
+    }
+
 /* NAME(WT, X, B, n_in, n_out, Z, ldz, skip, lists, counts, use): Z (B x n_out,
  * row-major, rows ldz apart) := X WT[1:] + WT[0] for the B rows of X (row-major,
  * n_in columns), WT as the dtype's pack made it: rows in groups of 8, then 4, then
@@ -288,17 +304,7 @@ nn_dense_tile_d(const int IDX, const int BUILD, int R, int V, const double *cons
         ptrdiff_t i = 0;                                                                    \
         NN_DENSE_GROUPS8(TILE, LANES, MT, X + (i + r) * n_in,                               \
                          i + 16 <= B ? (const char *)(X + (i + 8) * n_in) : NULL, (T *)NULL); \
-        for (; i + 4 <= B; i += 4) {                                                        \
-            for (int r = 0; r < 4; r++)                                                     \
-                xr[r] = X + (i + r) * n_in;                                                 \
-            ptrdiff_t nk = n_in;                                                            \
-            NN_DENSE_GROUP(TILE, 4, LANES, MT, NULL, (T *)NULL, 0, 0);                      \
-        }                                                                                   \
-        for (; i < B; i++) {                                                                \
-            xr[0] = X + i * n_in;                                                           \
-            ptrdiff_t nk = n_in;                                                            \
-            NN_DENSE_GROUP(TILE, 1, LANES, MT, NULL, (T *)NULL, 0, 0);                      \
-        }                                                                                   \
+        NN_DENSE_REST(TILE, LANES, MT, X + (i + r) * n_in, (T *)NULL);                      \
         NN_DENSE_KS_CLOSE();                                                                \
     }
 
@@ -328,17 +334,7 @@ nn_dense_tile_d(const int IDX, const int BUILD, int R, int V, const double *cons
         ptrdiff_t i = 0;                                                                    \
         NN_DENSE_GROUPS8(TILE, LANES, MT, X + idx[i + r] * n_in, (const char *)NULL,        \
                          XC + i * n_in);                                                    \
-        for (; i + 4 <= B; i += 4) {                                                        \
-            for (int r = 0; r < 4; r++)                                                     \
-                xr[r] = X + idx[i + r] * n_in;                                              \
-            ptrdiff_t nk = n_in;                                                            \
-            NN_DENSE_GROUP(TILE, 4, LANES, MT, (const char *)NULL, XC + i * n_in, 0, 0);    \
-        }                                                                                   \
-        for (; i < B; i++) {                                                                \
-            xr[0] = X + idx[i] * n_in;                                                      \
-            ptrdiff_t nk = n_in;                                                            \
-            NN_DENSE_GROUP(TILE, 1, LANES, MT, (const char *)NULL, XC + i * n_in, 0, 0);    \
-        }                                                                                   \
+        NN_DENSE_REST(TILE, LANES, MT, X + idx[i + r] * n_in, XC + i * n_in);               \
         NN_DENSE_KS_CLOSE();                                                                \
     }
 
@@ -445,51 +441,39 @@ NN_DENSE_FWD_GATHER(nn_dense_fwd_gather_f, float, nn_dense_tile_f, 16, __mmask16
 #undef NN_DENSE_KS_OPEN
 #undef NN_DENSE_KS_CLOSE
 #undef NN_DENSE_GROUPS8
+#undef NN_DENSE_REST
 
 #else
 static inline int nn_dense_cpu(void) { return 0; }
 static inline int nn_dense_available(void) { return 0; }
-static inline int nn_dense_pack_d(const double *blk, ptrdiff_t n_in, ptrdiff_t n_out,
-                                  double *WT)
-{
-    (void)blk; (void)n_in; (void)n_out; (void)WT;
-    return 0;
-}
-static inline void nn_dense_fwd_d(const double *WT, const double *X, ptrdiff_t B,
-                                  ptrdiff_t n_in, ptrdiff_t n_out, double *Z, ptrdiff_t ldz,
-                                  int skip, int32_t *lists, ptrdiff_t *counts, int use)
-{
-    (void)WT; (void)X; (void)B; (void)n_in; (void)n_out; (void)Z; (void)ldz; (void)skip;
-    (void)lists; (void)counts; (void)use;
-}
-static inline int nn_dense_pack_f(const float *blk, ptrdiff_t n_in, ptrdiff_t n_out, float *WT)
-{
-    (void)blk; (void)n_in; (void)n_out; (void)WT;
-    return 0;
-}
-static inline void nn_dense_fwd_f(const float *WT, const float *X, ptrdiff_t B,
-                                  ptrdiff_t n_in, ptrdiff_t n_out, float *Z, ptrdiff_t ldz,
-                                  int skip, int32_t *lists, ptrdiff_t *counts, int use)
-{
-    (void)WT; (void)X; (void)B; (void)n_in; (void)n_out; (void)Z; (void)ldz; (void)skip;
-    (void)lists; (void)counts; (void)use;
-}
-static inline void nn_dense_fwd_gather_d(const double *WT, const double *X, const ptrdiff_t *idx,
-                                         ptrdiff_t B, ptrdiff_t n_in, ptrdiff_t n_out, double *Z,
-                                         ptrdiff_t ldz, double *XC, int skip,
-                                         int32_t *lists, ptrdiff_t *counts)
-{
-    (void)WT; (void)X; (void)idx; (void)B; (void)n_in; (void)n_out; (void)Z; (void)ldz;
-    (void)XC; (void)skip; (void)lists; (void)counts;
-}
-static inline void nn_dense_fwd_gather_f(const float *WT, const float *X, const ptrdiff_t *idx,
-                                         ptrdiff_t B, ptrdiff_t n_in, ptrdiff_t n_out, float *Z,
-                                         ptrdiff_t ldz, float *XC, int skip,
-                                         int32_t *lists, ptrdiff_t *counts)
-{
-    (void)WT; (void)X; (void)idx; (void)B; (void)n_in; (void)n_out; (void)Z; (void)ldz;
-    (void)XC; (void)skip; (void)lists; (void)counts;
-}
+/* (never called: nn_dense_available() is 0; here so that the module links) */
+#define NN_DENSE_STUBS(T, SUF)                                                              \
+    static inline int nn_dense_pack_##SUF(const T *blk, ptrdiff_t n_in, ptrdiff_t n_out,    \
+                                          T *WT)                                            \
+    {                                                                                       \
+        (void)blk; (void)n_in; (void)n_out; (void)WT;                                       \
+        return 0;                                                                           \
+    }                                                                                       \
+    static inline void nn_dense_fwd_##SUF(const T *WT, const T *X, ptrdiff_t B,             \
+                                          ptrdiff_t n_in, ptrdiff_t n_out, T *Z,            \
+                                          ptrdiff_t ldz, int skip, int32_t *lists,          \
+                                          ptrdiff_t *counts, int use)                       \
+    {                                                                                       \
+        (void)WT; (void)X; (void)B; (void)n_in; (void)n_out; (void)Z; (void)ldz;            \
+        (void)skip; (void)lists; (void)counts; (void)use;                                   \
+    }                                                                                       \
+    static inline void nn_dense_fwd_gather_##SUF(const T *WT, const T *X,                   \
+                                                 const ptrdiff_t *idx, ptrdiff_t B,         \
+                                                 ptrdiff_t n_in, ptrdiff_t n_out, T *Z,     \
+                                                 ptrdiff_t ldz, T *XC, int skip,            \
+                                                 int32_t *lists, ptrdiff_t *counts)         \
+    {                                                                                       \
+        (void)WT; (void)X; (void)idx; (void)B; (void)n_in; (void)n_out; (void)Z;            \
+        (void)ldz; (void)XC; (void)skip; (void)lists; (void)counts;                         \
+    }
+NN_DENSE_STUBS(double, d)
+NN_DENSE_STUBS(float, f)
+#undef NN_DENSE_STUBS
 #endif
 
 /* the length of a layer's pack (elements of the dtype, f64 or not), or 0 for a

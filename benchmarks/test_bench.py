@@ -334,8 +334,19 @@ def test_predict(benchmark, case, bench_config, dataset):
             min_rounds=5,
             threads=case.threads,
         )
-    else:
+    elif case.contender == "nncore" or case.threads > 1:
+        # (not beside on two threads: a pool that spins after its call, as ONNX Runtime's
+        # does, would take the core from the contender next to it)
         _run(benchmark, predict, bench_config, threads=case.threads)
+    else:
+        # nncore's predict beside each round: a pass over all rows is bound by fetching
+        # them, and this machine's memory speed drifts between benchmarks seconds apart
+        # (one run's 1-thread ratio to PyTorch 1.08x, the next 1.14x), not round to round
+        ours = make_predict(
+            "nncore", case.sizes, case.dtype, X, fit_data=fit_data, threads=case.threads
+        )
+        benchmark.extra_info["beside"] = "nncore"
+        _run_beside(benchmark, predict, ours, bench_config, threads=case.threads)
 
 
 # -- gradient over the whole data set --------------------------------------------------------------

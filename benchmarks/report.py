@@ -13,7 +13,8 @@ in seconds per 60,000-sample epoch (or per pass over 60,000 rows, or per call fo
 predict), samples/s, GFLOP/s by DESIGN.md's model (training ``6 n_in n_out`` per sample and layer
 less the first layer's delta, forward ``2 n_in n_out``), the fraction of the GEMM limit (the
 ``gemm`` group's NumPy median of the same dtype, measured in the same run, shown only for rows run
-on the gemm group's thread count) and nncore's speed-up over each other contender at the same
+on the gemm group's thread count; the ``saturation`` group's, against that GEMM run beside each
+round) and nncore's speed-up over each other contender at the same
 setting (for the ``predict`` group's passes over all rows on one thread, the median of the
 rounds' ratios to nncore's predict run beside each). Then the scaling tables; the ``saturation``
 and ``optimizer`` groups as ratios to their reference setting; the ``dropin`` fits with their
@@ -198,6 +199,8 @@ def _fraction(row, limits, threads=None):
     limit = limits.get(row.dtype)
     if threads and row.threads is not None and row.threads not in threads:
         return None
+    if row.info.get("gemm_fraction") is not None:  # (against the GEMM run beside each round)
+        return row.info["gemm_fraction"]
     return row.gflops / limit if row.gflops and limit else None
 
 

@@ -367,9 +367,9 @@ def test_predict(benchmark, case, bench_config, dataset):
         # does, would take the core from the contender next to it)
         _run(benchmark, predict, bench_config, threads=case.threads)
     else:
-        # nncore's predict beside each round: a pass over all rows is bound by fetching
-        # them, and this machine's memory speed drifts between benchmarks seconds apart
-        # (one run's 1-thread ratio to PyTorch 1.08x, the next 1.14x), not round to round
+        # nncore's predict beside each round: this machine's speed drifts between
+        # benchmarks seconds apart (in one run nncore's three rounds of 784-30-10 took
+        # 67-94 ms, PyTorch's 86-165), less between rounds run side by side
         ours = make_predict(
             "nncore", case.sizes, case.dtype, X, fit_data=fit_data, threads=case.threads
         )

@@ -40,26 +40,16 @@ from __future__ import annotations
 import argparse
 import functools
 import statistics
-import time
 import warnings
 
 import numpy as np
+from harness import median_seconds
 from threadpoolctl import threadpool_limits
 
 import nncore
 
 SIZES = (784, 100, 10)
 N_PARAMS = sum(o * (i + 1) for i, o in zip(SIZES[:-1], SIZES[1:]))
-
-
-def best_of(f, repeat):
-    """Median of ``repeat`` timings of f()."""
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        f()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
 
 
 def rewrite(*vectors):
@@ -110,7 +100,7 @@ def main():
     times = {}
 
     def timed(name, f, repeat=1):
-        times.setdefault(name, []).append(best_of(f, repeat))
+        times.setdefault(name, []).append(median_seconds(f, repeat))
 
     # each traffic pass is timed on the parameters and on 16 values, and the second
     # (NumPy's calls, not memory) taken from the first

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import statistics
 import sys
+import time
 
 import numpy as np
 
@@ -41,6 +43,18 @@ def padded_digits(n_rows, seed=DATA_SEED):
     images = np.pad(images, ((0, 0), (2, 2), (2, 2))).reshape(-1, 784)
     rows = np.random.default_rng(seed).integers(0, len(images), n_rows)
     return images[rows], np.asarray(y)[rows]
+
+
+def seconds(f):
+    """The seconds one call f() takes."""
+    start = time.perf_counter()
+    f()
+    return time.perf_counter() - start
+
+
+def median_seconds(f, repeat):
+    """The median of ``repeat`` timings of f()."""
+    return statistics.median(seconds(f) for _ in range(repeat))
 
 
 def peak_rss_mb():

@@ -34,7 +34,7 @@ import time
 
 import numpy as np
 from contenders import SEED, make_dropin
-from harness import Dataset, limit_threads, padded_digits
+from harness import Dataset, limit_threads, padded_digits, seconds
 from test_bench import DROPIN, DROPIN_TEST_ROWS
 
 TARGETS = {"adam": 2.0, "lbfgs": 1.5}  # on one thread
@@ -175,10 +175,9 @@ class LbfgsFloor:
         W = np.ascontiguousarray(layer.params.reshape(D.shape[1], -1)[:, 1:].T)
         shares = []
         for _ in range(repeat):
-            evaluation = median_time(
-                lambda: self.net.loss_and_gradient_sums(X, self.Y, check=False), 1)
-            forward = min(median_time(lambda: X @ W, 1), median_time(lambda: layer.predict(X), 1))
-            gradient = min(median_time(lambda: D.T @ X, 1), median_time(lambda: X.T @ D, 1))
+            evaluation = seconds(lambda: self.net.loss_and_gradient_sums(X, self.Y, check=False))
+            forward = min(seconds(lambda: X @ W), seconds(lambda: layer.predict(X)))
+            gradient = min(seconds(lambda: D.T @ X), seconds(lambda: X.T @ D))
             shares.append((forward + gradient) / evaluation)
         self.rounds[-1].append(statistics.median(shares))
 
@@ -189,14 +188,6 @@ class LbfgsFloor:
                 for count, spent, own, scipy, share in self.rounds]
 
 
-def median_time(f, repeat):
-    """The median of ``repeat`` timings of f()."""
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        f()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 if __name__ == "__main__":

@@ -63,6 +63,7 @@ from harness import (
     hashed_csr,
     limit_threads,
     peak_rss_mb,
+    seconds,
     usable_cpus,
 )
 from numpy_mlp import predict_flops_per_sample, train_flops_per_sample
@@ -180,13 +181,6 @@ def _run_beside(benchmark, fn, reference, bench_config, *, threads, warmup=1):
         ratios = [a / b for a, b in zip(ours[warmup:], times[warmup:])]
         if ratios:  # (none under --benchmark-disable)
             benchmark.extra_info[key] = statistics.median(ratios)
-
-
-def _timed(f):
-    """Seconds f() took."""
-    t = time.perf_counter()
-    f()
-    return time.perf_counter() - t
 
 
 def _run_threads(bench_config):
@@ -499,7 +493,7 @@ def test_saturation(benchmark, case, bench_config, dataset):
     gemm, gemm_flops = _numpy_gemm(case.dtype)
 
     def best_gemm():
-        return min(_timed(gemm) for _ in range(3))
+        return min(seconds(gemm) for _ in range(3))
 
     besides = {"gemm_time_ratio": best_gemm}
     if case.variant != SATURATION_REFERENCE:

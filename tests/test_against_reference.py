@@ -63,6 +63,52 @@ def test_sgd_update_kernel(dtype, rng):
     assert_close(p, expected, dtype)
 
 
+@pytest.mark.parametrize("min_inputs", [0, 10**9], ids=["transposed", "direct"])
+def test_forward_products_in_either_orientation(min_inputs, dtype):
+    """A layer of many inputs forms its forward product's transpose and transposes it
+    back with the biases (see _forward); forced either way on small networks, both
+    orientations agree with the reference."""
+    before = _kernels._forward_transposed(rows=1, min_inputs=min_inputs)
+    try:
+        rng = np.random.default_rng(8)
+        for sizes in ([5, 40, 17, 3], [30, 128, 2], [2, 16, 16, 16, 1]):
+            net = nncore.Network(sizes, dtype=dtype, seed=1)
+            net.params = net.params + rng.normal(0, 0.3, net.n_params)
+            ref = reference.Network(sizes, seed=1)
+            ref.params = [float(p) for p in net.params]
+            X = rng.uniform(-2, 2, (130, sizes[0])).astype(dtype)
+            Y = rng.uniform(0, 1, (130, sizes[-1])).astype(dtype)
+            Xl, Yl = X.astype(float).tolist(), Y.astype(float).tolist()
+            assert_close(net.predict(X), ref.predict(Xl), dtype)
+            assert_close(net.gradient(X, Y), ref.gradient(Xl, Yl), dtype)
+    finally:
+        _kernels._forward_transposed(*before)
+
+
+@pytest.mark.parametrize("grad_dtype, in_place", [(np.float64, False), (np.float32, False),
+                                                  (np.float64, True)],
+                         ids=["f64", "f32", "f64-in-place"])
+def test_l2_gradient_kernel(grad_dtype, in_place, rng):
+    """The full-batch solvers' gradient: the sum over the divisor, the penalty's
+    coef x on the weights (not the biases), and the weights' sum of squares."""
+    from nncore import _layout
+
+    sizes = np.array([3, 5, 2, 4], dtype=np.intp)
+    n = _layout.n_params(sizes)
+    mask = _layout.weights_mask(sizes)
+    grad = rng.normal(size=n).astype(grad_dtype)
+    x = rng.normal(size=n)
+    expected = grad.astype(np.float64) / 7.0 + np.where(mask, 0.3 * x, 0.0)
+    out = grad if in_place else np.full(n, np.nan)
+    sumsq = _kernels.l2_gradient(grad, x, sizes, 7.0, 0.3, out)
+    assert_close(out, expected, np.float64)
+    assert_close(sumsq, float(x[mask] @ x[mask]), np.float64)
+    with pytest.raises(ValueError, match="the 44 parameters"):
+        _kernels.l2_gradient(grad[:-1], x[:-1], sizes, 7.0, 0.3, out[:-1])
+    with pytest.raises(ValueError, match="the 44 parameters"):
+        _kernels.l2_gradient(grad, x, sizes, 7.0, 0.3, np.empty(n + 1))
+
+
 def test_shuffle_matches_the_reference():
     order = np.empty(1000, dtype=np.intp)
     state = np.array([2024], dtype=np.uint64)

@@ -503,10 +503,15 @@ cdef struct Net:
 
 
 # layers at least this wide, over at least this many rows, compute their transpose in
-# the forward pass (see _forward)
+# the forward pass (see _forward).  Only layers of many inputs: with fewer the
+# transpose costs more than the product gains (measured, 1 thread, float64, n -> 100,
+# forward passes over 128-448 rows, transposed against not: 4, 16, 30, 64 and 128
+# inputs 10-22% slower, 192-384 inputs 1-7% slower, 640-1024 inputs level to 10%
+# faster; from 1,000 rows the dense kernel takes these products either way)
 cdef Py_ssize_t _FWD_TRANSPOSED_WIDTH = 16
 cdef Py_ssize_t _FWD_TRANSPOSED_MAX_WIDTH = 128
 cdef Py_ssize_t _FWD_TRANSPOSED_ROWS = 128
+cdef Py_ssize_t _FWD_TRANSPOSED_MIN_INPUTS = 512
 # the first layer's panel steps (see _first_layer_steps and train_epoch): the most
 # and the fewest neurons a panel (0: never), the most multiply-adds of a panel's
 # product, and the least size of the layer's block that takes them
@@ -1071,7 +1076,7 @@ cdef void _forward(Net* net, const floating* P, const floating* X0, Py_ssize_t B
             if dense:
                 _dense_layer(pk, l, po, blk, a_in, B, n_in, n_out, z, xsrc, gidx)
             elif _FWD_TRANSPOSED_WIDTH <= n_out <= _FWD_TRANSPOSED_MAX_WIDTH \
-                    and B >= _FWD_TRANSPOSED_ROWS:
+                    and B >= _FWD_TRANSPOSED_ROWS and n_in >= _FWD_TRANSPOSED_MIN_INPUTS:
                 # Z^T = W A^T into the free delta buffer, then Z := (Z^T)^T + b in one
                 # pass.  OpenBLAS runs this orientation faster (measured, 1 thread,
                 # float64: 784->100 at 200 rows 49 against 42 GFLOP/s, 784->30 at 1024
@@ -2743,6 +2748,41 @@ def sgd_update(floating[::1] params, const floating[::1] grad, double learning_r
                         params.shape[0], 1.0, 0.0, 0, params.shape[0])
 
 
+def l2_gradient(const floating[::1] grad, const double[::1] x, const Py_ssize_t[::1] sizes,
+                double divisor, double coef, double[::1] out):
+    """A full-batch solver's gradient from the kernels' gradient sum: for the weights
+    out := grad / divisor + coef x, for the biases out := grad / divisor (x: the
+    parameters, in float64 as SciPy's L-BFGS-B iterates them; out may be grad).
+    Returns sum x^2 over the weights, for the penalty's share of the loss.  One pass
+    where NumPy takes several and a temporary for the weights (an L-BFGS evaluation
+    of a small network spent as long in them as in its kernel)."""
+    cdef Py_ssize_t n = grad.shape[0], l, _j, k, pos = 0, n_in, n_out
+    cdef double s = 0.0
+    cdef const floating* g
+    cdef const double* w
+    cdef double* o
+    _check_sizes(sizes)
+    if x.shape[0] != n or out.shape[0] != n or _n_params(sizes) != n:
+        raise ValueError(f"grad, x and out must each hold the {_n_params(sizes)} parameters "
+                         f"of the sizes, got {n}, {x.shape[0]} and {out.shape[0]}")
+    if n == 0:
+        return 0.0
+    with nogil:
+        for l in range(sizes.shape[0] - 1):
+            n_in = sizes[l]
+            n_out = sizes[l + 1]
+            for _j in range(n_out):
+                out[pos] = grad[pos] / divisor
+                g = &grad[pos + 1]
+                w = &x[pos + 1]
+                o = &out[pos + 1]
+                for k in range(n_in):  # (vectorised: the sum of squares apart)
+                    o[k] = g[k] / divisor + coef * w[k]
+                s += nn_sumsq_d(w, n_in)
+                pos += n_in + 1
+    return s
+
+
 cdef Py_ssize_t _state_vectors(int kind) noexcept:
     """How many vectors of the parameters' length an optimiser keeps."""
     if kind == OPT_ADAM or kind == OPT_SK_ADAM:
@@ -2812,6 +2852,24 @@ def _panel_steps(neurons=None, min_bytes=None, fused_rows=None):
         _PANEL_MIN_BYTES = max(0, min_bytes)
     if fused_rows is not None:
         _PANEL_MOMENTUM_MIN_ROWS, _PANEL_FUSED_MAX_ROWS = fused_rows
+    return before
+
+
+def _forward_transposed(width=None, max_width=None, rows=None, min_inputs=None):
+    """The layers whose forward product forms its transpose (see _forward): the
+    fewest and most neurons, the fewest rows and inputs.  Returns the settings before."""
+    global _FWD_TRANSPOSED_WIDTH, _FWD_TRANSPOSED_MAX_WIDTH, _FWD_TRANSPOSED_ROWS
+    global _FWD_TRANSPOSED_MIN_INPUTS
+    before = (_FWD_TRANSPOSED_WIDTH, _FWD_TRANSPOSED_MAX_WIDTH, _FWD_TRANSPOSED_ROWS,
+              _FWD_TRANSPOSED_MIN_INPUTS)
+    if width is not None:
+        _FWD_TRANSPOSED_WIDTH = width
+    if max_width is not None:
+        _FWD_TRANSPOSED_MAX_WIDTH = max_width
+    if rows is not None:
+        _FWD_TRANSPOSED_ROWS = rows
+    if min_inputs is not None:
+        _FWD_TRANSPOSED_MIN_INPUTS = min_inputs
     return before
 
 

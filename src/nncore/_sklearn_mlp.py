@@ -49,7 +49,7 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import type_of_target, unique_labels
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
-from . import _layout
+from . import _kernels, _layout
 from ._sklearn_base import BaseEstimator, refuse_dates, train_network
 from .callbacks import Callback
 from .network import Network
@@ -100,18 +100,13 @@ def _check_sample_weight(sample_weight, X):
     return sw
 
 
-def _sklearn_objective(loss, grad, sw_sum, packed, sizes, alpha, out, penalty=None):
-    """scikit-learn's L-BFGS objective and its gradient at ``packed`` (its packing:
-    every layer's coefficients, then the intercepts) from nncore's loss and gradient
-    sums over the data: their means plus alpha's L2 penalty on the weights.  The
-    gradient goes to ``out`` in scikit-learn's packing; ``penalty`` (as long as the
-    weights) spares a temporary."""
-    n_weights = sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
-    weights = packed[:n_weights]
-    _layout.to_sklearn(grad, sizes, out)
-    out /= sw_sum
-    out[:n_weights] += np.multiply(weights, alpha / sw_sum, out=penalty)
-    return loss / sw_sum + 0.5 * alpha * float(weights @ weights) / sw_sum, out
+def _sklearn_objective(loss, grad, sw_sum, x, sizes, alpha, out):
+    """scikit-learn's L-BFGS objective and its gradient at the parameters ``x``
+    (float64, nncore's layout) from nncore's loss and gradient sums over the data:
+    their means plus alpha's L2 penalty on the weights, the gradient to ``out``
+    (float64; may be ``grad``).  ``sizes``: the network's spec.sizes."""
+    sumsq = _kernels.l2_gradient(grad, x, sizes, sw_sum, alpha / sw_sum, out)
+    return loss / sw_sum + 0.5 * alpha * sumsq / sw_sum, out
 
 
 def _check_optimize_result(result, max_iter):
@@ -438,21 +433,23 @@ class _BaseMLP(BaseEstimator):
             self._best_live = np.ones(net.params.shape, dtype=bool)
 
     def _fit_lbfgs(self, net, X, Y, sample_weight):
-        # L-BFGS-B iterates in scikit-learn's packing of the parameters (its
-        # variables in its order: the same iterates up to rounding)
-        sizes = net.sizes
+        # L-BFGS-B iterates on nncore's parameter vector, a permutation of scikit-learn's
+        # packing: its steps are elementwise and its dot products' sums differ by
+        # rounding only, so the iterates are scikit-learn's up to rounding, and no
+        # evaluation converts between the two (on small data, where SciPy's loop and
+        # these conversions outweigh the kernels, that was a fifth of the fit)
+        sizes = net.spec.sizes
         data = self._full_batch_data(net, X, Y, sample_weight)
-        penalty = np.empty(int(_layout.weights_mask(sizes).sum()))
 
-        def loss_grad(packed):
-            _layout.from_sklearn(packed, sizes, net.params)
+        def loss_grad(x):
+            net.params[:] = x
             loss, grad, sw_sum = data.loss_and_gradient_sums()
             # (a new gradient array each time: SciPy keeps the one it is given)
-            return _sklearn_objective(loss, grad, sw_sum, packed, sizes, self.alpha,
-                                      np.empty(grad.shape[0]), penalty)
+            out = grad if grad.dtype == np.float64 else np.empty(grad.shape[0])
+            return _sklearn_objective(loss, grad, sw_sum, x, sizes, self.alpha, out)
 
         solver = LBFGS(self.max_iter, max_fun=self.max_fun, tol=self.tol)
-        x0 = _layout.to_sklearn(net.params, sizes, np.empty(net.params.shape[0]))
+        x0 = net.params.astype(np.float64)
         last = {"x": x0.copy(), "iterations": 0}
 
         def each(result):
@@ -465,7 +462,7 @@ class _BaseMLP(BaseEstimator):
         except BaseException:
             # the parameters hold a line search's trial point: keep the last
             # completed iteration instead (an interrupt, a lost cluster)
-            _layout.from_sklearn(last["x"], sizes, net.params)
+            net.params[:] = last["x"]
             if last["iterations"]:
                 self.n_iter_, self.loss_ = last["iterations"], np.float64(last["loss"])
             raise
@@ -477,7 +474,7 @@ class _BaseMLP(BaseEstimator):
         if net.dtype == np.float32:
             net = net.astype(np.float64)
             self._attach(net)
-        _layout.from_sklearn(result.x, sizes, net.params)
+        net.params[:] = result.x
         return net
 
     # -- where the data lives: here, in this process; nncore.dask overrides these
@@ -567,11 +564,13 @@ class _BaseMLP(BaseEstimator):
         X = net.check_data(validate_data(self, X, accept_sparse=["csr", "csc"], reset=False))
         Y = np.asarray(y, dtype=net.dtype).reshape(X.shape[0], -1)
         sw_sum = X.shape[0] if sample_weight is None else float(np.sum(sample_weight))
-        packed = np.asarray(packed_coef_inter)
-        _layout.from_sklearn(packed, net.sizes, net.params)
+        x = np.empty(net.n_params)
+        _layout.from_sklearn(np.asarray(packed_coef_inter), net.sizes, x)
+        net.params[:] = x
         loss, grad, _ = net.loss_and_gradient_sums(X, Y, sample_weight)
-        return _sklearn_objective(loss, grad, sw_sum, packed, net.sizes, self.alpha,
-                                  np.empty_like(grad))
+        value, out = _sklearn_objective(loss, grad, sw_sum, x, net.spec.sizes, self.alpha,
+                                        np.empty(net.n_params))
+        return value, _layout.to_sklearn(out, net.sizes, np.empty_like(grad))
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -269,6 +269,10 @@ def build(draw, name):
                 args["workspace"] = Arr((K.train_workspace_size(sizes, n, bs, opt, block, nt,
                                                                 True),), F, False)
         return args
+    if name == "l2_gradient":
+        return {"grad": Arr((P,), F, True), "x": Arr((P,), F64, True), "sizes": common["sizes"],
+                "divisor": draw(st.sampled_from([1.0, 7.0, 0.25])),
+                "coef": draw(st.sampled_from([0.0, 1e-4, 1.0])), "out": Arr((P,), F64, False)}
     r, c = draw(st.integers(0, 7)), draw(st.integers(0, 7))
     if name == "first_nonfinite_row":
         return {"A": Arr((r, c), F, True), "n_threads": draw(st.integers(1, 9))}
@@ -324,7 +328,7 @@ KERNELS = ["n_params", "workspace_size", "train_workspace_size", "forward", "los
            "per_sample_gradients", "train_epoch", "activate", "sigmoid", "activation_prime",
            "sigmoid_prime", "output_delta", "mse", "mse_grad", "sgd_update", "optimizer_step",
            "shuffle_order", "uniform", "first_nonfinite_row", "pass_workspace_size",
-           "sparse_first_layer"]
+           "sparse_first_layer", "l2_gradient"]
 FLOATING = {"float32": F32, "float64": F64}
 
 
@@ -384,6 +388,25 @@ def test_valid_kernel_calls_stay_inside_their_buffers(name, data):
         assert sorted(values["order"].tolist()) == list(range(args["order"].shape[0]))
     if name == "uniform":
         assert ((values["out"] >= 0) & (values["out"] < 1)).all()
+    if name == "l2_gradient":
+        mask = np.ones(args["x"].shape[0], dtype=bool)
+        pos = 0
+        for a, b in zip(args["sizes"].data[:-1], args["sizes"].data[1:]):
+            mask[pos:pos + int(b) * (int(a) + 1):int(a) + 1] = False  # the biases
+            pos += int(b) * (int(a) + 1)
+        x, got = values["x"], values["out"]
+        with np.errstate(all="ignore"):
+            a = values["grad"].astype(F64) / args["divisor"]
+            b = np.where(mask, args["coef"] * x, 0.0)
+            want = a + b
+            sumsq = float(np.sum(x[mask] ** 2))
+        # (each output one division and one multiply-add, maybe fused: within an
+        # ulp or two of its terms' size; the same NaNs and infinities)
+        finite = np.isfinite(want)
+        np.testing.assert_array_equal(got[~finite], want[~finite])
+        assert np.all(np.abs(got[finite] - want[finite])
+                      <= 4.5e-16 * (np.abs(a) + np.abs(b))[finite])
+        np.testing.assert_allclose(result, sumsq, rtol=1e-13)
     if name == "first_nonfinite_row":
         finite_rows = np.isfinite(values["A"]).all(axis=1)
         first = int(np.argmin(finite_rows)) if not finite_rows.all() else -1
@@ -436,7 +459,8 @@ def mutations(name, args):
             other = F32 if a.dtype is F64 else F64
             # (a kernel of one floating argument takes either precision)
             out.append((f"{key} as {np.dtype(other).name}", mod(dtype=other),
-                        name != "first_nonfinite_row"))
+                        name != "first_nonfinite_row"
+                        and not (name == "l2_gradient" and key == "grad")))
             out.append((f"{key} as int64", mod(dtype=np.int64), True))
             out.append((f"{key} as complex", mod(dtype=np.complex128), True))
         else:

@@ -2748,8 +2748,9 @@ def sgd_update(floating[::1] params, const floating[::1] grad, double learning_r
                         params.shape[0], 1.0, 0.0, 0, params.shape[0])
 
 
-def l2_gradient(const floating[::1] grad, const double[::1] x, const Py_ssize_t[::1] sizes,
-                double divisor, double coef, double[::1] out):
+def l2_gradient(const floating[::1] grad not None, const double[::1] x not None,
+                const Py_ssize_t[::1] sizes not None, double divisor, double coef,
+                double[::1] out not None):
     """A full-batch solver's gradient from the kernels' gradient sum: for the weights
     out := grad / divisor + coef x, for the biases out := grad / divisor (x: the
     parameters, in float64 as SciPy's L-BFGS-B iterates them; out may be grad).

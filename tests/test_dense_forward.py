@@ -3,10 +3,12 @@ pure-Python reference, and against the BLAS path it replaces.
 
 Its tiles are 8 rows x 3 vectors of neurons (8 a vector in float64, 16 in float32),
 with tails of 4 and 1 rows and of 1-3 vectors (the last one masked): the widths and
-chunk sizes here land on every one of them in both dtypes.  Calls over fewer than
-512 rows (_DENSE_CALL_MIN_ROWS) and products of fewer than 64 (NN_DENSE_MIN_ROWS)
-go to BLAS, and in float32 those of fewer than 256 for which the weights would be
-packed afresh (a minibatch's): the calls here take 520 rows or more."""
+chunk sizes here land on every one of them in both dtypes. Calls over fewer than 512
+rows (_DENSE_CALL_MIN_ROWS; a pass of at least 64 and at most _DENSE_SHORT_PASS_WORK
+multiply-adds excepted, in float32 one of 256 inputs or more) and products of fewer
+than 64 (NN_DENSE_MIN_ROWS) go to BLAS, and in float32 those of fewer than 256 for
+which the weights would be packed afresh (a minibatch's): the calls here take 520
+rows or more, besides the short passes of test_short_passes_take_the_dense_product."""
 
 import platform
 import sys
@@ -96,12 +98,38 @@ def test_every_input_width_against_the_reference(n_in, path, dtype):
     assert_close(net.predict(X), ref.predict(X.astype(float).tolist()), dtype)
 
 
-def test_a_call_over_few_rows_leaves_the_products_to_blas(dtype):
-    # (no pack for calls under 512 rows: its fresh memory costs more than it gains)
-    net, _, rng = _twins([13, 100, 3], 3, dtype=dtype)
-    X = rng.uniform(-2, 2, (511, 13)).astype(dtype)
-    dense, blas = _on_both_paths(lambda: net.predict(X))
-    np.testing.assert_array_equal(dense, blas)
+def test_a_pass_over_few_rows_leaves_the_products_to_blas(dtype):
+    # (no pack for passes under 64 rows, none of whose products would take it, nor
+    # for short passes of more work than _DENSE_SHORT_PASS_WORK: BLAS may take two
+    # threads for them; 784-100-3 over 100 rows is 7.9 Mi multiply-adds)
+    # (and in float32 for narrow inputs)
+    cases = [([13, 100, 3], 63), ([784, 100, 3], 100), ([784, 100, 3], 511)]
+    if dtype == np.float32:
+        cases.append(([13, 100, 3], 200))
+    for sizes, rows in cases:
+        net, _, rng = _twins(sizes, 3, dtype=dtype)
+        X = rng.uniform(-2, 2, (rows, sizes[0])).astype(dtype)
+        Y = rng.uniform(0, 1, (rows, 3)).astype(dtype)
+        dense, blas = _on_both_paths(lambda net=net, X=X, Y=Y: net.gradient(X, Y))
+        np.testing.assert_array_equal(dense, blas)
+
+
+@pytest.mark.parametrize("rows", [65, 130, 160])
+def test_short_passes_take_the_dense_product(rows, dtype):
+    """Passes from 64 rows on (predict beyond its lean path's 64, the loss and
+    gradient) pack the weights: they agree with the reference, and round as the
+    dense product does, not as BLAS, where the processor has it."""
+    # (float32 from 256 inputs; 160 rows of 256-100-3: just under the work bound)
+    n_in = 13 if dtype == np.float64 else 256
+    net, ref, rng = _twins([n_in, 100, 3], rows, dtype=dtype)
+    X = rng.uniform(-2, 2, (rows, n_in)).astype(dtype)
+    Y = rng.uniform(0, 1, (rows, 3)).astype(dtype)
+    Xl, Yl = X.astype(float).tolist(), Y.astype(float).tolist()
+    dense, blas = _on_both_paths(lambda: (net.predict(X), net.gradient(X, Y)))
+    assert_close(dense[0], ref.predict(Xl), dtype)
+    assert_close(dense[1], ref.gradient(Xl, Yl), dtype)
+    if _kernels._dense_forward_available():
+        assert not np.array_equal(dense[0], blas[0])
 
 
 @pytest.mark.parametrize("threads", [1, 2])

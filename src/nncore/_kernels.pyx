@@ -546,26 +546,43 @@ cdef struct Pack:
     bint one_product  # packed for a single product (training's minibatch), not a pass
 
 
-# calls over fewer rows leave every product to BLAS: the pack's memory (fresh pages
-# from the system, every call) costs more than the kernel gains there (predict of
-# 200 rows through 784-100: 0.70 ms with it, 0.62 without)
+# calls over fewer rows leave every product to BLAS (the pack, made per call, and
+# its memory would not pay), except the passes below
 cdef Py_ssize_t _DENSE_CALL_MIN_ROWS = 512
 DENSE_CALL_MIN_ROWS = _DENSE_CALL_MIN_ROWS
+# ... a pass (predict, loss, gradient) from NN_DENSE_MIN_ROWS rows takes the pack
+# while its multiply-adds are at most this many, in float32 only from
+# _DENSE_SHORT_PASS_F32_INPUTS inputs.  Measured against BLAS over 65-300 rows, one
+# thread: float64 predict 1.05-1.18x (4-100-3), 1.09-1.19x (30-50-2), 1.15x
+# (64-100-10), 1.32-1.39x (784-30-10), the gradient 0.96-1.14x; float32 784-30-10
+# 1.32-1.41x and 1.10-1.24x, but narrow inputs 0.84-1.06x.  Past the bound, BLAS on
+# two threads (such a pass runs on one of nncore's, BLAS free to take more) beats
+# the kernel on one: 784-100-10 over 200 rows 0.78x, where on one thread 1.48x.
+cdef Py_ssize_t _DENSE_SHORT_PASS_WORK = 1 << 22
+cdef Py_ssize_t _DENSE_SHORT_PASS_F32_INPUTS = 256
 
 
-cdef void _pack_init(Pack* pk, const Net* net, bint f64, Py_ssize_t rows) noexcept nogil:
+cdef void _pack_init(Pack* pk, const Net* net, bint f64, Py_ssize_t rows,
+                     bint short_pass=False) noexcept nogil:
     """A pack for a call over rows rows, in passes of up to net.bmax, of float64
     (f64) or float32, or none (buf NULL: BLAS does every product) where no layer
-    would take it or the memory is not there."""
-    cdef Py_ssize_t size
+    would take it, the call is short (see _DENSE_SHORT_PASS_WORK: short_pass for a
+    pass that may take it) or the memory is not there."""
+    cdef Py_ssize_t size, l, work = 0
     pk.raw = NULL
     pk.buf = NULL
     pk.ready = 0
     pk.finite = 0
     pk.one_product = False
-    if rows < _DENSE_CALL_MIN_ROWS or net.bmax < NN_DENSE_MIN_ROWS \
-            or not nn_dense_available():
+    if rows < NN_DENSE_MIN_ROWS or net.bmax < NN_DENSE_MIN_ROWS or not nn_dense_available():
         return
+    if rows < _DENSE_CALL_MIN_ROWS:
+        if not short_pass or not f64 and net.sizes[0] < _DENSE_SHORT_PASS_F32_INPUTS:
+            return
+        for l in range(net.L):
+            work += net.sizes[l] * net.sizes[l + 1]
+        if rows * work > _DENSE_SHORT_PASS_WORK:
+            return
     size = nn_dense_pack_size(net.sizes, net.L, f64)
     if size == 0:
         return
@@ -1630,7 +1647,7 @@ cdef Py_ssize_t _forward_chunks(Net* net, const floating* P, const floating* X,
     if gd != NULL:
         rows = gd[0]
     cdef Pack pk
-    _pack_init(&pk, net, floating is double, n)
+    _pack_init(&pk, net, floating is double, n, True)
     cdef nn_fpstate fp = nn_fp_flush_enter()
     while start < n:
         b = min(net.bmax, n - start)
@@ -1720,7 +1737,7 @@ cdef double _data_pass(Net* net, const floating* P, const floating* X, const flo
     if gd != NULL:
         rows = gd[0]
     cdef Pack pk
-    _pack_init(&pk, net, floating is double, n)  # (the weights stay as they are: packed once)
+    _pack_init(&pk, net, floating is double, n, True)  # (packed once: the weights stay)
     cdef nn_fpstate fp = nn_fp_flush_enter()
     while start < n:
         b = min(net.bmax, n - start)

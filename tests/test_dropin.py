@@ -578,3 +578,83 @@ def test_sample_weights_are_repetitions_in_scikit_learns_settings(est, sparse):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         check(type(est).__name__, est)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("labels", ["multiclass", "strings", "binary", "one-class",
+                                    "multilabel", "sparse-fit"])
+def test_predicts_labels_as_the_label_binarizer(labels, dtype):
+    """predict turns the network's outputs into labels without LabelBinarizer's
+    dispatch: the same labels, dtype and shape as its inverse_transform, ties,
+    NaN rows and outputs at the threshold included."""
+    from sklearn.preprocessing import LabelBinarizer
+
+    from nncore._sklearn_mlp import _inverse_binarize
+
+    rng = np.random.default_rng(3)
+    y = {"multiclass": rng.integers(0, 4, 30), "strings": rng.choice(["a", "bb", "c"], 30),
+         "binary": rng.choice([-3, 7], 30), "one-class": np.full(30, "x"),
+         "multilabel": rng.integers(0, 2, (30, 3)),
+         "sparse-fit": sp.csr_matrix(rng.integers(0, 2, (30, 3)))}[labels]
+    lb = LabelBinarizer().fit(y)
+    width = 1 if lb.y_type_ == "binary" else len(lb.classes_)
+    out = rng.uniform(0, 1, (40, width)).astype(dtype)
+    out[1] = np.nan
+    out[2] = 0.5  # ties, and the binary threshold itself
+    if width == 1:
+        out = out.ravel()
+    want = lb.inverse_transform(out)
+    if labels != "sparse-fit":  # (which scikit-learn's code keeps: a sparse result)
+        def refuse(*args, **kwargs):
+            raise AssertionError("went through LabelBinarizer.inverse_transform")
+        lb.inverse_transform = refuse
+    got = _inverse_binarize(lb, out)
+    assert type(got) is type(want) and got.dtype == want.dtype and got.shape == want.shape
+    np.testing.assert_array_equal(got.toarray() if sp.issparse(got) else got,
+                                  want.toarray() if sp.issparse(want) else want)
+
+
+@pytest.mark.parametrize("task", ["multiclass", "binary", "regression"])
+@pytest.mark.parametrize("rows", [1, 64, 65, 300])
+def test_predict_takes_and_refuses_inputs_as_scikit_learn(task, rows):
+    """Well-formed arrays skip scikit-learn's validation (a few rows through the lean
+    path, more through the kernels, which check that they are finite); anything
+    else goes through it: the same outputs, and the same errors, either way."""
+    Sk, Nn, X, y, _ = TASKS[task]
+    kw = dict(hidden_layer_sizes=(15,), max_iter=3, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        sk, nn = Sk(**kw).fit(X, y), Nn(**kw).fit(X, y)
+    Xr = np.ascontiguousarray(np.resize(X, (rows, X.shape[1])))
+    nan, inf = Xr.copy(), Xr.copy()
+    nan[-1, 3] = np.nan
+    inf[rows // 2, 0] = -np.inf
+    inputs = {"well-formed": Xr, "nan": nan, "inf": inf, "narrow": Xr[:, :-1],
+              "wide": np.hstack([Xr, Xr[:, :1]]), "float32": Xr.astype(np.float32),
+              "fortran": np.asfortranarray(Xr), "strided": np.repeat(Xr, 2, axis=1)[:, ::2],
+              "int": (Xr * 10).astype(np.int64), "list": Xr.tolist(), "empty": Xr[:0],
+              "1-d": Xr[0]}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PendingDeprecationWarning)  # (NumPy's on matrix)
+        inputs["matrix"] = np.asmatrix(Xr)
+    methods = ["predict"] + (["predict_proba"] if Sk is SkClassifier else [])
+    for name, data in inputs.items():
+        for method in methods:
+            outcome = []
+            for est in (sk, nn):
+                try:
+                    outcome.append(getattr(est, method)(data))
+                except Exception as exc:  # noqa: BLE001 -- compared below
+                    outcome.append(exc)
+            want, got = outcome
+            where = f"{method}({name})"
+            if isinstance(want, Exception):
+                assert type(got) is type(want) and str(got) == str(want), where
+            else:
+                assert not isinstance(got, Exception), f"{where}: {got!r}"
+                assert got.dtype == want.dtype and got.shape == want.shape, where
+                if got.dtype.kind == "f":
+                    np.testing.assert_allclose(got, want, rtol=RTOL["stochastic"],
+                                               atol=1e-14, err_msg=where)
+                else:
+                    np.testing.assert_array_equal(got, want, err_msg=where)

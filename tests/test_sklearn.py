@@ -315,3 +315,31 @@ def test_docstring_examples():
 
     result = doctest.testmod(nncore.sklearn)
     assert result.attempted >= 2 and result.failed == 0
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("rows", [1, 65, 300])
+def test_well_formed_inputs_skip_validation_to_the_same_answers(rows, dtype):
+    """A C-contiguous array of the network's dtype and width skips scikit-learn's
+    validation (the kernels check it finite); what it answers, and what it refuses,
+    is what the validated way answers for the same values given as a list."""
+    X, y = np.random.default_rng(0).random((300, 6)), np.arange(300) % 3
+    for est in (NNClassifier(hidden_layer_sizes=(9,), epochs=2, dtype=dtype, random_state=0),
+                NNRegressor(hidden_layer_sizes=(9,), epochs=2, dtype=dtype, random_state=0)):
+        est.fit(X, y)
+        Xr = np.ascontiguousarray(X[:rows], dtype=dtype)
+        for method in ("predict", "predict_proba"):
+            if not hasattr(est, method):
+                continue
+            call = getattr(est, method)
+            fast, slow = call(Xr), call(Xr.tolist())
+            assert fast.dtype == slow.dtype
+            np.testing.assert_array_equal(fast, slow)
+            bad = Xr.copy()
+            bad[-1, 2] = np.nan
+            errors = []
+            for data in (bad, bad.tolist()):
+                with pytest.raises(ValueError) as info:
+                    call(data)
+                errors.append(str(info.value))
+            assert errors[0] == errors[1] and "NaN" in errors[0]

@@ -18,9 +18,11 @@ except ImportError as exc:  # pragma: no cover - exercised only without scikit-l
         f"importing it failed: {exc}"
     ) from exc
 
+import numpy as np
+
 from .training import LocalData, Trainer
 
-__all__ = ["BaseEstimator", "refuse_dates", "train_network"]
+__all__ = ["BaseEstimator", "predict_well_formed", "refuse_dates", "train_network"]
 
 
 def refuse_dates(X):
@@ -30,6 +32,19 @@ def refuse_dates(X):
     if kind in ("M", "m"):
         raise TypeError(f"X has dtype {X.dtype} (datetime); nncore needs real numbers: "
                         "turn dates into numeric features first")
+
+
+def predict_well_formed(net, X):
+    """The network's outputs for X if it is a C-contiguous 2-D NumPy array of the
+    network's dtype and inputs, of at least one row, all finite; else None (the
+    caller then validates as scikit-learn does, and says what is wrong its way)."""
+    if type(X) is not np.ndarray or X.ndim != 2 or X.dtype != net.dtype \
+            or not X.flags.c_contiguous or X.shape[0] == 0 or X.shape[1] != net.sizes[0]:
+        return None
+    try:
+        return net.predict(X)
+    except ValueError:  # (a NaN or an infinity, found by the kernels as they read X)
+        return None
 
 
 def train_network(network, X, Y, sample_weight, optimizer, *, epochs, batch_size,

@@ -50,7 +50,7 @@ from sklearn.utils.multiclass import type_of_target, unique_labels
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from . import _kernels, _layout
-from ._sklearn_base import BaseEstimator, refuse_dates, train_network
+from ._sklearn_base import BaseEstimator, predict_well_formed, refuse_dates, train_network
 from .callbacks import Callback
 from .network import Network
 from .optimizers import LBFGS, SklearnAdam, SklearnSGD
@@ -123,19 +123,6 @@ def _check_optimize_result(result, max_iter):
                 "    https://scikit-learn.org/stable/modules/preprocessing.html")
         warnings.warn(msg, ConvergenceWarning, stacklevel=4)
     return n_iter
-
-
-def _predict_well_formed(net, X):
-    """The network's outputs for X if it is a C-contiguous 2-D NumPy array of the
-    network's dtype and inputs, of at least one row, all finite; else None (the
-    caller then validates as scikit-learn does, and says what is wrong its way)."""
-    if type(X) is not np.ndarray or X.ndim != 2 or X.dtype != net.dtype \
-            or not X.flags.c_contiguous or X.shape[0] == 0 or X.shape[1] != net.sizes[0]:
-        return None
-    try:
-        return net.predict(X)
-    except ValueError:  # (a NaN or an infinity, found by the kernels as they read X)
-        return None
 
 
 def _inverse_binarize(lb, y):
@@ -569,7 +556,7 @@ class _BaseMLP(BaseEstimator):
             net = self._network()
             out = net.predict_lean(X)
             if out is None:
-                out = _predict_well_formed(net, X)
+                out = predict_well_formed(net, X)
             if out is not None:
                 return out
         if check_input:

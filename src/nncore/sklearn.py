@@ -35,7 +35,7 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_dat
 # isort: on
 
 from . import _validation, optimizers
-from ._sklearn_base import refuse_dates
+from ._sklearn_base import predict_well_formed, refuse_dates
 from ._sklearn_mlp import MLPClassifier, MLPRegressor  # (the drop-in)
 from .network import Network
 
@@ -238,8 +238,11 @@ class _BaseNN(BaseEstimator):
         if "network_" not in self.__dict__:
             check_is_fitted(self)
         if "feature_names_in_" not in self.__dict__:
-            # a few well-formed rows: what validate_data would return unchanged
+            # well-formed rows, which validate_data would return unchanged: a few
+            # through the lean path, more through the kernels (see predict_well_formed)
             out = self.network_.predict_lean(X)
+            if out is None:
+                out = predict_well_formed(self.network_, X)
             if out is not None:
                 return out
         X = self._validate_X(X, reset=False)

@@ -99,6 +99,16 @@ static inline float nn_exp_f(float x)
         }                                                                    \
     }
 
+/* z := exp(z) in place for z <= 0: the softmax's logits less their row's maximum */
+#define NN_EXP_NONPOS(NAME, T, EXP)                                          \
+    NN_CLONES static void NAME(T *restrict z, ptrdiff_t n)                   \
+    {                                                                        \
+        for (ptrdiff_t i = 0; i < n; i++)                                    \
+            z[i] = EXP(z[i]);                                                \
+    }
+NN_EXP_NONPOS(nn_exp_nonpos_d, double, nn_exp_d)
+NN_EXP_NONPOS(nn_exp_nonpos_f, float, nn_exp_f)
+
 static inline double nn_fabs_d(double v) { return v < 0 ? -v : v; }
 static inline float nn_fabs_f(float v) { return v < 0 ? -v : v; }
 

@@ -82,6 +82,8 @@ cdef extern from "_fastmath.h" nogil:
     # vectorisable elementwise loops (see the header for why)
     void nn_sigmoid_d(double* z, Py_ssize_t n) noexcept
     void nn_sigmoid_f(float* z, Py_ssize_t n) noexcept
+    void nn_exp_nonpos_d(double* z, Py_ssize_t n) noexcept
+    void nn_exp_nonpos_f(float* z, Py_ssize_t n) noexcept
     void nn_tanh_d(double* z, Py_ssize_t n) noexcept
     void nn_tanh_f(float* z, Py_ssize_t n) noexcept
     void nn_sigmoid_prime_mul_d(double* d, const double* a, Py_ssize_t n) noexcept
@@ -304,19 +306,26 @@ cdef void _activate(floating* Z, Py_ssize_t rows, Py_ssize_t cols, int act) noex
             else:
                 Z[i] = exp(Z[i])
     elif act == SOFTMAX:
-        # subtract the row maximum so exp never overflows
+        # subtract the row maximum so exp never overflows, then exp over the whole
+        # block at once: nncore's vectorised exp, not libm's call per value (which
+        # took a tenth of a 64-100-10 epoch's time at batch 200; the softmax of
+        # 200 x 10 values 14.5 -> 6.5 us, float32 10.7 -> 6.1 us)
         for i in range(rows):
             row = Z + i * cols
             m = row[0]
             for j in range(1, cols):
                 if row[j] > m:
                     m = row[j]
+            for j in range(cols):
+                row[j] = row[j] - m
+        if floating is float:
+            nn_exp_nonpos_f(Z, n)
+        else:
+            nn_exp_nonpos_d(Z, n)
+        for i in range(rows):
+            row = Z + i * cols
             s = 0
             for j in range(cols):
-                if floating is float:
-                    row[j] = expf(row[j] - m)
-                else:
-                    row[j] = exp(row[j] - m)
                 s = s + row[j]
             for j in range(cols):
                 row[j] = row[j] / s

@@ -658,3 +658,33 @@ def test_predict_takes_and_refuses_inputs_as_scikit_learn(task, rows):
                                                atol=1e-14, err_msg=where)
                 else:
                     np.testing.assert_array_equal(got, want, err_msg=where)
+
+
+@pytest.mark.parametrize("labels", ["multiclass", "int8", "uint", "strings", "bools",
+                                    "binary", "one-class", "objects", "floats"])
+def test_binarizes_labels_as_the_label_binarizer(labels):
+    """fit and partial_fit turn labels into an indicator matrix without
+    LabelBinarizer's checks where the labels are a plain array: the same matrix as
+    its transform; other labels go through it."""
+    from sklearn.preprocessing import LabelBinarizer
+
+    from nncore._sklearn_mlp import _binarize
+
+    rng = np.random.default_rng(5)
+    y = {"multiclass": rng.integers(-2, 5, 40), "int8": rng.integers(0, 3, 40).astype(np.int8),
+         "uint": rng.integers(0, 4, 40).astype(np.uint64),
+         "strings": rng.choice(["a", "bb", "c", "dd"], 40), "bools": rng.random(40) > 0.5,
+         "binary": rng.choice([-3, 7], 40), "one-class": np.full(40, 2),
+         "objects": rng.choice(["x", "y", "z"], 40).astype(object),
+         "floats": rng.integers(0, 3, 40).astype(float)}[labels]
+    lb = LabelBinarizer().fit(y)
+    want = lb.transform(y).astype(bool)
+    fast = labels not in ("objects", "floats")
+    if fast:
+        def refuse(*args, **kwargs):
+            raise AssertionError("went through LabelBinarizer.transform")
+        lb.transform = refuse
+    for part in (y, y[:7], y[:1]):  # (a partial_fit's batch: a subset of the classes)
+        got = _binarize(lb, part)
+        assert got.dtype == bool and got.shape == (part.shape[0], want.shape[1])
+        np.testing.assert_array_equal(got, want[:part.shape[0]])

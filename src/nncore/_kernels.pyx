@@ -2782,7 +2782,7 @@ def l2_gradient(const floating[::1] grad not None, const double[::1] x not None,
     parameters, in float64 as SciPy's L-BFGS-B iterates them; out may be grad).
     Returns sum x^2 over the weights, for the penalty's share of the loss.  One pass
     where NumPy takes several and a temporary for the weights (an L-BFGS evaluation
-    of a small network spent as long in them as in its kernel)."""
+    of a small network spent nearly as long in them as in its kernel)."""
     cdef Py_ssize_t n = grad.shape[0], l, _j, k, pos = 0, n_in, n_out
     cdef double s = 0.0
     cdef const floating* g

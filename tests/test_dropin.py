@@ -688,3 +688,118 @@ def test_binarizes_labels_as_the_label_binarizer(labels):
         got = _binarize(lb, part)
         assert got.dtype == bool and got.shape == (part.shape[0], want.shape[1])
         np.testing.assert_array_equal(got, want[:part.shape[0]])
+
+
+def _outcome(method, *args):
+    """What a call gave: its result or its exception, and its warnings' messages."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            result = method(*args)
+        except Exception as exc:  # noqa: BLE001 -- compared by the caller
+            result = exc
+    return result, sorted(str(w.message) for w in caught
+                          if not issubclass(w.category, ConvergenceWarning))
+
+
+@pytest.mark.parametrize("task", ["multiclass", "binary", "string-labels", "regression",
+                                  "multioutput"])
+def test_partial_fit_takes_and_refuses_inputs_as_scikit_learn(task, monkeypatch):
+    """After the first partial_fit, a plain batch (a C-contiguous float array of the
+    fitted width, a 1-D array of known labels or finite targets) skips scikit-learn's
+    validation; anything else goes through it: the same steps, errors and warnings
+    as scikit-learn's own partial_fit, input by input."""
+    import copy
+
+    import nncore._sklearn_mlp as mlp
+
+    Sk, Nn, X, y, _ = TASKS[task]
+    X, y = X[:60], y[:60]
+    kw = dict(hidden_layer_sizes=(7,), random_state=0, solver="sgd")
+    first = {"classes": np.unique(y)} if Sk is SkClassifier else {}
+    pair = [C(**kw).partial_fit(X[:30], y[:30], **first) for C in (Sk, Nn)]
+    Xb, yb = np.ascontiguousarray(X[30:]), y[30:]
+    nan, inf = Xb.copy(), Xb.copy()
+    nan[3, 1] = np.nan
+    inf[-1, 0] = np.inf
+    batches = {"plain": (Xb, yb), "one row": (Xb[:1], yb[:1]), "nan": (nan, yb),
+               "inf": (inf, yb), "narrow": (Xb[:, :-1], yb),
+               "wide": (np.hstack([Xb, Xb[:, :1]]), yb), "float32": (Xb.astype(np.float32), yb),
+               "fortran": (np.asfortranarray(Xb), yb), "int": ((Xb * 4).astype(int), yb),
+               "list": (Xb.tolist(), list(yb)), "empty": (Xb[:0], yb[:0]),
+               "short y": (Xb, yb[:-1]), "column y": (Xb, yb.reshape(-1, 1))}
+    if Sk is SkClassifier:
+        unknown = np.where(yb == yb[0], yb[-1], yb).astype(object)
+        unknown[2] = "new" if yb.dtype.kind == "U" else 99
+        batches.update({"unknown label": (Xb, unknown.astype(yb.dtype)),
+                        "labels as floats": (Xb, yb.astype(float))
+                        if yb.dtype.kind != "U" else (Xb, yb.astype(object)),
+                        "one class": (Xb, np.full_like(yb, yb[0]))})
+    else:
+        bad = yb.copy()
+        bad.flat[4] = np.nan
+        batches.update({"nan y": (Xb, bad), "int y": (Xb, (yb * 10).astype(int))})
+    for name, (Xc, yc) in batches.items():
+        results = [_outcome(copy.deepcopy(e).partial_fit, Xc, yc) for e in pair]
+        (want, want_warn), (got, got_warn) = results
+        assert got_warn == want_warn, name
+        if isinstance(want, Exception):
+            assert type(got) is type(want) and str(got) == str(want), name
+        else:
+            assert not isinstance(got, Exception), f"{name}: {got!r}"
+            assert_same_fit(got, want, RTOL["stochastic"] if Xc is not batches["float32"][0]
+                            else RTOL["float32"])
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("went through scikit-learn's validate_data")
+    monkeypatch.setattr(mlp, "validate_data", refuse)
+    pair[1].partial_fit(Xb, yb)
+
+
+def test_partial_fit_after_fitting_with_feature_names_warns_as_scikit_learn():
+    """An estimator fitted on a DataFrame takes the validated way for an array:
+    scikit-learn's warning that it has no feature names."""
+    pd = pytest.importorskip("pandas")
+    X, y = _X[:60], _y[:60]
+    frame = pd.DataFrame(X[:30], columns=[f"f{i}" for i in range(X.shape[1])])
+    outcomes = []
+    for C in (SkClassifier, MLPClassifier):
+        est = C(hidden_layer_sizes=(7,), random_state=0).partial_fit(frame, y[:30],
+                                                                      classes=np.unique(y))
+        outcomes.append(_outcome(est.partial_fit, X[30:], y[30:])[1])
+    assert outcomes[0] == outcomes[1] and any("feature names" in m for m in outcomes[0])
+
+
+def test_parameters_are_checked_again_when_they_change():
+    """The parameters' check is skipped only while every one holds the plain value it
+    passed with: a changed value, or one that could have changed in place (a list),
+    is checked again, as scikit-learn checks at every call."""
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    X, y = _X[:60], _y[:60]
+    calls = []
+    est = MLPClassifier(hidden_layer_sizes=(7,), random_state=0)
+    real = est._validate_params
+    est._validate_params = lambda: (calls.append(1), real())[1]
+    est.partial_fit(X, y, classes=np.unique(y))
+    est.partial_fit(X, y)
+    assert len(calls) == 1
+    # (max_iter=200.0 equals the default 200, but is no integer: the type counts too)
+    for bad in (dict(tol=-1.0), dict(alpha=-0.5), dict(solver="newton"), dict(max_iter=0),
+                dict(max_iter=200.0), dict(momentum=2)):
+        for C in (SkClassifier, MLPClassifier):
+            with pytest.raises(InvalidParameterError) as info:
+                C(hidden_layer_sizes=(7,)).set_params(**bad).fit(X, y)
+            if C is SkClassifier:
+                want = str(info.value)
+        saved = est.get_params()
+        est.set_params(**bad)
+        with pytest.raises(InvalidParameterError) as info:
+            est.fit(X, y)
+        assert str(info.value) == want
+        est.set_params(**saved)
+    est.set_params(hidden_layer_sizes=[7])  # (a list: checked at every call)
+    calls.clear()
+    est.partial_fit(X, y)
+    est.partial_fit(X, y)
+    assert len(calls) == 2

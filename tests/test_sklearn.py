@@ -343,3 +343,75 @@ def test_well_formed_inputs_skip_validation_to_the_same_answers(rows, dtype):
                     call(data)
                 errors.append(str(info.value))
             assert errors[0] == errors[1] and "NaN" in errors[0]
+
+
+@pytest.mark.parametrize("task", ["multiclass", "binary", "strings", "regression",
+                                  "two targets", "float32"])
+def test_partial_fit_of_plain_batches_skips_only_checks_that_pass(task, monkeypatch):
+    """After the first partial_fit, a plain batch (a C-contiguous array of the
+    network's dtype and width, 1-D known labels or finite targets) skips
+    scikit-learn's validation.  With the shortcut and without it, every kind of
+    batch gives the same parameters, or the same error, and the same warnings."""
+    import copy
+    import warnings
+
+    import nncore.sklearn as nns
+
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((60, 6))
+    y = {"multiclass": rng.integers(0, 3, 60), "binary": rng.integers(0, 2, 60) * 5,
+         "strings": rng.choice(["a", "b", "c"], 60), "regression": rng.standard_normal(60),
+         "two targets": rng.standard_normal((60, 2)),
+         "float32": rng.integers(0, 3, 60)}[task]
+    regression = y.dtype.kind == "f"
+    if task == "float32":
+        X = X.astype(np.float32)
+    C = NNRegressor if regression else NNClassifier
+    kw = {} if regression else {"classes": np.unique(y)}
+    est = C(hidden_layer_sizes=(5,), random_state=0, dtype=X.dtype.name).partial_fit(
+        X[:30], y[:30], **kw)
+    Xb, yb = np.ascontiguousarray(X[30:]), y[30:]
+    nan = Xb.copy()
+    nan[2, 3] = np.nan
+    other = np.float32 if X.dtype == np.float64 else np.float64
+    batches = {"plain": (Xb, yb), "one row": (Xb[:1], yb[:1]), "nan": (nan, yb),
+               "narrow": (Xb[:, :-1], yb), "other dtype": (Xb.astype(other), yb),
+               "fortran": (np.asfortranarray(Xb), yb), "list": (Xb.tolist(), yb.tolist()),
+               "empty": (Xb[:0], yb[:0]), "short y": (Xb, yb[:-1]),
+               "too large for float32": (np.full(Xb.shape, 1e300), yb)}
+    if regression:
+        bad = yb.copy()
+        bad.flat[1] = np.inf
+        batches["inf y"] = (Xb, bad)
+    else:
+        unknown = yb.astype(object)
+        unknown[4] = "z" if yb.dtype.kind == "U" else 7
+        batches.update({"unknown label": (Xb, unknown.astype(yb.dtype)),
+                        "floats": (Xb, yb.astype(object) if yb.dtype.kind == "U"
+                                   else yb.astype(float) + 0.5)})
+
+    def outcome(est, Xc, yc):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                result = est.partial_fit(Xc, yc).network_.params
+            except Exception as exc:  # noqa: BLE001 -- compared below
+                result = exc
+        return result, sorted(str(w.message) for w in caught)
+
+    for name, (Xc, yc) in batches.items():
+        fast = outcome(copy.deepcopy(est), Xc, yc)
+        with monkeypatch.context() as m:
+            m.setattr(nns, "plain_training_data", lambda *args: False)
+            m.setattr(nns, "_binarize", lambda *args, **kwargs: None)
+            slow = outcome(copy.deepcopy(est), Xc, yc)
+        assert fast[1] == slow[1], name
+        if isinstance(slow[0], Exception):
+            assert type(fast[0]) is type(slow[0]) and str(fast[0]) == str(slow[0]), name
+        else:
+            np.testing.assert_array_equal(fast[0], slow[0], err_msg=name)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("went through scikit-learn's validate_data")
+    monkeypatch.setattr(nns, "validate_data", refuse)
+    est.partial_fit(Xb, yb)

@@ -22,7 +22,8 @@ import numpy as np
 
 from .training import LocalData, Trainer
 
-__all__ = ["BaseEstimator", "predict_well_formed", "refuse_dates", "train_network"]
+__all__ = ["BaseEstimator", "plain_training_data", "predict_well_formed", "refuse_dates",
+           "train_network"]
 
 
 def refuse_dates(X):
@@ -32,6 +33,26 @@ def refuse_dates(X):
     if kind in ("M", "m"):
         raise TypeError(f"X has dtype {X.dtype} (datetime); nncore needs real numbers: "
                         "turn dates into numeric features first")
+
+
+def plain_training_data(est, X, y, y_kinds, dtype=None):
+    """Whether ``validate_data(est, X, y, reset=False, multi_output=True)`` would hand
+    back ``X`` and ``y`` themselves, unchecked by anything else, with nothing to say:
+    a C-contiguous 2-D float64 or float32 NumPy array of ``n_features_in_`` columns and
+    at least one row, an estimator fitted without feature names, and a 1-D or 2-D
+    NumPy ``y`` of as many rows whose dtype's kind is one of ``y_kinds``; both finite.  Its checks
+    were most of a small ``partial_fit``'s time.  False sends the caller to
+    scikit-learn's own checks, which say what is wrong their way."""
+    if type(X) is not np.ndarray or X.ndim != 2 or not X.flags.c_contiguous \
+            or X.dtype not in (np.float64, np.float32) or X.shape[0] == 0 \
+            or (dtype is not None and X.dtype != dtype) \
+            or "feature_names_in_" in est.__dict__ \
+            or est.__dict__.get("n_features_in_") != X.shape[1] \
+            or type(y) is not np.ndarray or y.ndim not in (1, 2) or y.shape[0] != X.shape[0] \
+            or 0 in y.shape or y.dtype.kind not in y_kinds:
+        return False
+    # (a sum of finite numbers that overflows sends a finite X the slow way: still right)
+    return bool(np.isfinite(X.sum())) and (y.dtype.kind != "f" or bool(np.isfinite(y.sum())))
 
 
 def predict_well_formed(net, X):

@@ -50,7 +50,13 @@ from sklearn.utils.multiclass import type_of_target, unique_labels
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from . import _kernels, _layout
-from ._sklearn_base import BaseEstimator, predict_well_formed, refuse_dates, train_network
+from ._sklearn_base import (
+    BaseEstimator,
+    plain_training_data,
+    predict_well_formed,
+    refuse_dates,
+    train_network,
+)
 from .callbacks import Callback
 from .network import Network
 from .optimizers import LBFGS, SklearnAdam, SklearnSGD
@@ -65,10 +71,40 @@ def _fit_context(method):
     @functools.wraps(method)
     def run(self, *args, **kwargs):
         if not get_config()["skip_parameter_validation"]:
-            self._validate_params()
+            _validate_params(self)
         with config_context(skip_parameter_validation=True):
             return method(self, *args, **kwargs)
     return run
+
+
+_PARAM_NAMES = {}  # estimator class -> its parameters' names (from __init__'s signature)
+_PLAIN = (bool, int, float, str, type(None))
+
+
+def _validate_params(est):
+    """``est._validate_params()``, skipped when every parameter holds the same plain
+    value (a number, string, None, or tuple of numbers) as when it last passed: the
+    checks (get_params reads __init__'s signature each time) took a fifth of a small
+    partial_fit.  Any other value (a list, an array, a RandomState) is checked every
+    call, as it could have changed in place."""
+    cls = type(est)
+    names = _PARAM_NAMES.get(cls)
+    if names is None:
+        names = _PARAM_NAMES[cls] = tuple(cls._get_param_names())
+    key = []
+    for name in names:
+        value = getattr(est, name)
+        if type(value) is tuple and all(type(v) in _PLAIN for v in value):
+            key.append((tuple, tuple((type(v), v) for v in value)))
+        elif type(value) in _PLAIN:
+            key.append((type(value), value))
+        else:
+            key = None
+            break
+    if key is None or est.__dict__.get("_params_checked") != (cls, key):
+        est._validate_params()
+        if key is not None:
+            est._params_checked = (cls, key)
 
 
 __all__ = ["MLPClassifier", "MLPRegressor"]
@@ -125,24 +161,31 @@ def _check_optimize_result(result, max_iter):
     return n_iter
 
 
-def _binarize(lb, y):
+def _binarize(lb, y, known=True):
     """``lb.transform(y).astype(bool)`` for labels all among ``lb.classes_`` (as
     _fit_or_check_classes has made sure): for a 1-D NumPy array of integers, bools
     or strings, the comparisons scikit-learn's label_binarize comes to, without its
     checks (two type_of_target calls: a third of a small partial_fit's time).
-    Anything else goes to scikit-learn."""
+    Anything else goes to scikit-learn.  ``known=False``: the labels not yet checked;
+    None unless the comparisons find every one among the classes (and the caller then
+    checks them as scikit-learn does)."""
     classes = lb.classes_
     if type(lb) is not LabelBinarizer or lb.sparse_output or type(y) is not np.ndarray \
             or y.ndim != 1 or type(classes) is not np.ndarray \
             or y.dtype.kind not in "iubU" or classes.dtype.kind != y.dtype.kind \
             or lb.y_type_ not in ("binary", "multiclass") \
             or lb.neg_label != 0 or lb.pos_label != 1:
-        return lb.transform(y).astype(bool)
+        return lb.transform(y).astype(bool) if known else None
     if classes.shape[0] == 1:
-        return np.zeros((y.shape[0], 1), dtype=bool)
-    if lb.y_type_ == "binary":  # one column: the second (sorted) class
-        return (y == classes[1]).reshape(-1, 1)
-    return y[:, None] == classes[None, :]
+        Y = np.zeros((y.shape[0], 1), dtype=bool)
+        found = known or bool((y == classes[0]).all())
+    elif lb.y_type_ == "binary":  # one column: the second (sorted) class
+        Y = (y == classes[1]).reshape(-1, 1)
+        found = known or bool((Y[:, 0] | (y == classes[0])).all())
+    else:
+        Y = y[:, None] == classes[None, :]
+        found = known or bool(Y.any(axis=1).all())
+    return Y if found else None
 
 
 def _inverse_binarize(lb, y):
@@ -802,6 +845,12 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
                              f"{self.classes_}. 'y' has {classes}.")
 
     def _validate_input(self, X, y, incremental, reset):
+        if incremental and not reset and not self.warm_start \
+                and plain_training_data(self, X, y, "iubU"):
+            # (partial_fit's labels need only be among classes_: checked by the comparisons)
+            Y = _binarize(self._label_binarizer, y, known=False)
+            if Y is not None:
+                return X, Y
         X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"], multi_output=True,
                              dtype=(np.float64, np.float32), reset=reset)
         if y.ndim == 2 and y.shape[1] == 1:
@@ -991,8 +1040,9 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         return "poisson" if self.loss == "poisson" else "half_squared_error"
 
     def _validate_input(self, X, y, incremental, reset):
-        X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"], multi_output=True,
-                             y_numeric=True, dtype=(np.float64, np.float32), reset=reset)
+        if reset or not plain_training_data(self, X, y, "fiu"):
+            X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"], multi_output=True,
+                                 y_numeric=True, dtype=(np.float64, np.float32), reset=reset)
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
         if self.loss == "poisson" and np.any(y < 0):

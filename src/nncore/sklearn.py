@@ -35,8 +35,8 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_dat
 # isort: on
 
 from . import _validation, optimizers
-from ._sklearn_base import predict_well_formed, refuse_dates
-from ._sklearn_mlp import MLPClassifier, MLPRegressor  # (the drop-in)
+from ._sklearn_base import plain_training_data, predict_well_formed, refuse_dates
+from ._sklearn_mlp import MLPClassifier, MLPRegressor, _binarize  # (the drop-in)
 from .network import Network
 
 __all__ = ["NNClassifier", "NNRegressor", "MLPClassifier", "MLPRegressor"]
@@ -337,6 +337,10 @@ class NNClassifier(ClassifierMixin, _BaseNN):
     # ------------------------------------------------------------ targets
 
     def _validate_Xy(self, X, y, *, reset):
+        # (1-D integer, bool or string labels are what check_classification_targets takes)
+        if not reset and getattr(y, "ndim", None) == 1 \
+                and plain_training_data(self, X, y, "iubU", self._check_dtype()):
+            return X, y
         refuse_dates(X)
         X, y = validate_data(self, X, y, reset=reset, dtype=self._check_dtype(),
                              multi_output=True)
@@ -376,12 +380,16 @@ class NNClassifier(ClassifierMixin, _BaseNN):
 
     def _encode(self, y):
         """Targets for the network: one-hot rows (one 0/1 column for binary sigmoid)."""
-        if self._kind != "multilabel-indicator":
+        # (the comparisons, for plain labels all among the classes; else scikit-learn's checks)
+        Y = None if self._kind == "multilabel-indicator" \
+            else _binarize(self._label_binarizer, y, known=False)
+        if Y is None and self._kind != "multilabel-indicator":
             unknown = np.setdiff1d(np.unique(y), self.classes_)
             if unknown.size:
                 raise ValueError(f"y contains labels {unknown.tolist()!r} that are not among "
                                  f"the classes {self.classes_.tolist()!r}")
-        Y = self._label_binarizer.transform(y)
+        if Y is None:
+            Y = self._label_binarizer.transform(y)
         if hasattr(Y, "toarray"):
             Y = Y.toarray()
         Y = np.asarray(Y, dtype=self._check_dtype())
@@ -579,9 +587,10 @@ class NNRegressor(RegressorMixin, _BaseNN):
         return tags
 
     def _validate_Xy(self, X, y, *, reset):
-        refuse_dates(X)
-        X, y = validate_data(self, X, y, reset=reset, dtype=self._check_dtype(),
-                             multi_output=True, y_numeric=True)
+        if reset or not plain_training_data(self, X, y, "fiu", self._check_dtype()):
+            refuse_dates(X)
+            X, y = validate_data(self, X, y, reset=reset, dtype=self._check_dtype(),
+                                 multi_output=True, y_numeric=True)
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
         Y = np.asarray(y, dtype=self._check_dtype())

@@ -803,3 +803,159 @@ def test_parameters_are_checked_again_when_they_change():
     est.partial_fit(X, y)
     est.partial_fit(X, y)
     assert len(calls) == 2
+
+
+def test_accuracy_is_scikit_learns_accuracy_score():
+    """The scores of ``score`` and of early stopping's held-out data: for plain label
+    arrays accuracy_score's own arithmetic without its checks, bit for bit; for
+    anything else accuracy_score itself, its errors included."""
+    from sklearn.metrics import accuracy_score
+
+    import nncore._sklearn_base as base
+
+    rng = np.random.default_rng(7)
+    ints = rng.integers(0, 4, 50)
+    pred = np.where(rng.random(50) < 0.7, ints, rng.integers(0, 4, 50))
+    words = np.array(["a", "bb", "ccc", "d"])
+    w64 = rng.random(50)
+    zero = np.zeros(50)
+    nan = w64.copy()
+    nan[3] = np.nan
+    cases = {
+        "ints": (ints, pred), "int8 and int64": (ints.astype(np.int8), pred),
+        "uints": (ints.astype(np.uint16), pred.astype(np.uint16)),
+        "bools": (ints > 1, pred > 1), "binary": (ints % 2 * 5, pred % 2 * 5),
+        "strings": (words[ints], words[pred]), "other widths": (words[ints].astype("<U9"),
+                                                                words[pred]),
+        "one row": (ints[:1], pred[:1]), "all wrong": (ints, ints + 1),
+        "objects": (words[ints].astype(object), words[pred]), "floats": (ints * 1.0, pred),
+        "continuous": (ints + 0.5, pred), "strings and ints": (words[ints], pred),
+        "lists": (ints.tolist(), pred.tolist()), "multilabel": (ints.reshape(25, 2) % 2,
+                                                               pred.reshape(25, 2) % 2),
+        "column": (ints.reshape(-1, 1), pred), "empty": (ints[:0], pred[:0]),
+        "lengths": (ints, pred[:-1]),
+    }
+    weights = {"none": None, "float64": w64, "float32": w64.astype(np.float32),
+               "ints": rng.integers(0, 3, 50), "zeros": zero, "nan": nan, "negative": w64 - 0.5,
+               "strided": np.repeat(w64, 2)[::2], "list": w64.tolist(), "short": w64[:-1],
+               "summing to zero": np.r_[np.ones(25), -np.ones(25)]}
+    for (name, (a, b)), (wname, w) in itertools.product(cases.items(), weights.items()):
+        where = f"{name}, weights {wname}"
+        outcome = []
+        for f in (accuracy_score, base.accuracy):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                try:
+                    outcome.append(f(a, b, sample_weight=w))
+                except Exception as exc:  # noqa: BLE001 -- compared below
+                    outcome.append(exc)
+        want, got = outcome
+        if isinstance(want, Exception):
+            assert type(got) is type(want) and str(got) == str(want), where
+        else:
+            assert type(got) is float and (got == want or (np.isnan(got) and np.isnan(want))), \
+                f"{where}: {got!r} != {want!r}"
+
+
+def test_score_takes_the_plain_way_and_matches_scikit_learn(monkeypatch):
+    """``score`` of both classifiers on plain labels skips accuracy_score's checks,
+    and gives scikit-learn's score; an early-stopping fit's validation scores too."""
+    import sklearn.metrics
+
+    X, y = _X[:300], _y[:300]
+    kw = dict(hidden_layer_sizes=(10,), max_iter=15, random_state=0, early_stopping=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        sk = SkClassifier(**kw).fit(X, y)
+        w = np.random.default_rng(0).random(100)
+        want = [sk.score(X[200:], y[200:]), sk.score(X[200:], y[200:], sample_weight=w)]
+
+        def refuse(*args, **kwargs):
+            raise AssertionError("went through accuracy_score")
+        monkeypatch.setattr(sklearn.metrics, "accuracy_score", refuse)
+        nn = MLPClassifier(**kw).fit(X, y)
+        own = nncore.sklearn.NNClassifier(hidden_layer_sizes=(10,), epochs=3,
+                                          random_state=0).fit(X, y)
+    assert nn.validation_scores_ == sk.validation_scores_
+    assert [nn.score(X[200:], y[200:]), nn.score(X[200:], y[200:], sample_weight=w)] == want
+    assert own.score(X[200:], y[200:]) == np.mean(own.predict(X[200:]) == y[200:])
+
+
+def test_r2_is_scikit_learns_r2_score():
+    """The regressors' ``score`` and early stopping's held-out score: r2_score's own
+    arithmetic for plain float arrays, bit for bit (constant targets and perfect
+    predictions, where it forces finite scores, included), r2_score itself for
+    anything else, its warnings and errors included."""
+    from sklearn.metrics import r2_score
+
+    import nncore._sklearn_base as base
+
+    rng = np.random.default_rng(8)
+    y = rng.standard_normal(40)
+    p = y + 0.4 * rng.standard_normal(40)
+    Y = rng.standard_normal((40, 3))
+    P = Y + 0.4 * rng.standard_normal((40, 3))
+    Yc = Y.copy()
+    Yc[:, 1] = 2.0  # (a constant output: zero denominator)
+    nan = p.copy()
+    nan[5] = np.nan
+    cases = {
+        "1-d": (y, p), "float32": (y.astype(np.float32), p.astype(np.float32)),
+        "float32 and 64": (y.astype(np.float32), p), "2-d": (Y, P), "constant output": (Yc, P),
+        "perfect": (y, y.copy()), "constant and perfect": (Yc, Yc.copy()),
+        "constant target": (np.full(40, 3.0), p), "column and 1-d": (y.reshape(-1, 1), p),
+        "columns": (y.reshape(-1, 1), p.reshape(-1, 1)), "two rows": (y[:2], p[:2]),
+        "one row": (y[:1], p[:1]), "ints": ((y * 10).astype(int), p), "nan": (y, nan),
+        "lists": (y.tolist(), p.tolist()), "strided": (Y[:, 0], P[:, 0]),
+        "outputs": (Y, P[:, :2]), "lengths": (y, p[:-1]), "empty": (y[:0], p[:0]),
+    }
+    w64 = rng.random(40)
+    weights = {"none": None, "float64": w64, "float32": w64.astype(np.float32),
+               "ints": rng.integers(0, 3, 40), "zeros": np.zeros(40), "negative": w64 - 0.5,
+               "strided": np.repeat(w64, 2)[::2], "short": w64[:-1]}
+    for (name, (a, b)), (wname, w) in itertools.product(cases.items(), weights.items()):
+        where = f"{name}, weights {wname}"
+        outcome = []
+        for f in (r2_score, base.r2):
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                try:
+                    outcome.append((f(a, b, sample_weight=w), [str(c.message) for c in caught]))
+                except Exception as exc:  # noqa: BLE001 -- compared below
+                    outcome.append((exc, None))
+        (want, want_warn), (got, got_warn) = outcome
+        if isinstance(want, Exception):
+            assert type(got) is type(want) and str(got) == str(want), where
+        else:
+            assert got_warn == want_warn, where
+            assert type(got) is float and (got == want or (np.isnan(got) and np.isnan(want))), \
+                f"{where}: {got!r} != {want!r}"
+
+
+def test_regressors_score_takes_the_plain_way_and_matches_scikit_learn(monkeypatch):
+    """``score`` of both regressors on plain targets skips r2_score's checks, and
+    gives scikit-learn's score; an early-stopping fit's validation scores too."""
+    import sklearn.metrics
+
+    X, y = _Xr, _yr
+    kw = dict(hidden_layer_sizes=(10,), max_iter=15, random_state=0, early_stopping=True)
+    w = np.random.default_rng(0).random(100)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        sk = SkRegressor(**kw).fit(X[:200], y[:200])
+        want = [sk.score(X[200:], y[200:]), sk.score(X[200:], y[200:], sample_weight=w),
+                SkRegressor(**kw).fit(X[:200], y[:200, 0]).score(X[200:], y[200:, 0])]
+
+        def refuse(*args, **kwargs):
+            raise AssertionError("went through r2_score")
+        monkeypatch.setattr(sklearn.metrics, "r2_score", refuse)
+        nn = MLPRegressor(**kw).fit(X[:200], y[:200])
+        got = [nn.score(X[200:], y[200:]), nn.score(X[200:], y[200:], sample_weight=w),
+               MLPRegressor(**kw).fit(X[:200], y[:200, 0]).score(X[200:], y[200:, 0])]
+        own = nncore.sklearn.NNRegressor(hidden_layer_sizes=(10,), epochs=3,
+                                         random_state=0).fit(X[:200], y[:200, 0])
+        own_score = own.score(X[200:], y[200:, 0])
+    np.testing.assert_allclose(nn.validation_scores_, sk.validation_scores_, rtol=1e-12)
+    np.testing.assert_allclose(got, want, rtol=1e-12)
+    monkeypatch.undo()
+    assert own_score == sklearn.metrics.r2_score(y[200:, 0], own.predict(X[200:]))

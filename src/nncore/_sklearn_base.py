@@ -11,6 +11,7 @@ from __future__ import annotations
 
 try:
     import sklearn  # noqa: F401
+    from sklearn import base as _base
     from sklearn.base import BaseEstimator
 except ImportError as exc:  # pragma: no cover - exercised only without scikit-learn
     raise ImportError(
@@ -22,8 +23,8 @@ import numpy as np
 
 from .training import LocalData, Trainer
 
-__all__ = ["BaseEstimator", "accuracy", "plain_training_data", "predict_well_formed", "r2",
-           "refuse_dates", "train_network"]
+__all__ = ["BaseEstimator", "ClassifierMixin", "RegressorMixin", "accuracy",
+           "plain_training_data", "predict_well_formed", "r2", "refuse_dates", "train_network"]
 
 
 def refuse_dates(X):
@@ -53,6 +54,50 @@ def accuracy(y_true, y_pred, sample_weight=None):
     from sklearn.metrics import accuracy_score
 
     return accuracy_score(y_true, y_pred, sample_weight=sample_weight)
+
+
+class ClassifierMixin(_base.ClassifierMixin):
+    """scikit-learn's ClassifierMixin, its ``score`` by :func:`accuracy`."""
+
+    def score(self, X, y, sample_weight=None):
+        """Mean accuracy of ``self.predict(X)`` against ``y`` (scikit-learn's
+        ``accuracy_score``; in multi-label classification the subset accuracy, each
+        sample's whole label set predicted right).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            True labels for `X`.
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        score : float
+        """
+        return accuracy(y, self.predict(X), sample_weight)
+
+
+class RegressorMixin(_base.RegressorMixin):
+    """scikit-learn's RegressorMixin, its ``score`` by :func:`r2`."""
+
+    def score(self, X, y, sample_weight=None):
+        """Coefficient of determination :math:`R^2` of ``self.predict(X)`` against
+        ``y`` (scikit-learn's ``r2_score``: for several outputs their scores'
+        mean).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            True values for `X`.
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        score : float
+        """
+        return r2(y, self.predict(X), sample_weight)
 
 
 def _plain_weights(sample_weight, n, dtypes):

@@ -38,7 +38,7 @@ from numbers import Integral, Real
 
 import numpy as np
 from sklearn import config_context, get_config
-from sklearn.base import ClassifierMixin, RegressorMixin, is_classifier  # noqa: I001
+from sklearn.base import is_classifier
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import LabelBinarizer
@@ -51,6 +51,8 @@ from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 from . import _kernels, _layout
 from ._sklearn_base import (
     BaseEstimator,
+    ClassifierMixin,
+    RegressorMixin,
     accuracy,
     plain_training_data,
     predict_well_formed,
@@ -927,27 +929,6 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     def _score(self, X, y, sample_weight=None):
         return self._score_with_function(X, y, sample_weight, accuracy)
 
-    def score(self, X, y, sample_weight=None):
-        """Return accuracy on provided data and labels (scikit-learn's ClassifierMixin.score).
-
-        In multi-label classification, this is the subset accuracy, which is a harsh
-        metric since you require for each sample that each label set be correctly
-        predicted.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
-            True labels for `X`.
-        sample_weight : array-like of shape (n_samples,), default=None
-
-        Returns
-        -------
-        score : float
-            Mean accuracy of ``self.predict(X)`` w.r.t. `y`.
-        """
-        return accuracy(y, self.predict(X), sample_weight)
-
     def predict_log_proba(self, X):
         """The log of :meth:`predict_proba`.
 
@@ -1132,24 +1113,6 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
 
     def _score(self, X, y, sample_weight=None):
         return self._score_with_function(X, y, sample_weight, r2)
-
-    def score(self, X, y, sample_weight=None):
-        """Return the coefficient of determination of the prediction (scikit-learn's
-        RegressorMixin.score: ``r2_score(y, self.predict(X))``).
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
-            True values for `X`.
-        sample_weight : array-like of shape (n_samples,), default=None
-
-        Returns
-        -------
-        score : float
-            :math:`R^2` of ``self.predict(X)`` w.r.t. `y`.
-        """
-        return r2(y, self.predict(X), sample_weight)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

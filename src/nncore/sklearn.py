@@ -26,7 +26,7 @@ import numpy as np
 # isort: off
 from . import _sklearn_base  # noqa: F401  (first: a clear error without scikit-learn)
 
-from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.base import BaseEstimator
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils import check_array, check_random_state
@@ -35,7 +35,13 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_dat
 # isort: on
 
 from . import _validation, optimizers
-from ._sklearn_base import accuracy, plain_training_data, predict_well_formed, r2, refuse_dates
+from ._sklearn_base import (
+    ClassifierMixin,
+    RegressorMixin,
+    plain_training_data,
+    predict_well_formed,
+    refuse_dates,
+)
 from ._sklearn_mlp import MLPClassifier, MLPRegressor, _binarize  # (the drop-in)
 from .network import Network
 
@@ -514,22 +520,6 @@ class NNClassifier(ClassifierMixin, _BaseNN):
             return self._label_binarizer.inverse_transform(proba, threshold=0.5)
         return self.classes_[np.argmax(proba, axis=1)]
 
-    def score(self, X, y, sample_weight=None):
-        """Mean accuracy of :meth:`predict` on ``X`` against ``y`` (subset accuracy for
-        multilabel targets): scikit-learn's ``accuracy_score``, as ClassifierMixin's.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-        y : array-like of shape (n_samples,) or (n_samples, n_labels)
-        sample_weight : array-like of shape (n_samples,), default=None
-
-        Returns
-        -------
-        float
-        """
-        return accuracy(y, self.predict(X), sample_weight)
-
 
 class NNRegressor(RegressorMixin, _BaseNN):
     __doc__ = _doc("""A neural-network regressor trained by nncore's compiled kernels.
@@ -679,22 +669,6 @@ class NNRegressor(RegressorMixin, _BaseNN):
         """
         out = self._outputs(X)
         return out[:, 0] if self._y_1d else out
-
-    def score(self, X, y, sample_weight=None):
-        """:math:`R^2` of :meth:`predict` on ``X`` against ``y``: scikit-learn's
-        ``r2_score``, as RegressorMixin's.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-        y : array-like of shape (n_samples,) or (n_samples, n_targets)
-        sample_weight : array-like of shape (n_samples,), default=None
-
-        Returns
-        -------
-        float
-        """
-        return r2(y, self.predict(X), sample_weight)
 
 
 # skl2onnx converts these estimators as soon as both are imported (see _skl2onnx_hook)

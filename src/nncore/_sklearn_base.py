@@ -41,10 +41,11 @@ def accuracy(y_true, y_pred, sample_weight=None):
 
     For two 1-D NumPy arrays of labels of one kind (integers, bools or strings) and
     of one length, and no weights or a C-contiguous 1-D float array of finite ones,
-    not all zero, it is what accuracy_score comes to, ``np.average(y_true == y_pred, weights=...)``,
-    without its checks of the labels' types, which cost 0.3-0.6 ms a call: as much as
-    an epoch of a small early-stopping fit, which scores the held-out data each
-    epoch.  Anything else goes to accuracy_score.
+    not all zero, it is what accuracy_score comes to,
+    ``np.average(y_true == y_pred, weights=sample_weight)``, without its checks of
+    the labels' types, which cost 0.3-1 ms a call: as much as an epoch of a small
+    early-stopping fit, which scores the held-out data each epoch.  Anything else
+    goes to accuracy_score.
     """
     if type(y_true) is np.ndarray and type(y_pred) is np.ndarray and y_true.ndim == 1 \
             and y_true.shape == y_pred.shape and y_true.shape[0] > 0 \
@@ -117,8 +118,8 @@ def r2(y_true, y_pred, sample_weight=None):
     averaged), of two rows or more, all finite, and no weights or plain ones of that
     dtype (see accuracy), the arithmetic of r2_score (scikit-learn 1.9) on the same
     arrays (its checks copy none of them) without its checks; anything else goes to
-    r2_score.  A test holds the two
-    equal bit for bit, so a scikit-learn that computes it otherwise is noticed.
+    r2_score.  A test holds the two equal bit for bit, so a scikit-learn that
+    computes it otherwise is noticed.
     """
     if type(y_true) is np.ndarray and type(y_pred) is np.ndarray \
             and y_true.dtype in (np.float64, np.float32) and y_pred.dtype == y_true.dtype \
@@ -144,12 +145,13 @@ def r2(y_true, y_pred, sample_weight=None):
 
 def plain_training_data(est, X, y, y_kinds, dtype=None):
     """Whether ``validate_data(est, X, y, reset=False, multi_output=True)`` would hand
-    back ``X`` and ``y`` themselves, unchecked by anything else, with nothing to say:
-    a C-contiguous 2-D float64 or float32 NumPy array of ``n_features_in_`` columns and
-    at least one row, an estimator fitted without feature names, and a 1-D or 2-D
-    NumPy ``y`` of as many rows whose dtype's kind is one of ``y_kinds``; both finite.  Its checks
-    were most of a small ``partial_fit``'s time.  False sends the caller to
-    scikit-learn's own checks, which say what is wrong their way."""
+    back ``X`` and ``y`` themselves with nothing to say: a C-contiguous 2-D float64
+    or float32 NumPy array of ``n_features_in_`` columns and at least one row (of
+    ``dtype``, when one is asked for), an estimator fitted without feature names,
+    and a 1-D or 2-D NumPy ``y`` of as many rows whose dtype's kind is one of
+    ``y_kinds``; both finite.  Its checks were most of a small ``partial_fit``'s
+    time.  False sends the caller to scikit-learn's own checks, which say what is
+    wrong their way."""
     if type(X) is not np.ndarray or X.ndim != 2 or not X.flags.c_contiguous \
             or X.dtype not in (np.float64, np.float32) or X.shape[0] == 0 \
             or (dtype is not None and X.dtype != dtype) \

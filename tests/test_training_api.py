@@ -689,3 +689,21 @@ def test_minibatches_of_weight_zero_under_every_first_layer_path(optimizer, firs
     finally:
         _kernels._panel_steps(*before)
     np.testing.assert_allclose(ours, whole, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("kwargs", [
+    dict(sizes=[2, 3, 1]),
+    dict(sizes=[784, 16, 16, 10], activation="relu", output="softmax", loss="cross_entropy"),
+    dict(sizes=[4, 5, 5, 3], activation=["leaky_relu", "tanh"], output="softmax"),
+    dict(sizes=[3, 1], output="identity", dtype="float32", seed=7),
+])
+def test_repr_makes_the_same_network(kwargs):
+    """A network's repr is the call that makes it: one activation name where the
+    hidden layers share it, a list where they differ; the same parameters again."""
+    net = nncore.Network(**kwargs)
+    again = eval(repr(net), {"Network": nncore.Network})  # noqa: S307 -- our own repr
+    assert repr(again) == repr(net)
+    np.testing.assert_array_equal(again.params, net.params)
+    assert again.activations == net.activations and again.dtype == net.dtype
+    if isinstance(kwargs.get("activation", "sigmoid"), str) and len(kwargs["sizes"]) > 2:
+        assert f"activation={kwargs.get('activation', 'sigmoid')!r}" in repr(net)

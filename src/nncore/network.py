@@ -212,7 +212,11 @@ class Network:
             object.__setattr__(self, name, value)
 
     def __repr__(self):
-        return (f"Network({list(self.sizes)}, activation={self.activations[:-1]!r}, "
+        hidden = self.activations[:-1]
+        # (one name for hidden layers that share it, as it is usually given)
+        if hidden and len(set(hidden)) == 1:
+            hidden = hidden[0]
+        return (f"Network({list(self.sizes)}, activation={hidden!r}, "
                 f"output={self.activations[-1]!r}, loss={self.loss_name!r}, "
                 f"dtype={self.dtype.name!r}, seed={self.seed})")
 

@@ -699,7 +699,8 @@ def test_minibatches_of_weight_zero_under_every_first_layer_path(optimizer, firs
 ])
 def test_repr_makes_the_same_network(kwargs):
     """A network's repr is the call that makes it: one activation name where the
-    hidden layers share it, a list where they differ; the same parameters again."""
+    hidden layers share it, a list where they differ, none without hidden layers;
+    the same parameters again."""
     net = nncore.Network(**kwargs)
     again = eval(repr(net), {"Network": nncore.Network})  # noqa: S307 -- our own repr
     assert repr(again) == repr(net)
@@ -707,3 +708,4 @@ def test_repr_makes_the_same_network(kwargs):
     assert again.activations == net.activations and again.dtype == net.dtype
     if isinstance(kwargs.get("activation", "sigmoid"), str) and len(kwargs["sizes"]) > 2:
         assert f"activation={kwargs.get('activation', 'sigmoid')!r}" in repr(net)
+    assert ("activation=" in repr(net)) == (len(kwargs["sizes"]) > 2)

@@ -213,10 +213,12 @@ class Network:
 
     def __repr__(self):
         hidden = self.activations[:-1]
-        # (one name for hidden layers that share it, as it is usually given)
-        if hidden and len(set(hidden)) == 1:
+        # (one name for hidden layers that share it, as it is usually given; none
+        # without hidden layers)
+        if len(set(hidden)) == 1:
             hidden = hidden[0]
-        return (f"Network({list(self.sizes)}, activation={hidden!r}, "
+        activation = f"activation={hidden!r}, " if hidden else ""
+        return (f"Network({list(self.sizes)}, {activation}"
                 f"output={self.activations[-1]!r}, loss={self.loss_name!r}, "
                 f"dtype={self.dtype.name!r}, seed={self.seed})")
 

@@ -9,8 +9,10 @@ decide instead: Python around the kernels, SciPy's L-BFGS-B, validation.  For ea
 set and solver (adam, sgd, lbfgs; ``max_iter=300``, the rest scikit-learn's defaults)
 the two estimators fit from one parameter dict in interleaved rounds; printed are the
 medians, the speed-up, whether both took the same number of iterations, and how far
-apart their coefficients end (relative to the largest).  Then ``predict`` and
-``predict_proba`` of 1 and 100 rows of digits, alternating likewise.
+apart their coefficients end (relative to the largest).  Then, alternating likewise:
+``predict`` and ``predict_proba`` of 1 and 100 rows of digits; ``partial_fit`` of 1,
+32 and 200 rows (digits, diabetes) after a first call; ``score`` of the held-out
+rows; and early-stopping fits (which score the held-out share every epoch).
 Never run it next to another timing job.
 """
 
@@ -20,6 +22,7 @@ import argparse
 import statistics
 import time
 import warnings
+from functools import partial
 
 import numpy as np
 from harness import limit_threads, median_seconds
@@ -101,6 +104,30 @@ def main():
                 sk, nn = (statistics.median(t) for t in times)
                 print(f"| `{method}`, {rows} row{'s' if rows > 1 else ''} | {sk * 1e6:.0f} us | "
                       f"{nn * 1e6:.0f} us | {sk / nn:.1f}x |")
+
+        print("\n| call | scikit-learn | nncore | speed-up |")
+        print("|---|---:|---:|---:|")
+        for name, pair in (("digits", (SkC, MLPClassifier)), ("diabetes", (SkR, MLPRegressor))):
+            Xtr, Xte, ytr, yte, classify = sets[name]
+            kw = {"classes": np.unique(ytr)} if classify else {}
+            fitted = [Est(random_state=0).partial_fit(Xtr[:200], ytr[:200], **kw)
+                      for Est in pair]
+            calls = {f"`partial_fit`, {rows} row{'s' if rows > 1 else ''}":
+                     [partial(e.partial_fit, Xtr[:rows], ytr[:rows]) for e in fitted]
+                     for rows in (1, 32, 200)}
+            calls[f"`score`, {len(yte)} rows"] = [partial(e.score, Xte, yte) for e in fitted]
+            calls["early-stopping fit"] = [
+                partial(Est(random_state=0, early_stopping=True, max_iter=300).fit, Xtr, ytr)
+                for Est in pair]
+            for what, (sk_call, nn_call) in calls.items():
+                times = ([], [])
+                repeat = 1 if what == "early-stopping fit" else 20
+                for _ in range(args.rounds):
+                    for i, call in enumerate((sk_call, nn_call)):
+                        times[i].append(median_seconds(call, repeat))
+                sk, nn = (statistics.median(t) for t in times)
+                print(f"| {name}: {what} | {sk * 1e3:.2f} ms | {nn * 1e3:.2f} ms | "
+                      f"{sk / nn:.1f}x |")
 
 
 if __name__ == "__main__":

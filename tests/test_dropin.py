@@ -959,3 +959,29 @@ def test_regressors_score_takes_the_plain_way_and_matches_scikit_learn(monkeypat
     np.testing.assert_allclose(got, want, rtol=1e-12)
     monkeypatch.undo()
     assert own_score == sklearn.metrics.r2_score(y[200:, 0], own.predict(X[200:]))
+
+
+def test_random_states_follow_scikit_learns_through_calls_and_changes():
+    """An integer seed gives the same generator each call (reseeded rather than made
+    anew); a generator the user passed is drawn from as scikit-learn draws from it,
+    never reseeded, whatever seeds came before or after it."""
+    X, y = _X[:120], _y[:120]
+    classes = np.unique(y)
+    users = [np.random.RandomState(11), np.random.RandomState(11)]  # (one per library)
+    steps = [("partial_fit", 3), ("partial_fit", 3), ("partial_fit", "user"),
+             ("partial_fit", 3), ("fit", 5), ("partial_fit", "user"), ("fit", "user"),
+             ("partial_fit", 5), ("partial_fit", None)]
+    pair = [C(hidden_layer_sizes=(8,), max_iter=2, batch_size=16, random_state=0)
+            for C in (SkClassifier, MLPClassifier)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        for method, seed in steps:
+            for est, user in zip(pair, users):
+                est.set_params(random_state=user if seed == "user" else seed)
+                if seed is None:  # (the global generator: the same draws for both)
+                    np.random.seed(1)
+                kw = {"classes": classes} if method == "partial_fit" else {}
+                getattr(est, method)(X, y, **kw)
+            assert_same_fit(pair[1], pair[0], RTOL["stochastic"])
+            a, b = (u.get_state() for u in users)
+            assert np.array_equal(a[1], b[1]) and a[2:] == b[2:], (method, seed)

@@ -91,3 +91,27 @@ def test_lbfgs_runs_scipy_on_one_blas_thread_and_evaluations_on_the_callers():
     assert in_fun and set(in_fun) == {2}
     assert in_solver and set(in_solver) == {1}
     assert after == 2
+
+
+def test_blas_limit_sets_the_count_and_restores_it():
+    """blas_limit(n) runs BLAS on n threads inside and gives the count back after,
+    whether it raises or lowers it; at the count already set it changes nothing."""
+    libs = _parallel._controller().select(user_api="blas").lib_controllers
+    if not libs:
+        pytest.skip("threadpoolctl finds no BLAS here")
+
+    def counts():
+        return [lib.get_num_threads() for lib in libs]
+
+    with threadpoolctl.threadpool_limits(2):
+        two = counts()  # (what the pools take of 2: fewer on a one-core machine)
+    with threadpoolctl.threadpool_limits(1):
+        with _parallel.blas_limit(1):
+            assert counts() == [1] * len(libs)
+        with _parallel.blas_limit(2):
+            assert counts() == two
+        assert counts() == [1] * len(libs)
+    with threadpoolctl.threadpool_limits(2):
+        with _parallel.blas_limit(1):
+            assert counts() == [1] * len(libs)
+        assert counts() == two

@@ -149,10 +149,20 @@ def _controller():
     return _blas_controller
 
 
+_blas_libs = None
+
+
 def blas_limit(limit):
-    """A context that runs BLAS on at most limit threads (nothing without threadpoolctl)."""
+    """A context that runs BLAS on limit threads (nothing without threadpoolctl)."""
+    global _blas_libs
     ctl = _controller()
     if ctl is False:
+        return contextlib.nullcontext()
+    if _blas_libs is None:
+        _blas_libs = ctl.select(user_api="blas").lib_controllers
+    # (already so, as under a caller's threadpool_limits(1): threadpoolctl's context
+    # would read and set every pool twice, a tenth of a small partial_fit)
+    if _blas_libs and all(lib.get_num_threads() == limit for lib in _blas_libs):
         return contextlib.nullcontext()
     return ctl.limit(limits=limit, user_api="blas")
 

@@ -153,7 +153,7 @@ def from_torch(module, *, loss: str = "mse", seed: int | None = None) -> Network
     >>> from torch import nn
     >>> from nncore.torch import from_torch
     >>> from_torch(nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 1)), seed=0)
-    Network([4, 8, 1], activation=['relu'], output='identity', loss='mse', dtype='float32', seed=0)
+    Network([4, 8, 1], activation='relu', output='identity', loss='mse', dtype='float32', seed=0)
     """
     if type(module) is not nn.Sequential:
         raise TypeError(f"from_torch converts a torch.nn.Sequential, not "

@@ -167,7 +167,12 @@ def plain_training_data(est, X, y, y_kinds, dtype=None):
 def predict_well_formed(net, X):
     """The network's outputs for X if it is a C-contiguous 2-D NumPy array of the
     network's dtype and inputs, of at least one row, all finite; else None (the
-    caller then validates as scikit-learn does, and says what is wrong its way)."""
+    caller then validates as scikit-learn does, and says what is wrong its way).  A
+    few rows take predict's lean path (one row at a time, as a service asks), more
+    its kernels, which check them finite as they read them."""
+    out = net.predict_lean(X)  # (first: its checks are what a one-row call can afford)
+    if out is not None:
+        return out
     if type(X) is not np.ndarray or X.ndim != 2 or X.dtype != net.dtype \
             or not X.flags.c_contiguous or X.shape[0] == 0 or X.shape[1] != net.sizes[0]:
         return None

@@ -41,9 +41,11 @@ from sklearn import config_context, get_config
 from sklearn.base import is_classifier
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
+from sklearn.neural_network import MLPClassifier as _SkClassifier
+from sklearn.neural_network import MLPRegressor as _SkRegressor
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils import check_random_state, column_or_1d
-from sklearn.utils._param_validation import Interval, Options, StrOptions
+from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import type_of_target, unique_labels
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
@@ -266,30 +268,12 @@ class _BaseMLP(BaseEstimator):
     """The machinery both drop-in estimators share (scikit-learn's
     BaseMultilayerPerceptron, on nncore's Network)."""
 
+    # scikit-learn's own constraints, so that a bad setting gets its very message (a
+    # set's order in it depends on how the module was compiled); nncore adds
+    # leaky_relu to the activations
     _parameter_constraints: dict = {
-        "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
+        **_SkClassifier._parameter_constraints,
         "activation": [StrOptions({"identity", "logistic", "tanh", "relu", "leaky_relu"})],
-        "solver": [StrOptions({"lbfgs", "sgd", "adam"})],
-        "alpha": [Interval(Real, 0, None, closed="left")],
-        "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
-        "learning_rate": [StrOptions({"constant", "invscaling", "adaptive"})],
-        "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
-        "power_t": [Interval(Real, 0, None, closed="left")],
-        "max_iter": [Interval(Integral, 1, None, closed="left")],
-        "shuffle": ["boolean"],
-        "random_state": ["random_state"],
-        "tol": [Interval(Real, 0, None, closed="left")],
-        "verbose": ["verbose"],
-        "warm_start": ["boolean"],
-        "momentum": [Interval(Real, 0, 1, closed="both")],
-        "nesterovs_momentum": ["boolean"],
-        "early_stopping": ["boolean"],
-        "validation_fraction": [Interval(Real, 0, 1, closed="left")],
-        "beta_1": [Interval(Real, 0, 1, closed="left")],
-        "beta_2": [Interval(Real, 0, 1, closed="left")],
-        "epsilon": [Interval(Real, 0, None, closed="neither")],
-        "n_iter_no_change": [Interval(Integral, 1, None, closed="left"), Options(Real, {np.inf})],
-        "max_fun": [Interval(Integral, 1, None, closed="left")],
     }
 
     # ------------------------------------------------------------ the network
@@ -632,12 +616,8 @@ class _BaseMLP(BaseEstimator):
     def _forward_pass_fast(self, X, check_input=True):
         if check_input and "feature_names_in_" not in self.__dict__:
             # well-formed rows, which validate_data would return unchanged (it took 130
-            # us a call): the network's lean path serves a few (one row at a time, as a
-            # service does), its kernels more, checking that they are finite
-            net = self._network()
-            out = net.predict_lean(X)
-            if out is None:
-                out = predict_well_formed(net, X)
+            # us a call): see predict_well_formed
+            out = predict_well_formed(self._network(), X)
             if out is not None:
                 return out
         if check_input:
@@ -1019,8 +999,8 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     """
 
     _parameter_constraints: dict = {
-        **_BaseMLP._parameter_constraints,
-        "loss": [StrOptions({"squared_error", "poisson"})],
+        **_SkRegressor._parameter_constraints,
+        "activation": _BaseMLP._parameter_constraints["activation"],
     }
 
     def __init__(self, loss="squared_error", hidden_layer_sizes=(100,), activation="relu", *,

@@ -244,11 +244,8 @@ class _BaseNN(BaseEstimator):
         if "network_" not in self.__dict__:
             check_is_fitted(self)
         if "feature_names_in_" not in self.__dict__:
-            # well-formed rows, which validate_data would return unchanged: a few
-            # through the lean path, more through the kernels (see predict_well_formed)
-            out = self.network_.predict_lean(X)
-            if out is None:
-                out = predict_well_formed(self.network_, X)
+            # well-formed rows, which validate_data would return unchanged
+            out = predict_well_formed(self.network_, X)
             if out is not None:
                 return out
         X = self._validate_X(X, reset=False)
@@ -386,16 +383,17 @@ class NNClassifier(ClassifierMixin, _BaseNN):
 
     def _encode(self, y):
         """Targets for the network: one-hot rows (one 0/1 column for binary sigmoid)."""
-        # (the comparisons, for plain labels all among the classes; else scikit-learn's checks)
-        Y = None if self._kind == "multilabel-indicator" \
-            else _binarize(self._label_binarizer, y, known=False)
-        if Y is None and self._kind != "multilabel-indicator":
-            unknown = np.setdiff1d(np.unique(y), self.classes_)
-            if unknown.size:
-                raise ValueError(f"y contains labels {unknown.tolist()!r} that are not among "
-                                 f"the classes {self.classes_.tolist()!r}")
-        if Y is None:
+        if self._kind == "multilabel-indicator":
             Y = self._label_binarizer.transform(y)
+        else:
+            # (the comparisons, for plain labels all among the classes; else the checks)
+            Y = _binarize(self._label_binarizer, y, known=False)
+            if Y is None:
+                unknown = np.setdiff1d(np.unique(y), self.classes_)
+                if unknown.size:
+                    raise ValueError(f"y contains labels {unknown.tolist()!r} that are not "
+                                     f"among the classes {self.classes_.tolist()!r}")
+                Y = self._label_binarizer.transform(y)
         if hasattr(Y, "toarray"):
             Y = Y.toarray()
         Y = np.asarray(Y, dtype=self._check_dtype())

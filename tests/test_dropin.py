@@ -756,6 +756,119 @@ def test_partial_fit_takes_and_refuses_inputs_as_scikit_learn(task, monkeypatch)
     pair[1].partial_fit(Xb, yb)
 
 
+@pytest.mark.parametrize("task", ["multiclass", "binary", "string-labels", "multilabel",
+                                  "regression", "multioutput"])
+def test_fit_takes_and_refuses_inputs_as_scikit_learn(task, monkeypatch):
+    """A first fit of plain arrays (a C-contiguous float X; 1-D integer, bool or
+    string labels, or finite targets) skips scikit-learn's validation and its label
+    binarizer's checks; anything else goes through them: the same fit, errors and
+    warnings as scikit-learn's own fit, input by input, and the same feature names
+    forgotten after a DataFrame fit."""
+    import copy
+
+    from sklearn.preprocessing import LabelBinarizer
+
+    import nncore._sklearn_mlp as mlp
+
+    pd = pytest.importorskip("pandas")
+    Sk, Nn, X, y, _ = TASKS[task]
+    X, y = np.ascontiguousarray(X[:60]), y[:60]
+    kw = dict(hidden_layer_sizes=(7,), random_state=0, solver="sgd", max_iter=3)
+    nan, inf = X.copy(), X.copy()
+    nan[3, 1] = np.nan
+    inf[-1, 0] = np.inf
+    inputs = {"plain": (X, y), "one row": (X[:1], y[:1]), "nan": (nan, y), "inf": (inf, y),
+              "float32": (X.astype(np.float32), y), "fortran": (np.asfortranarray(X), y),
+              "int": ((X * 4).astype(int), y), "list": (X.tolist(), y.tolist()),
+              "empty": (X[:0], y[:0]), "no columns": (X[:, :0], y), "short y": (X, y[:-1]),
+              "column y": (X, y.reshape(len(y), -1)[:, :1]),
+              "frame": (pd.DataFrame(X, columns=[f"f{i}" for i in range(X.shape[1])]), y),
+              "huge": (np.full(X.shape, 1e300), y)}
+    if Sk is SkClassifier and y.ndim == 1:
+        inputs.update({"labels as floats": (X, y.astype(float) if y.dtype.kind != "U"
+                                            else y.astype(object)),
+                       "one class": (X, np.full_like(y, y[0])),
+                       "int8 labels": (X, y.astype(np.int8) if y.dtype.kind in "iub"
+                                       else y.astype("<U9"))})
+    elif Sk is SkRegressor:
+        bad = y.copy()
+        bad.flat[4] = np.nan
+        inputs.update({"nan y": (X, bad), "int y": (X, (y * 10).astype(int)),
+                       "float32 y": (X, y.astype(np.float32))})
+    for name, (Xc, yc) in inputs.items():
+        fresh = [C(**kw) for C in (Sk, Nn)]
+        # (fitted before on a DataFrame: a refit on an array forgets its feature names)
+        renamed = [C(**kw).fit(inputs["frame"][0], y) for C in (Sk, Nn)]
+        for pair in (fresh, renamed):
+            (want, want_warn), (got, got_warn) = [_outcome(copy.deepcopy(e).fit, Xc, yc)
+                                                  for e in pair]
+            if name == "huge":  # (NumPy's overflow warnings in scikit-learn's products)
+                want_warn = [w for w in want_warn if "encountered in" not in w]
+            assert got_warn == want_warn, name
+            if isinstance(want, Exception):
+                assert type(got) is type(want) and str(got) == str(want), name
+                continue
+            assert not isinstance(got, Exception), f"{name}: {got!r}"
+            assert_same_fit(got, want, RTOL["stochastic"] if np.asarray(Xc).dtype != np.float32
+                            else RTOL["float32"])
+            for attr in ("n_features_in_", "feature_names_in_", "classes_"):
+                assert hasattr(got, attr) == hasattr(want, attr), (name, attr)
+                if hasattr(want, attr):
+                    a, b = getattr(got, attr), getattr(want, attr)
+                    assert type(a) is type(b) and np.asarray(a).dtype == np.asarray(b).dtype
+                    np.testing.assert_array_equal(a, b)
+    if y.ndim == 1:
+        def refuse(*args, **kwargs):
+            raise AssertionError("went through scikit-learn's checks")
+        monkeypatch.setattr(mlp, "validate_data", refuse)
+        monkeypatch.setattr(LabelBinarizer, "fit", refuse)
+        Nn(**kw).fit(X, y)
+
+
+@pytest.mark.parametrize("labels", ["ints", "int8", "uint64", "negative", "bools", "one bool",
+                                    "binary", "one class", "strings", "wide strings",
+                                    "one row", "floats", "objects", "list", "2-D",
+                                    "indicator", "empty"])
+def test_fit_label_binarizer_is_scikit_learns(labels):
+    """A plain label array's binarizer is built without type_of_target's checks: the
+    same attributes, to their dtypes, as LabelBinarizer().fit; other labels go to
+    its fit, their errors included."""
+    from sklearn.preprocessing import LabelBinarizer
+
+    from nncore._sklearn_base import fit_label_binarizer
+
+    rng = np.random.default_rng(3)
+    ints = rng.integers(0, 4, 30)
+    y = {"ints": ints, "int8": ints.astype(np.int8),
+         "uint64": ints.astype(np.uint64) + np.uint64(2**63),
+         "negative": ints - 7, "bools": ints > 1, "one bool": np.ones(30, bool),
+         "binary": ints % 2 * 9, "one class": np.full(30, 4),
+         "strings": np.array(["a", "bb", "ccc", "d"])[ints],
+         "wide strings": np.array(["a", "bb", "ccc", "d"], dtype="<U12")[ints],
+         "one row": ints[:1], "floats": ints.astype(float),
+         "objects": np.array(["a", "b", "c", "d"], dtype=object)[ints],
+         "list": ints.tolist(), "2-D": ints.reshape(10, 3), "indicator": (ints.reshape(10, 3) > 1)
+         .astype(int), "empty": ints[:0]}[labels]
+    outcomes = []
+    for fit in (lambda v: LabelBinarizer().fit(v), fit_label_binarizer):
+        try:
+            outcomes.append(vars(fit(y)))
+        except Exception as exc:  # noqa: BLE001 -- compared below
+            outcomes.append(exc)
+    want, got = outcomes
+    if isinstance(want, Exception):
+        assert type(got) is type(want) and str(got) == str(want)
+        return
+    assert sorted(got) == sorted(want)
+    for name, value in want.items():
+        assert type(got[name]) is type(value), name
+        if isinstance(value, np.ndarray):
+            assert got[name].dtype == value.dtype, name
+            np.testing.assert_array_equal(got[name], value)
+        else:
+            assert got[name] == value, name
+
+
 def test_partial_fit_after_fitting_with_feature_names_warns_as_scikit_learn():
     """An estimator fitted on a DataFrame takes the validated way for an array:
     scikit-learn's warning that it has no feature names."""
@@ -771,19 +884,39 @@ def test_partial_fit_after_fitting_with_feature_names_warns_as_scikit_learn():
 
 
 def test_parameters_are_checked_again_when_they_change():
-    """The parameters' check is skipped only while every one holds the plain value it
-    passed with: a changed value, or one that could have changed in place (a list),
-    is checked again, as scikit-learn checks at every call."""
+    """The parameters' check is skipped only while every one holds plain values that
+    passed before (in this estimator or another of its class): a changed value, or one
+    that could have changed in place (a list), is checked again, as scikit-learn checks
+    at every call."""
     from sklearn.utils._param_validation import InvalidParameterError
 
+    import nncore._sklearn_mlp as mlp
+
+    mlp._PARAMS_PASSED.clear()
     X, y = _X[:60], _y[:60]
     calls = []
-    est = MLPClassifier(hidden_layer_sizes=(7,), random_state=0)
-    real = est._validate_params
-    est._validate_params = lambda: (calls.append(1), real())[1]
+
+    def watched(**params):
+        est = MLPClassifier(**params)
+        real = est._validate_params
+        est._validate_params = lambda: (calls.append(1), real())[1]
+        return est
+
+    est = watched(hidden_layer_sizes=(7,), random_state=0)
     est.partial_fit(X, y, classes=np.unique(y))
     est.partial_fit(X, y)
     assert len(calls) == 1
+    # (a clone's settings passed in the first estimator; another class's did not)
+    watched(hidden_layer_sizes=(7,), random_state=0).fit(X, y)
+    assert len(calls) == 1
+    watched(hidden_layer_sizes=(7,), random_state=1).fit(X, y)
+    assert len(calls) == 2
+    other = MLPRegressor(hidden_layer_sizes=(7,), random_state=0)
+    real_other = other._validate_params
+    other._validate_params = lambda: (calls.append(1), real_other())[1]
+    other.fit(X, y.astype(float))
+    assert len(calls) == 3
+    calls.clear()
     # (max_iter=200.0 equals the default 200, but is no integer: the type counts too)
     for bad in (dict(tol=-1.0), dict(alpha=-0.5), dict(solver="newton"), dict(max_iter=0),
                 dict(max_iter=200.0), dict(momentum=2)):

@@ -347,6 +347,83 @@ def test_well_formed_inputs_skip_validation_to_the_same_answers(rows, dtype):
 
 @pytest.mark.parametrize("task", ["multiclass", "binary", "strings", "regression",
                                   "two targets", "float32"])
+def test_fit_of_plain_arrays_skips_only_checks_that_pass(task, monkeypatch):
+    """A fit of plain arrays (C-contiguous, of the network's dtype, 1-D labels or
+    finite targets) skips scikit-learn's validation and its label binarizer's
+    checks.  With the shortcut and without it, every kind of input gives the same
+    parameters, or the same error, the same warnings and the same feature names
+    (forgotten by a refit on an array after a DataFrame)."""
+    import copy
+    import warnings
+
+    from sklearn.preprocessing import LabelBinarizer
+
+    import nncore.sklearn as nns
+
+    pd = pytest.importorskip("pandas")
+    rng = np.random.default_rng(2)
+    X = rng.standard_normal((40, 5))
+    y = {"multiclass": rng.integers(0, 3, 40), "binary": rng.integers(0, 2, 40) * 5,
+         "strings": rng.choice(["a", "b", "c"], 40), "regression": rng.standard_normal(40),
+         "two targets": rng.standard_normal((40, 2)),
+         "float32": rng.integers(0, 3, 40)}[task]
+    regression = y.dtype.kind == "f"
+    if task == "float32":
+        X = X.astype(np.float32)
+    C = NNRegressor if regression else NNClassifier
+    kw = dict(hidden_layer_sizes=(4,), random_state=0, epochs=2, dtype=X.dtype.name)
+    nan = X.copy()
+    nan[2, 3] = np.nan
+    other = np.float32 if X.dtype == np.float64 else np.float64
+    frame = pd.DataFrame(X, columns=list("abcde"))
+    inputs = {"plain": (X, y), "one row": (X[:1], y[:1]), "nan": (nan, y),
+              "other dtype": (X.astype(other), y), "fortran": (np.asfortranarray(X), y),
+              "list": (X.tolist(), y.tolist()), "empty": (X[:0], y[:0]),
+              "no columns": (X[:, :0], y), "short y": (X, y[:-1]), "frame": (frame, y),
+              "too large for float32": (np.full(X.shape, 1e300), y)}
+    if regression:
+        bad = y.copy()
+        bad.flat[1] = np.inf
+        inputs["inf y"] = (X, bad)
+    else:
+        inputs.update({"one class": (X, np.full_like(y, y[0])),
+                       "floats": (X, y.astype(object) if y.dtype.kind == "U"
+                                  else y.astype(float) + 0.5)})
+
+    def outcome(est, Xc, yc):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                est.fit(Xc, yc)
+                result = (est.network_.params, est.n_features_in_,
+                          list(getattr(est, "feature_names_in_", [])))
+            except Exception as exc:  # noqa: BLE001 -- compared below
+                result = exc
+        return result, sorted(str(w.message) for w in caught)
+
+    for name, (Xc, yc) in inputs.items():
+        for est in (C(**kw), C(**kw).fit(frame, y)):
+            fast = outcome(copy.deepcopy(est), Xc, yc)
+            with monkeypatch.context() as m:
+                m.setattr(nns, "plain_training_data", lambda *args, **kwargs: False)
+                m.setattr(nns, "fit_label_binarizer", lambda v: LabelBinarizer().fit(v))
+                slow = outcome(copy.deepcopy(est), Xc, yc)
+            assert fast[1] == slow[1], name
+            if isinstance(slow[0], Exception):
+                assert type(fast[0]) is type(slow[0]) and str(fast[0]) == str(slow[0]), name
+            else:
+                np.testing.assert_array_equal(fast[0][0], slow[0][0], err_msg=name)
+                assert fast[0][1:] == slow[0][1:], name
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("went through scikit-learn's checks")
+    monkeypatch.setattr(nns, "validate_data", refuse)
+    monkeypatch.setattr(LabelBinarizer, "fit", refuse)
+    C(**kw).fit(X, y)
+
+
+@pytest.mark.parametrize("task", ["multiclass", "binary", "strings", "regression",
+                                  "two targets", "float32"])
 def test_partial_fit_of_plain_batches_skips_only_checks_that_pass(task, monkeypatch):
     """After the first partial_fit, a plain batch (a C-contiguous array of the
     network's dtype and width, 1-D known labels or finite targets) skips
@@ -402,7 +479,7 @@ def test_partial_fit_of_plain_batches_skips_only_checks_that_pass(task, monkeypa
     for name, (Xc, yc) in batches.items():
         fast = outcome(copy.deepcopy(est), Xc, yc)
         with monkeypatch.context() as m:
-            m.setattr(nns, "plain_training_data", lambda *args: False)
+            m.setattr(nns, "plain_training_data", lambda *args, **kwargs: False)
             m.setattr(nns, "_binarize", lambda *args, **kwargs: None)
             slow = outcome(copy.deepcopy(est), Xc, yc)
         assert fast[1] == slow[1], name

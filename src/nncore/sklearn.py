@@ -28,7 +28,6 @@ from . import _sklearn_base  # noqa: F401  (first: a clear error without scikit-
 
 from sklearn.base import BaseEstimator
 from sklearn.model_selection import train_test_split
-from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils import check_array, check_random_state
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
@@ -38,6 +37,7 @@ from . import _validation, optimizers
 from ._sklearn_base import (
     ClassifierMixin,
     RegressorMixin,
+    fit_label_binarizer,
     plain_training_data,
     predict_well_formed,
     refuse_dates,
@@ -341,8 +341,8 @@ class NNClassifier(ClassifierMixin, _BaseNN):
 
     def _validate_Xy(self, X, y, *, reset):
         # (1-D integer, bool or string labels are what check_classification_targets takes)
-        if not reset and getattr(y, "ndim", None) == 1 \
-                and plain_training_data(self, X, y, "iubU", self._check_dtype()):
+        if getattr(y, "ndim", None) == 1 \
+                and plain_training_data(self, X, y, "iubU", self._check_dtype(), reset=reset):
             return X, y
         refuse_dates(X)
         X, y = validate_data(self, X, y, reset=reset, dtype=self._check_dtype(),
@@ -354,7 +354,7 @@ class NNClassifier(ClassifierMixin, _BaseNN):
 
     def _set_classes(self, labels):
         """Fit the label encoding and fix the output layer from ``labels``."""
-        binarizer = LabelBinarizer().fit(labels)
+        binarizer = fit_label_binarizer(labels)
         classes = binarizer.classes_
         kind = binarizer.y_type_
         if len(classes) < 2:
@@ -591,7 +591,7 @@ class NNRegressor(RegressorMixin, _BaseNN):
         return tags
 
     def _validate_Xy(self, X, y, *, reset):
-        if reset or not plain_training_data(self, X, y, "fiu", self._check_dtype()):
+        if not plain_training_data(self, X, y, "fiu", self._check_dtype(), reset=reset):
             refuse_dates(X)
             X, y = validate_data(self, X, y, reset=reset, dtype=self._check_dtype(),
                                  multi_output=True, y_numeric=True)

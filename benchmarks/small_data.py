@@ -12,7 +12,8 @@ medians, the speed-up, whether both took the same number of iterations, and how 
 apart their coefficients end (relative to the largest).  Then, alternating likewise:
 ``predict`` and ``predict_proba`` of 1 and 100 rows of digits; ``partial_fit`` of 1,
 32 and 200 rows (digits, diabetes) after a first call; ``score`` of the held-out
-rows; and early-stopping fits (which score the held-out share every epoch).
+rows; a new estimator's ``fit`` of one iteration (a call's fixed cost); and
+early-stopping fits (which score the held-out share every epoch).
 Never run it next to another timing job.
 """
 
@@ -116,6 +117,11 @@ def main():
                      [partial(e.partial_fit, Xtr[:rows], ytr[:rows]) for e in fitted]
                      for rows in (1, 32, 200)}
             calls[f"`score`, {len(yte)} rows"] = [partial(e.score, Xte, yte) for e in fitted]
+            # (a new estimator's fit of one iteration: what a call costs besides its
+            # epochs, paid by every clone of a grid search)
+            calls["`fit`, 1 iteration"] = [
+                lambda Est=Est, Xtr=Xtr, ytr=ytr: Est(random_state=0, max_iter=1).fit(Xtr, ytr)
+                for Est in pair]
             calls["early-stopping fit"] = [
                 partial(Est(random_state=0, early_stopping=True, max_iter=300).fit, Xtr, ytr)
                 for Est in pair]

@@ -382,6 +382,8 @@ def test_what_is_refused_on_dask_input(client):
         nncore.dask.MLPRegressor().fit(chunked(X_NP), chunked(np.where(Y_REG > 1, np.inf, 0)))
     with pytest.raises(ValueError, match="negative"):
         nncore.dask.MLPRegressor(loss="poisson").fit(chunked(X_NP), chunked(Y_REG - 10))
+    with pytest.raises(TypeError, match="numeric targets"):
+        nncore.dask.MLPRegressor().fit(chunked(X_NP), chunked(Y_REG.astype(str)))
     with pytest.raises(ValueError, match="non-zero"):
         nncore.dask.MLPClassifier().fit(chunked(X_NP), chunked(Y_NP),
                                         sample_weight=np.zeros(600))

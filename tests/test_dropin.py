@@ -403,6 +403,26 @@ def test_the_network_and_its_views():
         MLPRegressor(loss="poisson").fit(_Xr, _yr[:, 0])
 
 
+@pytest.mark.parametrize("method", ["fit", "partial_fit"])
+def test_text_targets_are_refused(method):
+    """scikit-learn's regressor lets string targets through its checks and fails in
+    its loss (NumPy's UFuncTypeError, a TypeError); a conversion to float would train
+    on what the strings spell, "nan" among them: a TypeError naming the dtype."""
+    y = _yr[:60, 0].astype(str)
+    y[3] = "nan"
+    with pytest.raises(TypeError):
+        getattr(SkRegressor(max_iter=2), method)(_Xr[:60], y)
+    for est in (MLPRegressor(max_iter=2), nncore.sklearn.NNRegressor(epochs=2)):
+        with pytest.raises(TypeError, match="y has dtype <U.*numeric targets"):
+            getattr(est, method)(_Xr[:60], y)
+        with pytest.raises(TypeError, match="y has dtype <U.*numeric targets"):
+            getattr(est, method)(_Xr[:60], list(y))
+        assert not hasattr(est, "coefs_") and not hasattr(est, "network_")
+    est = MLPRegressor(max_iter=2).partial_fit(_Xr[:60], _yr[:60, 0])
+    with pytest.raises(TypeError, match="numeric targets"):
+        est.partial_fit(_Xr[:60], y)
+
+
 @pytest.mark.parametrize("solver", ["adam", "lbfgs"])
 def test_pickle_round_trip_continues_identically(solver):
     clf = MLPClassifier(hidden_layer_sizes=(9,), max_iter=4, random_state=0, solver=solver)

@@ -25,7 +25,7 @@ from .training import LocalData, Trainer
 
 __all__ = ["BaseEstimator", "ClassifierMixin", "RegressorMixin", "accuracy",
            "fit_label_binarizer", "plain_training_data", "predict_well_formed", "r2",
-           "refuse_dates", "train_network"]
+           "refuse_dates", "refuse_text_targets", "train_network"]
 
 
 def refuse_dates(X):
@@ -35,6 +35,16 @@ def refuse_dates(X):
     if kind in ("M", "m"):
         raise TypeError(f"X has dtype {X.dtype} (datetime); nncore needs real numbers: "
                         "turn dates into numeric features first")
+
+
+def refuse_text_targets(est, y):
+    """A regressor's targets must be numbers.  scikit-learn's validation lets strings
+    through (``y_numeric`` converts only object arrays) and its MLP fails on them in
+    its loss with NumPy's UFuncTypeError; a conversion to float would instead train
+    on whatever the strings spell, ``"nan"`` included."""
+    if y.dtype.kind in "USV":
+        raise TypeError(f"y has dtype {y.dtype} (text); {type(est).__name__} needs numeric "
+                        f"targets: convert them to numbers first")
 
 
 def accuracy(y_true, y_pred, sample_weight=None):

@@ -61,6 +61,7 @@ from ._sklearn_base import (
     predict_well_formed,
     r2,
     refuse_dates,
+    refuse_text_targets,
     train_network,
 )
 from .callbacks import Callback
@@ -1053,6 +1054,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         if not plain_training_data(self, X, y, "fiu", reset=reset):
             X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"], multi_output=True,
                                  y_numeric=True, dtype=(np.float64, np.float32), reset=reset)
+            refuse_text_targets(self, y)
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
         if self.loss == "poisson" and np.any(y < 0):

@@ -41,6 +41,7 @@ from ._sklearn_base import (
     plain_training_data,
     predict_well_formed,
     refuse_dates,
+    refuse_text_targets,
 )
 from ._sklearn_mlp import MLPClassifier, MLPRegressor, _binarize  # (the drop-in)
 from .network import Network
@@ -595,6 +596,7 @@ class NNRegressor(RegressorMixin, _BaseNN):
             refuse_dates(X)
             X, y = validate_data(self, X, y, reset=reset, dtype=self._check_dtype(),
                                  multi_output=True, y_numeric=True)
+            refuse_text_targets(self, y)
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
         Y = np.asarray(y, dtype=self._check_dtype())

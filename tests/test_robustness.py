@@ -237,11 +237,15 @@ def test_interrupt_main_from_another_thread(delay, n):
     X, Y = _xy(n)
     net = _net()
     timer = threading.Timer(delay, _thread.interrupt_main)
+    # (Python's own SIGINT handler: a shell starts a background job with SIGINT
+    # ignored, and interrupt_main then does nothing)
+    old = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         _run_until_interrupted(net, X, Y, timer.start)
     finally:
         timer.cancel()
         timer.join()
+        signal.signal(signal.SIGINT, old)
     _assert_like_uninterrupted(net, X, Y)
 
 

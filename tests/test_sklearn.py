@@ -345,6 +345,19 @@ def test_well_formed_inputs_skip_validation_to_the_same_answers(rows, dtype):
             assert errors[0] == errors[1] and "NaN" in errors[0]
 
 
+def _task_data(task, n, width, seed):
+    """X (float32 for the "float32" task), targets of the task, and the estimator's class."""
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, width))
+    y = {"multiclass": rng.integers(0, 3, n), "binary": rng.integers(0, 2, n) * 5,
+         "strings": rng.choice(["a", "b", "c"], n), "regression": rng.standard_normal(n),
+         "two targets": rng.standard_normal((n, 2)),
+         "float32": rng.integers(0, 3, n)}[task]
+    if task == "float32":
+        X = X.astype(np.float32)
+    return X, y, NNRegressor if y.dtype.kind == "f" else NNClassifier
+
+
 @pytest.mark.parametrize("task", ["multiclass", "binary", "strings", "regression",
                                   "two targets", "float32"])
 def test_fit_of_plain_arrays_skips_only_checks_that_pass(task, monkeypatch):
@@ -361,16 +374,8 @@ def test_fit_of_plain_arrays_skips_only_checks_that_pass(task, monkeypatch):
     import nncore.sklearn as nns
 
     pd = pytest.importorskip("pandas")
-    rng = np.random.default_rng(2)
-    X = rng.standard_normal((40, 5))
-    y = {"multiclass": rng.integers(0, 3, 40), "binary": rng.integers(0, 2, 40) * 5,
-         "strings": rng.choice(["a", "b", "c"], 40), "regression": rng.standard_normal(40),
-         "two targets": rng.standard_normal((40, 2)),
-         "float32": rng.integers(0, 3, 40)}[task]
-    regression = y.dtype.kind == "f"
-    if task == "float32":
-        X = X.astype(np.float32)
-    C = NNRegressor if regression else NNClassifier
+    X, y, C = _task_data(task, 40, 5, seed=2)
+    regression = C is NNRegressor
     kw = dict(hidden_layer_sizes=(4,), random_state=0, epochs=2, dtype=X.dtype.name)
     nan = X.copy()
     nan[2, 3] = np.nan
@@ -434,16 +439,8 @@ def test_partial_fit_of_plain_batches_skips_only_checks_that_pass(task, monkeypa
 
     import nncore.sklearn as nns
 
-    rng = np.random.default_rng(1)
-    X = rng.standard_normal((60, 6))
-    y = {"multiclass": rng.integers(0, 3, 60), "binary": rng.integers(0, 2, 60) * 5,
-         "strings": rng.choice(["a", "b", "c"], 60), "regression": rng.standard_normal(60),
-         "two targets": rng.standard_normal((60, 2)),
-         "float32": rng.integers(0, 3, 60)}[task]
-    regression = y.dtype.kind == "f"
-    if task == "float32":
-        X = X.astype(np.float32)
-    C = NNRegressor if regression else NNClassifier
+    X, y, C = _task_data(task, 60, 6, seed=1)
+    regression = C is NNRegressor
     kw = {} if regression else {"classes": np.unique(y)}
     est = C(hidden_layer_sizes=(5,), random_state=0, dtype=X.dtype.name).partial_fit(
         X[:30], y[:30], **kw)

@@ -2,14 +2,15 @@
 
     python benchmarks/pairs.py [--rounds 5] [--threads 1 2]
 
-The ``dropin`` group of ``pytest benchmarks/`` times each contender's rounds back to
-back, so a machine whose speed drifts between them (a shared one does: ``report.py``
-flags GEMM rates that moved by tens of percent within a run) moves the ratio as well.
-Here every round fits scikit-learn's ``MLPClassifier`` and then nncore's from the same
-parameters on the same data as that group (its data set, rows and ``random_state``),
-so each pair meets the same machine; printed are the medians, the ratio of the
-medians and the range of the rounds' own ratios, against the issue's targets (on one
-thread: the defaults >= 2x, lbfgs >= 1.5x).  A last row per thread count fits the
+A machine whose speed drifts (a shared one does: ``report.py`` flags GEMM rates that
+moved by tens of percent within a run) moves the ratio of two contenders timed one
+after the other, so every round here fits scikit-learn's ``MLPClassifier`` and then
+nncore's from the same parameters on the same data as the ``dropin`` group of
+``pytest benchmarks/`` (its data set, rows and ``random_state``; that group too runs
+nncore's fit beside each of scikit-learn's rounds), so each pair meets the same
+machine; printed are the medians, the ratio of the medians and the range of the
+rounds' own ratios, against the issue's targets (on one thread: the defaults >= 2x,
+lbfgs >= 1.5x).  A last row per thread count fits the
 defaults on images shaped as MNIST's (harness.padded_digits: blank margins, whose
 inputs nncore's forward product passes over).
 

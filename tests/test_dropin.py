@@ -11,6 +11,8 @@ L-BFGS's line searches and two-loop recursion amplify those differences: 1e-9
 (measured: below 3e-11 after 20 iterations).  float32 against float32: 1e-4.
 """
 
+import copy
+import functools
 import itertools
 import pickle
 import warnings
@@ -720,6 +722,98 @@ def _outcome(method, *args):
             result = exc
     return result, sorted(str(w.message) for w in caught
                           if not issubclass(w.category, ConvergenceWarning))
+
+
+_IRIS_X, _IRIS_Y = load_iris(return_X_y=True)
+_IRIS_X = _IRIS_X / 8
+_CLASSES = np.unique(_IRIS_Y)
+#: name -> calls, each (C, previous estimator) -> estimator, on iris
+_SEQUENCES = {
+    "no hidden layer": [lambda C, e: C(hidden_layer_sizes=(), max_iter=5).fit],
+    "an empty list": [lambda C, e: C(hidden_layer_sizes=[], max_iter=5).fit],
+    "an int": [lambda C, e: C(hidden_layer_sizes=5, max_iter=5).fit],
+    "an array": [lambda C, e: C(hidden_layer_sizes=np.array([5, 3]), max_iter=5).fit],
+    "a zero layer": [lambda C, e: C(hidden_layer_sizes=(0,)).fit],
+    "batch clipped": [lambda C, e: C(batch_size=1000, max_iter=5).fit],
+    "batch of one": [lambda C, e: C(batch_size=1, max_iter=2).fit],
+    "learning rate too large": [lambda C, e: C(learning_rate_init=1e3, max_iter=20).fit],
+    "early stopping, 1% held out": [
+        lambda C, e: C(early_stopping=True, validation_fraction=0.01, max_iter=5).fit],
+    "early stopping, 99% held out": [
+        lambda C, e: C(early_stopping=True, validation_fraction=0.99, max_iter=5).fit],
+    "momentum 1": [lambda C, e: C(solver="sgd", momentum=1.0, max_iter=5).fit],
+    "adaptive adam, tol 0": [
+        lambda C, e: C(learning_rate="adaptive", tol=0, n_iter_no_change=1, max_iter=20).fit],
+    "lbfgs, max_fun 3": [lambda C, e: C(solver="lbfgs", max_fun=3).fit],
+    "warm start, hidden layers changed": [
+        lambda C, e: C(warm_start=True, max_iter=3, hidden_layer_sizes=(5,)).fit,
+        lambda C, e: e.set_params(hidden_layer_sizes=(6,)).fit],
+    "warm start, fewer classes": [lambda C, e: C(warm_start=True, max_iter=3).fit,
+                                  lambda C, e: lambda X, y: e.fit(X[:100], y[:100])],
+    "warm start, solver changed": [
+        lambda C, e: C(warm_start=True, max_iter=3).fit,
+        lambda C, e: e.set_params(solver="sgd").fit,
+        lambda C, e: e.set_params(solver="lbfgs").fit],
+    "warm start, early stopping": [
+        lambda C, e: C(warm_start=True, max_iter=3, early_stopping=True).fit,
+        lambda C, e: e.fit],
+    "warm start, narrower X": [lambda C, e: C(warm_start=True, max_iter=2).fit,
+                               lambda C, e: lambda X, y: e.fit(X[:, :3], y)],
+    "partial_fit with lbfgs": [
+        lambda C, e: lambda X, y: C(solver="lbfgs").partial_fit(X, y, classes=_CLASSES)],
+    "partial_fit without classes": [lambda C, e: C().partial_fit],
+    "partial_fit, classes missing one": [
+        lambda C, e: lambda X, y: C().partial_fit(X, y, classes=[0, 1])],
+    "partial_fit, classes changed": [
+        lambda C, e: lambda X, y: C().partial_fit(X, y, classes=_CLASSES),
+        lambda C, e: lambda X, y: e.partial_fit(X, y, classes=[0, 1, 2, 3])],
+    "fit, then partial_fit": [lambda C, e: C(max_iter=3).fit, lambda C, e: e.partial_fit],
+    "partial_fit, then fit": [
+        lambda C, e: lambda X, y: C(max_iter=3).partial_fit(X, y, classes=_CLASSES),
+        lambda C, e: e.fit],
+    "partial_fit, adaptive sgd": [
+        lambda C, e: lambda X, y: C(solver="sgd", learning_rate="adaptive").partial_fit(
+            X, y, classes=_CLASSES),
+        lambda C, e: e.partial_fit, lambda C, e: e.partial_fit],
+    "partial_fit, early stopping": [
+        lambda C, e: lambda X, y: C(early_stopping=True).partial_fit(X, y, classes=_CLASSES)],
+    "partial_fit, narrower X": [
+        lambda C, e: lambda X, y: C().partial_fit(X, y, classes=_CLASSES),
+        lambda C, e: lambda X, y: e.partial_fit(X[:, :3], y)],
+    "warm start from partial_fit": [
+        lambda C, e: lambda X, y: C(warm_start=True, max_iter=2).partial_fit(
+            X, y, classes=_CLASSES),
+        lambda C, e: e.fit],
+}
+
+
+@pytest.mark.parametrize("name", list(_SEQUENCES))
+def test_odd_settings_and_call_sequences_go_as_in_scikit_learn(name):
+    """Unusual settings and sequences of fit / partial_fit / set_params on iris: after
+    each call, the same fitted attributes as scikit-learn's, or the same error, and
+    the same warnings."""
+    outcomes = []
+    for C in (SkClassifier, MLPClassifier):
+        est, steps = None, []
+        make = functools.partial(C, random_state=0)
+        for step in _SEQUENCES[name]:
+            call = functools.partial(lambda step, make, est: step(make, est)(_IRIS_X, _IRIS_Y),
+                                     step, make, est)
+            got, said = _outcome(call)
+            if not isinstance(got, Exception):
+                est = got
+            steps.append((copy.deepcopy(got), said))
+        outcomes.append(steps)
+    for i, ((want, want_warn), (got, got_warn)) in enumerate(zip(*outcomes)):
+        where = f"{name}, call {i + 1}"
+        assert got_warn == want_warn, where
+        if isinstance(want, Exception):
+            assert type(got) is type(want) and str(got) == str(want), where
+        else:
+            assert not isinstance(got, Exception), f"{where}: {got!r}"
+            assert_same_fit(got, want, RTOL["lbfgs"] if got.solver == "lbfgs"
+                            else RTOL["stochastic"])
+            np.testing.assert_array_equal(got.classes_, want.classes_)
 
 
 @pytest.mark.parametrize("task", ["multiclass", "binary", "string-labels", "regression",

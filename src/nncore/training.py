@@ -307,9 +307,10 @@ class Trainer:
             t0 = time.perf_counter()
             try:
                 result = self.data.run_epoch(opt, lr)
-                finite = result.finite and bool(np.isfinite(net.params).all())
-                if self.on_divergence == "continue":
-                    finite = True
+                # (scikit-learn's way trains on whatever the numbers became: no pass
+                # over the parameters to look)
+                finite = self.on_divergence == "continue" or (
+                    result.finite and bool(np.isfinite(net.params).all()))
                 if finite:
                     # The epoch counts once its whole record is written: an interrupt
                     # anywhere before that (a signal lands between bytecodes, e.g. in

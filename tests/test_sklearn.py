@@ -3,6 +3,7 @@
 import pickle
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -345,6 +346,17 @@ def test_well_formed_inputs_skip_validation_to_the_same_answers(rows, dtype):
             assert errors[0] == errors[1] and "NaN" in errors[0]
 
 
+def _outcome(call):
+    """What ``call()`` gave, its result or its exception, and its warnings' messages."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            result = call()
+        except Exception as exc:  # noqa: BLE001 -- compared by the caller
+            result = exc
+    return result, sorted(str(w.message) for w in caught)
+
+
 def _task_data(task, n, width, seed):
     """X (float32 for the "float32" task), targets of the task, and the estimator's class."""
     rng = np.random.default_rng(seed)
@@ -367,7 +379,6 @@ def test_fit_of_plain_arrays_skips_only_checks_that_pass(task, monkeypatch):
     parameters, or the same error, the same warnings and the same feature names
     (forgotten by a refit on an array after a DataFrame)."""
     import copy
-    import warnings
 
     from sklearn.preprocessing import LabelBinarizer
 
@@ -396,15 +407,11 @@ def test_fit_of_plain_arrays_skips_only_checks_that_pass(task, monkeypatch):
                                   else y.astype(float) + 0.5)})
 
     def outcome(est, Xc, yc):
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            try:
-                est.fit(Xc, yc)
-                result = (est.network_.params, est.n_features_in_,
-                          list(getattr(est, "feature_names_in_", [])))
-            except Exception as exc:  # noqa: BLE001 -- compared below
-                result = exc
-        return result, sorted(str(w.message) for w in caught)
+        def fit():
+            est.fit(Xc, yc)
+            return (est.network_.params, est.n_features_in_,
+                    list(getattr(est, "feature_names_in_", [])))
+        return _outcome(fit)
 
     for name, (Xc, yc) in inputs.items():
         for est in (C(**kw), C(**kw).fit(frame, y)):
@@ -435,7 +442,6 @@ def test_partial_fit_of_plain_batches_skips_only_checks_that_pass(task, monkeypa
     scikit-learn's validation.  With the shortcut and without it, every kind of
     batch gives the same parameters, or the same error, and the same warnings."""
     import copy
-    import warnings
 
     import nncore.sklearn as nns
 
@@ -465,13 +471,7 @@ def test_partial_fit_of_plain_batches_skips_only_checks_that_pass(task, monkeypa
                                    else yb.astype(float) + 0.5)})
 
     def outcome(est, Xc, yc):
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            try:
-                result = est.partial_fit(Xc, yc).network_.params
-            except Exception as exc:  # noqa: BLE001 -- compared below
-                result = exc
-        return result, sorted(str(w.message) for w in caught)
+        return _outcome(lambda: est.partial_fit(Xc, yc).network_.params)
 
     for name, (Xc, yc) in batches.items():
         fast = outcome(copy.deepcopy(est), Xc, yc)

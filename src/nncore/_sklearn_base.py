@@ -195,9 +195,9 @@ def fit_label_binarizer(y):
     if type(y) is not np.ndarray or y.ndim != 1 or y.shape[0] == 0 \
             or y.dtype.kind not in "iubU":
         return lb.fit(y)
-    # (unique_labels: sorted(set(...)) of the unique values, so its dtype is the
-    # labels' own, a string's width the longest label's)
-    classes = np.asarray(sorted(set(np.unique(y))))
+    # (unique_labels makes an array of the labels' NumPy scalars, sorted: their own
+    # dtype, but a string's width the longest label's, not y's)
+    classes = np.asarray(list(np.unique(y)))
     lb.y_type_ = "binary" if classes.shape[0] <= 2 else "multiclass"
     lb.sparse_input_ = False
     lb.classes_ = classes

@@ -858,14 +858,13 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             Y = _binarize(self._label_binarizer, y, known=False)
             if Y is not None:
                 return X, Y
-        elif reset and getattr(y, "ndim", 0) == 1 \
-                and plain_training_data(self, X, y, "iubU", reset=True):
-            self._fit_or_check_classes(y, incremental)
-            return X, _binarize(self._label_binarizer, y)
-        X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"], multi_output=True,
-                             dtype=(np.float64, np.float32), reset=reset)
-        if y.ndim == 2 and y.shape[1] == 1:
-            y = column_or_1d(y, warn=True)
+        # (a first fit's plain 1-D labels: validate_data would hand them back as they are)
+        if not (reset and getattr(y, "ndim", 0) == 1
+                and plain_training_data(self, X, y, "iubU", reset=True)):
+            X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"], multi_output=True,
+                                 dtype=(np.float64, np.float32), reset=reset)
+            if y.ndim == 2 and y.shape[1] == 1:
+                y = column_or_1d(y, warn=True)
         self._fit_or_check_classes(y, incremental)
         # a bool indicator matrix, as scikit-learn (no upcast of float32 data)
         y = _binarize(self._label_binarizer, y)

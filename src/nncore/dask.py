@@ -108,8 +108,8 @@ except ImportError as exc:  # pragma: no cover - exercised only without scikit-l
         f"importing it failed: {exc}"
     ) from exc
 
-from nncore import _kernels, _layout, _parallel, _sklearn_base, _sklearn_mlp, _validation
-from nncore._sklearn_base import refuse_dates
+from nncore import _kernels, _layout, _parallel, _sklearn_mlp, _validation
+from nncore._sklearn_base import refuse_dates, refuse_text_targets
 from nncore.network import Network
 from nncore.training import EpochResult, Trainer
 
@@ -1001,7 +1001,7 @@ Multi-layer Perceptron regressor trained on a Dask cluster.
         if not _is_dask(X):
             return super()._validate_input(X, y, incremental, reset)
         client, X, y = self._dask_input(X, y, incremental, reset)
-        _sklearn_base.refuse_text_targets(self, y)
+        refuse_text_targets(self, y)
         if y.dtype.kind not in "biuf":
             y = y.astype(np.float64)
         checks = [da.isfinite(y).all()] + ([(y < 0).any()] if self.loss == "poisson" else [])

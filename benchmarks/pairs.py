@@ -14,6 +14,14 @@ lbfgs >= 1.5x).  A last row per thread count fits the
 defaults on images shaped as MNIST's (harness.padded_digits: blank margins, whose
 inputs nncore's forward product passes over).
 
+On one thread, the defaults' pair on uniform inputs measures a floor too: its
+epochs times an epoch's first-layer products timed alone (the forward one in nncore's
+kernel or BLAS's, the faster; the weight gradient's in BLAS), minibatch by
+minibatch, which any implementation of the same network must compute (the inputs
+have no zeros to pass over, and the second layer's products are a tenth of the
+first's, left out).  It is timed after each round, so each round meets its own
+floor.
+
 On one thread, the lbfgs pair also measures a floor: what any implementation spends
 that evaluates the same loss and gradient as often and runs SciPy's L-BFGS-B, both
 of which the fit must do to take scikit-learn's steps.  Per evaluation that is the
@@ -65,11 +73,16 @@ def main():
             fits = {c: make_dropin(c, X[:n], y[:n], random_state=SEED, **params)
                     for c in ("sklearn", "nncore")}
             times = {c: [] for c in fits}
-            floor = LbfgsFloor(X[:n], y[:n]) if solver == "lbfgs" and threads == 1 else None
+            floor = None
+            if threads == 1 and solver == "lbfgs":
+                floor = LbfgsFloor(X[:n], y[:n])
+            elif threads == 1 and solver == "adam":
+                floor = EpochFloor(X[:n], fits["nncore"][0])
             with limit_threads(threads):
                 for _ in range(args.rounds):
                     for c, (_, fit) in fits.items():
-                        with (floor.counting() if floor and c == "nncore"
+                        with (floor.counting() if isinstance(floor, LbfgsFloor)
+                              and c == "nncore"
                               else contextlib.nullcontext()):
                             start = time.perf_counter()
                             fit()
@@ -89,6 +102,15 @@ def main():
             if floor:
                 floors.append((n, times, floor))
     for n, times, floor in floors:
+        if isinstance(floor, EpochFloor):
+            over = {c: [t / f for t, f in zip(times[c], floor.rounds)] for c in times}
+            print(f"\nadam floor, 1 thread, {n:,} rows.  Each round: {floor.epochs} epochs x "
+                  f"{floor.batches} minibatches of the first layer's two products alone, "
+                  f"median {statistics.median(floor.rounds):.2f} s.  Each round's time over "
+                  f"its floor, median (range): nncore {_spread(over['nncore'])}; scikit-learn "
+                  f"{_spread(over['sklearn'])}, the most an implementation with these products "
+                  f"reaches against it here.")
+            continue
         rounds = floor.floors()
         over = {c: [t / r[0] for t, r in zip(times[c], rounds)] for c in times}
         least, count, spent, own, scipy, share = sorted(rounds)[(len(rounds) - 1) // 2]
@@ -102,6 +124,59 @@ def main():
               f"{statistics.median(over['sklearn']):.2f}x ({min(over['sklearn']):.2f}-"
               f"{max(over['sklearn']):.2f}x), the most an implementation with these products "
               f"reaches against it here.")
+
+
+def _spread(values):
+    return f"{statistics.median(values):.2f}x ({min(values):.2f}-{max(values):.2f}x)"
+
+
+class EpochFloor:
+    """The least time of a minibatch fit of the network ``estimator`` fits (its hidden
+    width, batch size and epochs, read off it after the round): each minibatch's
+    first-layer forward product and weight-gradient product, timed alone over an epoch
+    (see the module's docstring).  ``rounds``: each round's floor in seconds."""
+
+    def __init__(self, X, estimator):
+        import nncore
+
+        self.X, self.estimator = X, estimator
+        hidden = estimator.hidden_layer_sizes
+        hidden = hidden if isinstance(hidden, int) else hidden[0]
+        # one layer, identity: its predict is the forward product (plus the bias)
+        self.layer = nncore.Network((X.shape[1], hidden), activation="identity",
+                                    output="identity", seed=0)
+        self.D = np.random.default_rng(0).standard_normal((X.shape[0], hidden))
+        self.rounds = []
+
+    def time_products(self, repeat=3):
+        """One epoch's products each way, the fastest of ``repeat``, times the round's
+        epochs."""
+        X, D, layer = self.X, self.D, self.layer
+        W = np.ascontiguousarray(layer.params.reshape(D.shape[1], -1)[:, 1:].T)
+        batch = self.estimator.batch_size
+        batch = min(200, X.shape[0]) if batch == "auto" else batch
+        starts = range(0, X.shape[0], batch)
+        self.batches, self.epochs = len(starts), self.estimator.n_iter_
+
+        # the products write into arrays made once, as a fit's are: a new array of the
+        # gradient's size each call costs the kernel's page clearing until malloc's
+        # threshold adapts (seen here as a 25% slower first second)
+        H, G, GT = (np.empty(shape) for shape in ((batch, W.shape[1]), W.T.shape, W.shape))
+
+        def epoch(product):
+            def run():
+                for s in starts:
+                    product(X[s:s + batch], D[s:s + batch])
+            return run
+
+        def fastest(product):
+            return min(seconds(epoch(product)) for _ in range(repeat))
+
+        forward = min(fastest(lambda x, d: np.matmul(x, W, out=H[:len(x)])),
+                      fastest(lambda x, d: layer.predict(x)))
+        gradient = min(fastest(lambda x, d: np.matmul(d.T, x, out=G)),
+                       fastest(lambda x, d: np.matmul(x.T, d, out=GT)))
+        self.rounds.append(self.epochs * (forward + gradient))
 
 
 class LbfgsFloor:
@@ -174,11 +249,14 @@ class LbfgsFloor:
         (forward), BLAS's product either way round (gradient)."""
         X, D, layer = self.X, self.D, self.layer
         W = np.ascontiguousarray(layer.params.reshape(D.shape[1], -1)[:, 1:].T)
+        H, G, GT = (np.empty(shape) for shape in (D.shape, W.T.shape, W.shape))  # see EpochFloor
         shares = []
         for _ in range(repeat):
             evaluation = seconds(lambda: self.net.loss_and_gradient_sums(X, self.Y, check=False))
-            forward = min(seconds(lambda: X @ W), seconds(lambda: layer.predict(X)))
-            gradient = min(seconds(lambda: D.T @ X), seconds(lambda: X.T @ D))
+            forward = min(seconds(lambda: np.matmul(X, W, out=H)),
+                          seconds(lambda: layer.predict(X)))
+            gradient = min(seconds(lambda: np.matmul(D.T, X, out=G)),
+                           seconds(lambda: np.matmul(X.T, D, out=GT)))
             shares.append((forward + gradient) / evaluation)
         self.rounds[-1].append(statistics.median(shares))
 

@@ -79,3 +79,31 @@ def run_python(code, absent=()):
                           timeout=300)
     assert proc.returncode == 0, proc.stderr
     return proc.stdout
+
+
+def frame_variants(pd, frame):
+    """DataFrames a fitted estimator's predict may meet, from a float64 ``frame`` of
+    at least 5 rows and 3 string-named columns (the one it was fitted on): name ->
+    input.  Some pass scikit-learn's validation silently, some with a warning, some
+    are refused."""
+    first = frame.columns[0]
+    nan, inf = frame.iloc[:5].copy(), frame.iloc[:5].copy()
+    nan.iloc[1, 1] = np.nan
+    inf.iloc[4, 0] = np.inf
+    numpy_names = frame.iloc[:5].copy()
+    numpy_names.columns = pd.Index([np.str_(c) for c in frame.columns], dtype=object)
+    tuples = frame.iloc[:5].copy()
+    tuples.columns = pd.MultiIndex.from_tuples([(c, "x") for c in frame.columns])
+    return {
+        "plain": frame.iloc[:20], "one row": frame.iloc[:1], "a column's view": frame[3:9],
+        "two blocks": pd.concat([frame.iloc[:5, :2], frame.iloc[:5, 2:]], axis=1),
+        "reordered": frame.iloc[:5, ::-1], "renamed": frame.iloc[:5].rename(columns={first: "z"}),
+        "a column fewer": frame.iloc[:5, 1:], "a column more": frame.iloc[:5].assign(more=1.0),
+        "float32": frame.iloc[:5].astype(np.float32), "int": (frame.iloc[:5] * 10).astype(int),
+        "one int column": frame.iloc[:5].astype({first: int}),
+        "object": frame.iloc[:5].astype(object), "nullable": frame.iloc[:5].astype("Float64"),
+        "sparse": frame.iloc[:5].astype(pd.SparseDtype(float, 0.0)),
+        "one sparse column": frame.iloc[:5].astype({first: pd.SparseDtype(float, 0.0)}),
+        "nan": nan, "inf": inf, "empty": frame.iloc[:0], "numpy str names": numpy_names,
+        "tuple names": tuples, "array": frame.iloc[:5].to_numpy(),
+    }

@@ -1232,3 +1232,46 @@ def test_random_states_follow_scikit_learns_through_calls_and_changes():
             assert_same_fit(pair[1], pair[0], RTOL["stochastic"])
             a, b = (u.get_state() for u in users)
             assert np.array_equal(a[1], b[1]) and a[2:] == b[2:], (method, seed)
+
+
+@pytest.mark.parametrize("Sk, Nn", [(SkClassifier, MLPClassifier), (SkRegressor, MLPRegressor)])
+def test_predict_of_dataframes_skips_only_checks_that_pass(Sk, Nn, monkeypatch):
+    """An estimator fitted on a DataFrame predicts from a DataFrame of its columns,
+    all of the network's dtype, without scikit-learn's checks of the names and the
+    frame (0.5 ms a call); every other DataFrame (or array) goes through them: the
+    same outputs, errors and warnings as scikit-learn's own, and as the drop-in's
+    checked way, input by input."""
+    import nncore._sklearn_mlp as mlp
+    from conftest import frame_variants
+
+    pd = pytest.importorskip("pandas")
+    X, y = load_iris(return_X_y=True, as_frame=True)
+    X.columns = [c.replace(" (cm)", "") for c in X.columns]
+    if Sk is SkRegressor:
+        y = X.pop(X.columns[-1])
+    kw = dict(hidden_layer_sizes=(5,), random_state=0, max_iter=20)
+    sk, nn = (C(**kw).fit(X, y) for C in (Sk, Nn))
+    methods = ["predict", "predict_proba"] if Sk is SkClassifier else ["predict"]
+    for name, Xc in frame_variants(pd, X).items():
+        for method in methods:
+            want, want_warn = _outcome(getattr(sk, method), Xc)
+            got, got_warn = _outcome(getattr(nn, method), Xc)
+            with monkeypatch.context() as m:
+                m.setattr(mlp, "predict_plain", lambda *args: None)
+                slow, slow_warn = _outcome(getattr(nn, method), Xc)
+            where = f"{name}, {method}"
+            assert got_warn == want_warn == slow_warn, where
+            if isinstance(want, Exception):
+                for other in (got, slow):
+                    assert type(other) is type(want) and str(other) == str(want), where
+            else:
+                np.testing.assert_allclose(got, want, rtol=RTOL["stochastic"], err_msg=where)
+                np.testing.assert_array_equal(got, slow, err_msg=where)
+                assert got.dtype == want.dtype == slow.dtype, where
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("went through scikit-learn's validate_data")
+    monkeypatch.setattr(mlp, "validate_data", refuse)
+    for method in methods:
+        getattr(nn, method)(X.iloc[:1])
+        getattr(nn, method)(X)

@@ -434,6 +434,45 @@ def test_fit_of_plain_arrays_skips_only_checks_that_pass(task, monkeypatch):
     C(**kw).fit(X, y)
 
 
+@pytest.mark.parametrize("task", ["multiclass", "regression", "float32"])
+def test_predict_of_dataframes_skips_only_checks_that_pass(task, monkeypatch):
+    """Fitted on a DataFrame, the estimators predict from a DataFrame of the same
+    columns, all of the network's dtype, without scikit-learn's checks; with the
+    shortcut and without it, every other frame (or array) gives the same outputs,
+    or the same error, and the same warnings."""
+    import nncore.sklearn as nns
+    from conftest import frame_variants
+
+    pd = pytest.importorskip("pandas")
+    X, y, C = _task_data(task, 40, 5, seed=3)
+    frame = pd.DataFrame(X, columns=list("abcde"))
+    est = C(hidden_layer_sizes=(4,), random_state=0, epochs=2, dtype=X.dtype.name)
+    est.fit(frame, y)
+    inputs = frame_variants(pd, frame.astype(np.float64))
+    inputs["network's dtype"] = frame.iloc[:7]
+    methods = ["predict", "predict_proba"] if C is NNClassifier else ["predict"]
+    for name, Xc in inputs.items():
+        for method in methods:
+            fast = _outcome(lambda: getattr(est, method)(Xc))
+            with monkeypatch.context() as m:
+                m.setattr(nns, "predict_plain", lambda *args: None)
+                slow = _outcome(lambda: getattr(est, method)(Xc))
+            where = f"{name}, {method}"
+            assert fast[1] == slow[1], where
+            if isinstance(slow[0], Exception):
+                assert type(fast[0]) is type(slow[0]) and str(fast[0]) == str(slow[0]), where
+            else:
+                assert fast[0].dtype == slow[0].dtype, where
+                np.testing.assert_array_equal(fast[0], slow[0], err_msg=where)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("went through scikit-learn's checks")
+    monkeypatch.setattr(nns, "validate_data", refuse)
+    for method in methods:
+        getattr(est, method)(frame.iloc[:1])
+        getattr(est, method)(frame)
+
+
 @pytest.mark.parametrize("task", ["multiclass", "binary", "strings", "regression",
                                   "two targets", "float32"])
 def test_partial_fit_of_plain_batches_skips_only_checks_that_pass(task, monkeypatch):

@@ -39,7 +39,7 @@ from ._sklearn_base import (
     RegressorMixin,
     fit_label_binarizer,
     plain_training_data,
-    predict_well_formed,
+    predict_plain,
     refuse_dates,
     refuse_text_targets,
 )
@@ -244,11 +244,10 @@ class _BaseNN(BaseEstimator):
     def _outputs(self, X):
         if "network_" not in self.__dict__:
             check_is_fitted(self)
-        if "feature_names_in_" not in self.__dict__:
-            # well-formed rows, which validate_data would return unchanged
-            out = predict_well_formed(self.network_, X)
-            if out is not None:
-                return out
+        # well-formed rows, which validate_data would pass without a word
+        out = predict_plain(self, self.network_, X)
+        if out is not None:
+            return out
         X = self._validate_X(X, reset=False)
         return self.network_.predict(X)
 

@@ -898,6 +898,26 @@ def test_fit_takes_and_refuses_inputs_as_scikit_learn(task, monkeypatch):
               "column y": (X, y.reshape(len(y), -1)[:, :1]),
               "frame": (pd.DataFrame(X, columns=[f"f{i}" for i in range(X.shape[1])]), y),
               "huge": (np.full(X.shape, 1e300), y)}
+    frame = inputs["frame"][0]
+    numpy_names = frame.copy()
+    numpy_names.columns = pd.Index([np.str_(c) for c in frame.columns], dtype=object)
+    nan_frame = frame.copy()
+    nan_frame.iloc[2, 1] = np.nan
+    y_frame = pd.Series(y) if y.ndim == 1 else pd.DataFrame(y)
+    inputs.update({
+        "frame, pandas y": (frame, y_frame), "frame, reordered": (frame.iloc[:, ::-1], y),
+        "frame, float32": (frame.astype(np.float32), y_frame),
+        "frame, an int column": (frame.astype({"f0": int}), y),
+        "frame, int names": (pd.DataFrame(X), y), "frame, numpy str names": (numpy_names, y),
+        "frame, nan": (nan_frame, y), "frame, empty": (frame.iloc[:0], y[:0]),
+        "frame, one column (a read-only view)": (frame[["f0"]], y_frame),
+        "frame, a sparse column": (frame.astype({"f0": pd.SparseDtype(float, 0.0)}), y)})
+    if y.ndim == 1:
+        inputs.update({"array, pandas y": (X, y_frame),
+                       "frame, categorical y": (frame, y_frame.astype("category")),
+                       "frame, nullable y": (frame, y_frame.astype(
+                           "Int64" if y.dtype.kind in "iu" else "boolean" if y.dtype == bool
+                           else "Float64" if y.dtype.kind == "f" else "string"))})
     if Sk is SkClassifier and y.ndim == 1:
         inputs.update({"labels as floats": (X, y.astype(float) if y.dtype.kind != "U"
                                             else y.astype(object)),
@@ -937,6 +957,44 @@ def test_fit_takes_and_refuses_inputs_as_scikit_learn(task, monkeypatch):
         monkeypatch.setattr(mlp, "validate_data", refuse)
         monkeypatch.setattr(LabelBinarizer, "fit", refuse)
         Nn(**kw).fit(X, y)
+        if y.dtype.kind != "U":  # (pandas holds strings in its own dtype: checked)
+            Nn(**kw).fit(frame, y_frame)
+
+
+@pytest.mark.parametrize("task", ["multiclass", "regression"])
+def test_partial_fit_of_dataframes_goes_as_in_scikit_learn(task, monkeypatch):
+    """Begun on a DataFrame, partial_fit takes each later frame of the same
+    columns, all float64 or float32, with labels or targets as an array or a
+    Series, without scikit-learn's checks; every other frame goes through them:
+    the same steps, errors and warnings as scikit-learn's own, batch by batch."""
+    from conftest import frame_variants
+
+    import nncore._sklearn_mlp as mlp
+
+    pd = pytest.importorskip("pandas")
+    Sk, Nn, X, y, _ = TASKS[task]
+    frame = pd.DataFrame(X[:60], columns=[f"f{i}" for i in range(X.shape[1])])
+    y = y[:60]
+    kw = dict(hidden_layer_sizes=(7,), random_state=0, solver="sgd")
+    first = {"classes": np.unique(y)} if Sk is SkClassifier else {}
+    pair = [C(**kw).partial_fit(frame.iloc[:30], y[:30], **first) for C in (Sk, Nn)]
+    for name, Xc in frame_variants(pd, frame.iloc[30:]).items():
+        rows = len(Xc)
+        for yc in (y[30:30 + rows], pd.Series(y[30:30 + rows])):
+            (want, want_warn), (got, got_warn) = [_outcome(copy.deepcopy(e).partial_fit, Xc, yc)
+                                                  for e in pair]
+            assert got_warn == want_warn, name
+            if isinstance(want, Exception):
+                assert type(got) is type(want) and str(got) == str(want), name
+            else:
+                assert not isinstance(got, Exception), f"{name}: {got!r}"
+                assert_same_fit(got, want, RTOL["stochastic"])
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("went through scikit-learn's validate_data")
+    monkeypatch.setattr(mlp, "validate_data", refuse)
+    pair[1].partial_fit(frame.iloc[30:], pd.Series(y[30:]))
+    pair[1].partial_fit(frame.iloc[30:].astype(np.float32), y[30:])
 
 
 @pytest.mark.parametrize("labels", ["ints", "int8", "uint64", "negative", "bools", "one bool",
@@ -1082,6 +1140,13 @@ def test_accuracy_is_scikit_learns_accuracy_score():
         "column": (ints.reshape(-1, 1), pred), "empty": (ints[:0], pred[:0]),
         "lengths": (ints, pred[:-1]),
     }
+    pd = pytest.importorskip("pandas")
+    cases.update({"series": (pd.Series(ints), pred), "bool series": (pd.Series(ints > 1),
+                                                                    pred > 1),
+                  "string series": (pd.Series(words[ints]), words[pred]),
+                  "nullable series": (pd.Series(ints).astype("Int64"), pred),
+                  "categorical series": (pd.Series(ints).astype("category"), pred),
+                  "short series": (pd.Series(ints[:-1]), pred)})
     weights = {"none": None, "float64": w64, "float32": w64.astype(np.float32),
                "ints": rng.integers(0, 3, 50), "zeros": zero, "nan": nan, "negative": w64 - 0.5,
                "strided": np.repeat(w64, 2)[::2], "list": w64.tolist(), "short": w64[:-1],
@@ -1156,6 +1221,11 @@ def test_r2_is_scikit_learns_r2_score():
         "lists": (y.tolist(), p.tolist()), "strided": (Y[:, 0], P[:, 0]),
         "outputs": (Y, P[:, :2]), "lengths": (y, p[:-1]), "empty": (y[:0], p[:0]),
     }
+    pd = pytest.importorskip("pandas")
+    cases.update({"series": (pd.Series(y), p), "float32 series": (pd.Series(y.astype(
+        np.float32)), p.astype(np.float32)), "nullable series": (pd.Series(y).astype("Float64"),
+                                                                 p),
+        "frame": (pd.DataFrame(Y), P), "series with nan": (pd.Series(nan), p)})
     w64 = rng.random(40)
     weights = {"none": None, "float64": w64, "float32": w64.astype(np.float32),
                "ints": rng.integers(0, 3, 40), "zeros": np.zeros(40), "negative": w64 - 0.5,
@@ -1241,8 +1311,9 @@ def test_predict_of_dataframes_skips_only_checks_that_pass(Sk, Nn, monkeypatch):
     frame (0.5 ms a call); every other DataFrame (or array) goes through them: the
     same outputs, errors and warnings as scikit-learn's own, and as the drop-in's
     checked way, input by input."""
-    import nncore._sklearn_mlp as mlp
     from conftest import frame_variants
+
+    import nncore._sklearn_mlp as mlp
 
     pd = pytest.importorskip("pandas")
     X, y = load_iris(return_X_y=True, as_frame=True)
@@ -1269,9 +1340,14 @@ def test_predict_of_dataframes_skips_only_checks_that_pass(Sk, Nn, monkeypatch):
                 np.testing.assert_array_equal(got, slow, err_msg=where)
                 assert got.dtype == want.dtype == slow.dtype, where
 
+    want = sk.score(X, y)
+
     def refuse(*args, **kwargs):
-        raise AssertionError("went through scikit-learn's validate_data")
+        raise AssertionError("went through scikit-learn's checks")
     monkeypatch.setattr(mlp, "validate_data", refuse)
+    for metric in ("accuracy_score", "r2_score"):
+        monkeypatch.setattr(sklearn.metrics, metric, refuse)
     for method in methods:
         getattr(nn, method)(X.iloc[:1])
         getattr(nn, method)(X)
+    np.testing.assert_allclose(nn.score(X, y), want, rtol=RTOL["stochastic"])

@@ -1,5 +1,6 @@
 """nncore.sklearn: scikit-learn's own estimator checks and the ecosystem around them."""
 
+import functools
 import pickle
 import subprocess
 import sys
@@ -396,7 +397,12 @@ def test_fit_of_plain_arrays_skips_only_checks_that_pass(task, monkeypatch):
               "other dtype": (X.astype(other), y), "fortran": (np.asfortranarray(X), y),
               "list": (X.tolist(), y.tolist()), "empty": (X[:0], y[:0]),
               "no columns": (X[:, :0], y), "short y": (X, y[:-1]), "frame": (frame, y),
-              "too large for float32": (np.full(X.shape, 1e300), y)}
+              "too large for float32": (np.full(X.shape, 1e300), y),
+              "frame, pandas y": (frame, pd.Series(y) if y.ndim == 1 else pd.DataFrame(y)),
+              "frame, other dtype": (frame.astype(other), y),
+              "frame, reordered": (frame.iloc[:, ::-1], y),
+              "frame, int names": (pd.DataFrame(X), y),
+              "frame, nan": (pd.DataFrame(nan, columns=list("abcde")), y)}
     if regression:
         bad = y.copy()
         bad.flat[1] = np.inf
@@ -432,6 +438,8 @@ def test_fit_of_plain_arrays_skips_only_checks_that_pass(task, monkeypatch):
     monkeypatch.setattr(nns, "validate_data", refuse)
     monkeypatch.setattr(LabelBinarizer, "fit", refuse)
     C(**kw).fit(X, y)
+    if y.dtype.kind != "U":  # (pandas holds strings in its own dtype: checked)
+        C(**kw).fit(frame, pd.Series(y) if y.ndim == 1 else y)
 
 
 @pytest.mark.parametrize("task", ["multiclass", "regression", "float32"])
@@ -440,8 +448,9 @@ def test_predict_of_dataframes_skips_only_checks_that_pass(task, monkeypatch):
     columns, all of the network's dtype, without scikit-learn's checks; with the
     shortcut and without it, every other frame (or array) gives the same outputs,
     or the same error, and the same warnings."""
-    import nncore.sklearn as nns
     from conftest import frame_variants
+
+    import nncore.sklearn as nns
 
     pd = pytest.importorskip("pandas")
     X, y, C = _task_data(task, 40, 5, seed=3)
@@ -453,10 +462,11 @@ def test_predict_of_dataframes_skips_only_checks_that_pass(task, monkeypatch):
     methods = ["predict", "predict_proba"] if C is NNClassifier else ["predict"]
     for name, Xc in inputs.items():
         for method in methods:
-            fast = _outcome(lambda: getattr(est, method)(Xc))
+            call = functools.partial(getattr(est, method), Xc)
+            fast = _outcome(call)
             with monkeypatch.context() as m:
                 m.setattr(nns, "predict_plain", lambda *args: None)
-                slow = _outcome(lambda: getattr(est, method)(Xc))
+                slow = _outcome(call)
             where = f"{name}, {method}"
             assert fast[1] == slow[1], where
             if isinstance(slow[0], Exception):

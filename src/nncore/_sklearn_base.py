@@ -50,6 +50,15 @@ def refuse_text_targets(est, y):
                         f"targets: convert them to numbers first")
 
 
+def _series_values(y):
+    """A pandas Series of a NumPy dtype's values (what scikit-learn's checks of
+    labels and targets take from it), or y itself."""
+    pd = sys.modules.get("pandas")
+    if pd is not None and type(y) is pd.Series and isinstance(y.dtype, np.dtype):
+        return y.to_numpy()
+    return y
+
+
 def accuracy(y_true, y_pred, sample_weight=None):
     """scikit-learn's ``accuracy_score(y_true, y_pred, sample_weight=sample_weight)``.
 
@@ -59,8 +68,9 @@ def accuracy(y_true, y_pred, sample_weight=None):
     ``np.average(y_true == y_pred, weights=sample_weight)``, without its checks of
     the labels' types, which cost 0.3-1 ms a call: as much as an epoch of a small
     early-stopping fit, which scores the held-out data each epoch.  Anything else
-    goes to accuracy_score.
+    goes to accuracy_score.  A pandas Series of a NumPy dtype counts as its values.
     """
+    y_true = _series_values(y_true)
     if type(y_true) is np.ndarray and type(y_pred) is np.ndarray and y_true.ndim == 1 \
             and y_true.shape == y_pred.shape and y_true.shape[0] > 0 \
             and y_true.dtype.kind in "iubU" and y_pred.dtype.kind == y_true.dtype.kind \
@@ -133,8 +143,10 @@ def r2(y_true, y_pred, sample_weight=None):
     dtype (see accuracy), the arithmetic of r2_score (scikit-learn 1.9) on the same
     arrays (its checks copy none of them) without its checks; anything else goes to
     r2_score.  A test holds the two equal bit for bit, so a scikit-learn that
-    computes it otherwise is noticed.
+    computes it otherwise is noticed.  A pandas Series of a NumPy dtype counts as
+    its values.
     """
+    y_true = _series_values(y_true)
     if type(y_true) is np.ndarray and type(y_pred) is np.ndarray \
             and y_true.dtype in (np.float64, np.float32) and y_pred.dtype == y_true.dtype \
             and y_true.shape == y_pred.shape and y_true.ndim in (1, 2) \
@@ -158,31 +170,73 @@ def r2(y_true, y_pred, sample_weight=None):
 
 
 def plain_training_data(est, X, y, y_kinds, dtype=None, reset=False):
-    """Whether ``validate_data(est, X, y, reset=reset, multi_output=True)`` would hand
-    back ``X`` and ``y`` themselves with nothing to say: a C-contiguous 2-D float64
-    or float32 NumPy array of one column or more (of ``n_features_in_`` columns, from
-    an estimator fitted without feature names, unless ``reset``) and at least one row
-    (of ``dtype``, when one is asked for), and a 1-D or 2-D NumPy ``y`` of as many
-    rows whose dtype's kind is one of ``y_kinds``; both finite.  Its checks were most
-    of a small ``partial_fit``'s time, and a third of a small fit's.  False sends the
-    caller to scikit-learn's own checks, which say what is wrong their way.  True
-    with ``reset`` (a first fit) also does what validate_data's reset does for such
-    an array: ``n_features_in_`` set to its width, ``feature_names_in_`` dropped."""
-    if type(X) is not np.ndarray or X.ndim != 2 or not X.flags.c_contiguous \
+    """``(X, y)`` as ``validate_data(est, X, y, reset=reset, multi_output=True)``
+    would hand them back with nothing to say, where its checks can be skipped; else
+    None, and the caller goes to scikit-learn's own checks, which say what is wrong
+    their way.  Skipped for:
+
+    * ``X`` a C-contiguous 2-D float64 or float32 NumPy array of one column or more
+      (of ``n_features_in_`` columns, from an estimator fitted without feature
+      names, unless ``reset``), or a pandas DataFrame of such columns, all of one of
+      those dtypes, named as the estimator's ``feature_names_in_`` (each name a
+      str; any, with ``reset``): its values, C-contiguous; of ``dtype`` when one is
+      asked for;
+    * ``y`` a 1-D or 2-D NumPy array (or a pandas Series of a NumPy dtype: its
+      values) of as many rows, at least one, whose dtype's kind is one of
+      ``y_kinds``;
+
+    both finite.  Their checks were most of a small ``partial_fit``'s time, and a
+    third of a small fit's.  With ``reset`` (a first fit) it also does what
+    validate_data's reset does: ``n_features_in_`` set to the width, and
+    ``feature_names_in_`` to a frame's names or dropped for an array."""
+    names = None
+    if type(X) is not np.ndarray:
+        frame = _frame(est, X, (np.float64, np.float32) if dtype is None else (dtype,), reset)
+        if frame is None:
+            return None
+        X, names = frame
+    y = _series_values(y)
+    if X.ndim != 2 or not X.flags.c_contiguous \
             or X.dtype not in (np.float64, np.float32) or 0 in X.shape \
             or (dtype is not None and X.dtype != dtype) \
-            or (not reset and ("feature_names_in_" in est.__dict__
-                               or est.__dict__.get("n_features_in_") != X.shape[1])) \
+            or (not reset and names is None and ("feature_names_in_" in est.__dict__
+                                                 or est.__dict__.get("n_features_in_")
+                                                 != X.shape[1])) \
             or type(y) is not np.ndarray or y.ndim not in (1, 2) or y.shape[0] != X.shape[0] \
             or 0 in y.shape or y.dtype.kind not in y_kinds:
-        return False
+        return None
     # (a sum of finite numbers that overflows sends a finite X the slow way: still right)
     if not (bool(np.isfinite(X.sum())) and (y.dtype.kind != "f" or bool(np.isfinite(y.sum())))):
-        return False
+        return None
     if reset:
         est.n_features_in_ = X.shape[1]
-        est.__dict__.pop("feature_names_in_", None)
-    return True
+        if names is None:
+            est.__dict__.pop("feature_names_in_", None)
+        else:
+            est.feature_names_in_ = names
+    return X, y
+
+
+def _frame(est, X, dtypes, reset):
+    """For a pandas DataFrame of a row and a column or more, all of one of
+    ``dtypes``, whose columns are named by strs (the estimator's
+    ``feature_names_in_``, in that order, unless ``reset``): its values,
+    C-contiguous, and its names, as validate_data takes them.  Else None."""
+    pd = sys.modules.get("pandas")  # (a DataFrame's module is loaded before it is made)
+    if pd is None or type(X) is not pd.DataFrame or 0 in X.shape:
+        return None
+    fitted = None if reset else est.__dict__.get("feature_names_in_")
+    if (fitted is None and not reset) or (fitted is not None and X.shape[1] != fitted.shape[0]):
+        return None
+    kinds = set(X.dtypes.values.tolist())
+    if len(kinds) != 1 or kinds.pop() not in dtypes:
+        return None
+    names = np.asarray(X.columns, dtype=object)
+    # (scikit-learn takes the names only if every one is a str, no subclass)
+    if (fitted is not None and not bool((names == fitted).all())) \
+            or not all(type(name) is str for name in names):
+        return None
+    return np.ascontiguousarray(X.to_numpy()), names
 
 
 def fit_label_binarizer(y):
@@ -233,18 +287,8 @@ def frame_values(est, X, dtype):
     ms of a one-row predict, 20-70 times the prediction.  Anything else (NaN
     aside, which the kernels find), None: the caller validates as scikit-learn
     does, and says what is wrong its way."""
-    pd = sys.modules.get("pandas")  # (a DataFrame's module is loaded before it is made)
-    if pd is None or type(X) is not pd.DataFrame:
-        return None
-    fitted = est.__dict__.get("feature_names_in_")
-    if fitted is None or X.shape[0] == 0 or X.shape[1] != fitted.shape[0] \
-            or set(X.dtypes.values.tolist()) != {dtype}:
-        return None
-    names = np.asarray(X.columns, dtype=object)
-    # (scikit-learn takes the names only if every one is a str, no subclass)
-    if not bool((names == fitted).all()) or not all(type(name) is str for name in names):
-        return None
-    return np.ascontiguousarray(X.to_numpy())
+    frame = _frame(est, X, (dtype,), reset=False)
+    return None if frame is None else frame[0]
 
 
 def predict_plain(est, net, X):

@@ -852,15 +852,19 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
                              f"{self.classes_}. 'y' has {classes}.")
 
     def _validate_input(self, X, y, incremental, reset):
-        if incremental and not reset and not self.warm_start \
-                and plain_training_data(self, X, y, "iubU"):
+        plain = incremental and not reset and not self.warm_start \
+            and plain_training_data(self, X, y, "iubU")
+        if plain:
             # (partial_fit's labels need only be among classes_: checked by the comparisons)
-            Y = _binarize(self._label_binarizer, y, known=False)
+            Y = _binarize(self._label_binarizer, plain[1], known=False)
             if Y is not None:
-                return X, Y
+                return plain[0], Y
         # (a first fit's plain 1-D labels: validate_data would hand them back as they are)
-        if not (reset and getattr(y, "ndim", 0) == 1
-                and plain_training_data(self, X, y, "iubU", reset=True)):
+        plain = reset and getattr(y, "ndim", 0) == 1 \
+            and plain_training_data(self, X, y, "iubU", reset=True)
+        if plain:
+            X, y = plain
+        else:
             X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"], multi_output=True,
                                  dtype=(np.float64, np.float32), reset=reset)
             if y.ndim == 2 and y.shape[1] == 1:
@@ -1050,7 +1054,10 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         return "poisson" if self.loss == "poisson" else "half_squared_error"
 
     def _validate_input(self, X, y, incremental, reset):
-        if not plain_training_data(self, X, y, "fiu", reset=reset):
+        plain = plain_training_data(self, X, y, "fiu", reset=reset)
+        if plain:
+            X, y = plain
+        else:
             X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"], multi_output=True,
                                  y_numeric=True, dtype=(np.float64, np.float32), reset=reset)
             refuse_text_targets(self, y)

@@ -341,9 +341,10 @@ class NNClassifier(ClassifierMixin, _BaseNN):
 
     def _validate_Xy(self, X, y, *, reset):
         # (1-D integer, bool or string labels are what check_classification_targets takes)
-        if getattr(y, "ndim", None) == 1 \
-                and plain_training_data(self, X, y, "iubU", self._check_dtype(), reset=reset):
-            return X, y
+        plain = getattr(y, "ndim", None) == 1 \
+            and plain_training_data(self, X, y, "iubU", self._check_dtype(), reset=reset)
+        if plain:
+            return plain
         refuse_dates(X)
         X, y = validate_data(self, X, y, reset=reset, dtype=self._check_dtype(),
                              multi_output=True)
@@ -591,7 +592,10 @@ class NNRegressor(RegressorMixin, _BaseNN):
         return tags
 
     def _validate_Xy(self, X, y, *, reset):
-        if not plain_training_data(self, X, y, "fiu", self._check_dtype(), reset=reset):
+        plain = plain_training_data(self, X, y, "fiu", self._check_dtype(), reset=reset)
+        if plain:
+            X, y = plain
+        else:
             refuse_dates(X)
             X, y = validate_data(self, X, y, reset=reset, dtype=self._check_dtype(),
                                  multi_output=True, y_numeric=True)

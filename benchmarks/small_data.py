@@ -12,8 +12,9 @@ medians, the speed-up, whether both took the same number of iterations, and how 
 apart their coefficients end (relative to the largest).  Then, alternating likewise:
 ``predict`` and ``predict_proba`` of 1 and 100 rows of digits; ``partial_fit`` of 1,
 32 and 200 rows (digits, diabetes) after a first call; ``score`` of the held-out
-rows; a new estimator's ``fit`` of one iteration (a call's fixed cost); and
-early-stopping fits (which score the held-out share every epoch).
+rows; a new estimator's ``fit`` of one iteration (a call's fixed cost);
+early-stopping fits (which score the held-out share every epoch); and, with pandas,
+``predict``, ``partial_fit``, ``score`` and ``fit`` on a DataFrame and a Series.
 Never run it next to another timing job.
 """
 
@@ -125,6 +126,7 @@ def main():
             calls["early-stopping fit"] = [
                 partial(Est(random_state=0, early_stopping=True, max_iter=300).fit, Xtr, ytr)
                 for Est in pair]
+            calls.update(_frame_calls(pair, Xtr, Xte, ytr, yte, kw))
             for what, (sk_call, nn_call) in calls.items():
                 times = ([], [])
                 repeat = 1 if what == "early-stopping fit" else 20
@@ -134,6 +136,27 @@ def main():
                 sk, nn = (statistics.median(t) for t in times)
                 print(f"| {name}: {what} | {sk * 1e3:.2f} ms | {nn * 1e3:.2f} ms | "
                       f"{sk / nn:.1f}x |")
+
+
+def _frame_calls(pair, Xtr, Xte, ytr, yte, kw):
+    """The same calls on pandas input (a DataFrame of named float columns, labels or
+    targets in a Series), as a user of pandas makes them; none without pandas."""
+    try:
+        import pandas as pd
+    except ImportError:
+        return {}
+    columns = [f"x{i}" for i in range(Xtr.shape[1])]
+    Ftr, Fte = pd.DataFrame(Xtr, columns=columns), pd.DataFrame(Xte, columns=columns)
+    Str, Ste = pd.Series(ytr), pd.Series(yte)
+    fitted = [Est(random_state=0).partial_fit(Ftr[:200], Str[:200], **kw) for Est in pair]
+    return {
+        "DataFrame: `predict`, 1 row": [partial(e.predict, Fte[:1]) for e in fitted],
+        "DataFrame, Series: `partial_fit`, 32 rows": [
+            partial(e.partial_fit, Ftr[:32], Str[:32]) for e in fitted],
+        f"DataFrame, Series: `score`, {len(yte)} rows": [partial(e.score, Fte, Ste)
+                                                         for e in fitted],
+        "DataFrame, Series: `fit`, 1 iteration": [
+            lambda Est=Est: Est(random_state=0, max_iter=1).fit(Ftr, Str) for Est in pair]}
 
 
 if __name__ == "__main__":

@@ -912,6 +912,19 @@ def test_fit_takes_and_refuses_inputs_as_scikit_learn(task, monkeypatch):
         "frame, nan": (nan_frame, y), "frame, empty": (frame.iloc[:0], y[:0]),
         "frame, one column (a read-only view)": (frame[["f0"]], y_frame),
         "frame, a sparse column": (frame.astype({"f0": pd.SparseDtype(float, 0.0)}), y)})
+    if Sk is SkClassifier and y.ndim == 1:
+        strings = y.astype(str)
+        odd = strings.astype(object)
+        odd[5] = None
+        mixed = strings.astype(object)
+        mixed[7] = 3
+        inputs.update({"labels as objects": (X, y.astype(object)),
+                       "strings as objects": (X, strings.astype(object)),
+                       "strings as pandas strings": (frame, pd.Series(strings)),
+                       "strings and a None": (X, odd), "strings and an int": (X, mixed),
+                       "strings and a nan": (X, np.where(np.arange(len(y)) == 2, np.nan,
+                                                         strings.astype(object))),
+                       "pandas strings and a missing one": (X, pd.Series(odd).astype("str"))})
     if y.ndim == 1:
         inputs.update({"array, pandas y": (X, y_frame),
                        "frame, categorical y": (frame, y_frame.astype("category")),
@@ -957,8 +970,9 @@ def test_fit_takes_and_refuses_inputs_as_scikit_learn(task, monkeypatch):
         monkeypatch.setattr(mlp, "validate_data", refuse)
         monkeypatch.setattr(LabelBinarizer, "fit", refuse)
         Nn(**kw).fit(X, y)
-        if y.dtype.kind != "U":  # (pandas holds strings in its own dtype: checked)
-            Nn(**kw).fit(frame, y_frame)
+        Nn(**kw).fit(frame, y_frame)
+        if y.dtype.kind == "U":
+            Nn(**kw).fit(X, y.astype(object))
 
 
 @pytest.mark.parametrize("task", ["multiclass", "regression"])
@@ -1135,6 +1149,10 @@ def test_accuracy_is_scikit_learns_accuracy_score():
         "one row": (ints[:1], pred[:1]), "all wrong": (ints, ints + 1),
         "objects": (words[ints].astype(object), words[pred]), "floats": (ints * 1.0, pred),
         "continuous": (ints + 0.5, pred), "strings and ints": (words[ints], pred),
+        "objects against objects": (words[ints].astype(object), words[pred].astype(object)),
+        "objects with a None": (np.where(ints == 0, None, words[ints]), words[pred]),
+        "objects with an int": (np.where(ints == 0, 0, words[ints].astype(object)), words[pred]),
+        "strings against objects": (words[ints], words[pred].astype(object)),
         "lists": (ints.tolist(), pred.tolist()), "multilabel": (ints.reshape(25, 2) % 2,
                                                                pred.reshape(25, 2) % 2),
         "column": (ints.reshape(-1, 1), pred), "empty": (ints[:0], pred[:0]),

@@ -408,9 +408,14 @@ def test_fit_of_plain_arrays_skips_only_checks_that_pass(task, monkeypatch):
         bad.flat[1] = np.inf
         inputs["inf y"] = (X, bad)
     else:
+        odd = y.astype(str).astype(object)
+        odd[3] = None
         inputs.update({"one class": (X, np.full_like(y, y[0])),
                        "floats": (X, y.astype(object) if y.dtype.kind == "U"
-                                  else y.astype(float) + 0.5)})
+                                  else y.astype(float) + 0.5),
+                       "strings as objects": (X, y.astype(str).astype(object)),
+                       "pandas strings": (frame, pd.Series(y.astype(str))),
+                       "strings and a None": (X, odd)})
 
     def outcome(est, Xc, yc):
         def fit():
@@ -438,8 +443,9 @@ def test_fit_of_plain_arrays_skips_only_checks_that_pass(task, monkeypatch):
     monkeypatch.setattr(nns, "validate_data", refuse)
     monkeypatch.setattr(LabelBinarizer, "fit", refuse)
     C(**kw).fit(X, y)
-    if y.dtype.kind != "U":  # (pandas holds strings in its own dtype: checked)
-        C(**kw).fit(frame, pd.Series(y) if y.ndim == 1 else y)
+    C(**kw).fit(frame, pd.Series(y) if y.ndim == 1 else y)
+    if y.dtype.kind == "U":
+        C(**kw).fit(X, y.astype(object))
 
 
 @pytest.mark.parametrize("task", ["multiclass", "regression", "float32"])

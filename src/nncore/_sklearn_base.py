@@ -51,12 +51,26 @@ def refuse_text_targets(est, y):
 
 
 def _series_values(y):
-    """A pandas Series of a NumPy dtype's values (what scikit-learn's checks of
-    labels and targets take from it), or y itself."""
+    """A pandas Series of a NumPy dtype, or of pandas's strings, as its values (what
+    scikit-learn's checks of labels and targets take from it: for strings an object
+    array); else y itself."""
     pd = sys.modules.get("pandas")
-    if pd is not None and type(y) is pd.Series and isinstance(y.dtype, np.dtype):
+    if pd is not None and type(y) is pd.Series \
+            and (isinstance(y.dtype, np.dtype) or isinstance(y.dtype, pd.StringDtype)):
         return y.to_numpy()
     return y
+
+
+def _str_labels(y):
+    """A 1-D object array holding strs and nothing else, as a NumPy string array:
+    what scikit-learn's label checks make of it (unique_labels sorts the strs into
+    one, so ``classes_`` and predictions come out as NumPy strings either way).
+    None for anything else (a missing value, a number, bytes)."""
+    if type(y) is not np.ndarray or y.dtype.kind != "O" or y.ndim != 1 or y.shape[0] == 0:
+        return None
+    labels = y.astype(str)
+    # (str() of anything else differs from it: None, nan, 1, True, b"a")
+    return labels if bool((labels == y).all()) else None
 
 
 def accuracy(y_true, y_pred, sample_weight=None):
@@ -70,7 +84,10 @@ def accuracy(y_true, y_pred, sample_weight=None):
     early-stopping fit, which scores the held-out data each epoch.  Anything else
     goes to accuracy_score.  A pandas Series of a NumPy dtype counts as its values.
     """
-    y_true = _series_values(y_true)
+    given, y_true = y_true, _series_values(y_true)
+    labels = _str_labels(y_true)
+    if labels is not None and type(y_pred) is np.ndarray and y_pred.dtype.kind == "U":
+        y_true = labels  # (strs against a classifier's predicted strings)
     if type(y_true) is np.ndarray and type(y_pred) is np.ndarray and y_true.ndim == 1 \
             and y_true.shape == y_pred.shape and y_true.shape[0] > 0 \
             and y_true.dtype.kind in "iubU" and y_pred.dtype.kind == y_true.dtype.kind \
@@ -78,7 +95,7 @@ def accuracy(y_true, y_pred, sample_weight=None):
         return float(np.average(y_true == y_pred, weights=sample_weight))
     from sklearn.metrics import accuracy_score
 
-    return accuracy_score(y_true, y_pred, sample_weight=sample_weight)
+    return accuracy_score(given, y_pred, sample_weight=sample_weight)
 
 
 class ClassifierMixin(_base.ClassifierMixin):
@@ -146,7 +163,7 @@ def r2(y_true, y_pred, sample_weight=None):
     computes it otherwise is noticed.  A pandas Series of a NumPy dtype counts as
     its values.
     """
-    y_true = _series_values(y_true)
+    given, y_true = y_true, _series_values(y_true)
     if type(y_true) is np.ndarray and type(y_pred) is np.ndarray \
             and y_true.dtype in (np.float64, np.float32) and y_pred.dtype == y_true.dtype \
             and y_true.shape == y_pred.shape and y_true.ndim in (1, 2) \
@@ -166,7 +183,7 @@ def r2(y_true, y_pred, sample_weight=None):
         return float(np.average(scores))
     from sklearn.metrics import r2_score
 
-    return r2_score(y_true, y_pred, sample_weight=sample_weight)
+    return r2_score(given, y_pred, sample_weight=sample_weight)
 
 
 def plain_training_data(est, X, y, y_kinds, dtype=None, reset=False):
@@ -183,7 +200,9 @@ def plain_training_data(est, X, y, y_kinds, dtype=None, reset=False):
       asked for;
     * ``y`` a 1-D or 2-D NumPy array (or a pandas Series of a NumPy dtype: its
       values) of as many rows, at least one, whose dtype's kind is one of
-      ``y_kinds``;
+      ``y_kinds``; where strings are among them ("U"), also 1-D strs in an object
+      array or in a Series of pandas's strings, handed back as a NumPy string array
+      (see _str_labels);
 
     both finite.  Their checks were most of a small ``partial_fit``'s time, and a
     third of a small fit's.  With ``reset`` (a first fit) it also does what
@@ -196,6 +215,8 @@ def plain_training_data(est, X, y, y_kinds, dtype=None, reset=False):
             return None
         X, names = frame
     y = _series_values(y)
+    if "U" in y_kinds and type(y) is np.ndarray and y.dtype.kind == "O":
+        y = _str_labels(y)
     if X.ndim != 2 or not X.flags.c_contiguous \
             or X.dtype not in (np.float64, np.float32) or 0 in X.shape \
             or (dtype is not None and X.dtype != dtype) \

@@ -130,6 +130,44 @@ def _spread(values):
     return f"{statistics.median(values):.2f}x ({min(values):.2f}-{max(values):.2f}x)"
 
 
+class FirstLayerProducts:
+    """The first layer's two products over rows of ``X``, ``hidden`` neurons wide,
+    timed alone: the forward one the faster of nncore's kernel and BLAS's, the weight
+    gradient's BLAS's either way round.  Each writes into an array made once, as a
+    fit's products do: a new array of the gradient's size each call costs the
+    kernel's page clearing until malloc's threshold adapts (seen here as a 25% slower
+    first second)."""
+
+    def __init__(self, X, hidden):
+        import nncore
+
+        self.X = X
+        # one layer, identity: its predict is the forward product (plus the bias)
+        self.layer = nncore.Network((X.shape[1], hidden), activation="identity",
+                                    output="identity", seed=0)
+        self.D = np.random.default_rng(0).standard_normal((X.shape[0], hidden))
+        self.W = np.ascontiguousarray(self.layer.params.reshape(hidden, -1)[:, 1:].T)
+
+    def seconds(self, batch, repeat=1):
+        """``(forward, gradient)``: the seconds of a pass over all the rows, ``batch``
+        rows a product, each the fastest of ``repeat`` passes of its faster way."""
+        X, D, W, layer = self.X, self.D, self.W, self.layer
+        H, G, GT = (np.empty(shape) for shape in ((batch, W.shape[1]), W.T.shape, W.shape))
+        starts = range(0, X.shape[0], batch)
+
+        def fastest(product):
+            def run():
+                for s in starts:
+                    product(X[s:s + batch], D[s:s + batch])
+            return min(seconds(run) for _ in range(repeat))
+
+        forward = min(fastest(lambda x, d: np.matmul(x, W, out=H[:len(x)])),
+                      fastest(lambda x, d: layer.predict(x)))
+        gradient = min(fastest(lambda x, d: np.matmul(d.T, x, out=G)),
+                       fastest(lambda x, d: np.matmul(x.T, d, out=GT)))
+        return forward, gradient
+
+
 class EpochFloor:
     """The least time of a minibatch fit of the network ``estimator`` fits (its hidden
     width, batch size and epochs, read off it after the round): each minibatch's
@@ -137,46 +175,17 @@ class EpochFloor:
     (see the module's docstring).  ``rounds``: each round's floor in seconds."""
 
     def __init__(self, X, estimator):
-        import nncore
-
-        self.X, self.estimator = X, estimator
         hidden = estimator.hidden_layer_sizes
-        hidden = hidden if isinstance(hidden, int) else hidden[0]
-        # one layer, identity: its predict is the forward product (plus the bias)
-        self.layer = nncore.Network((X.shape[1], hidden), activation="identity",
-                                    output="identity", seed=0)
-        self.D = np.random.default_rng(0).standard_normal((X.shape[0], hidden))
+        self.products = FirstLayerProducts(X, hidden if isinstance(hidden, int) else hidden[0])
+        self.estimator, self.n = estimator, X.shape[0]
         self.rounds = []
 
     def time_products(self, repeat=3):
-        """One epoch's products each way, the fastest of ``repeat``, times the round's
-        epochs."""
-        X, D, layer = self.X, self.D, self.layer
-        W = np.ascontiguousarray(layer.params.reshape(D.shape[1], -1)[:, 1:].T)
+        """One epoch's products, the fastest of ``repeat``, times the round's epochs."""
         batch = self.estimator.batch_size
-        batch = min(200, X.shape[0]) if batch == "auto" else batch
-        starts = range(0, X.shape[0], batch)
-        self.batches, self.epochs = len(starts), self.estimator.n_iter_
-
-        # the products write into arrays made once, as a fit's are: a new array of the
-        # gradient's size each call costs the kernel's page clearing until malloc's
-        # threshold adapts (seen here as a 25% slower first second)
-        H, G, GT = (np.empty(shape) for shape in ((batch, W.shape[1]), W.T.shape, W.shape))
-
-        def epoch(product):
-            def run():
-                for s in starts:
-                    product(X[s:s + batch], D[s:s + batch])
-            return run
-
-        def fastest(product):
-            return min(seconds(epoch(product)) for _ in range(repeat))
-
-        forward = min(fastest(lambda x, d: np.matmul(x, W, out=H[:len(x)])),
-                      fastest(lambda x, d: layer.predict(x)))
-        gradient = min(fastest(lambda x, d: np.matmul(d.T, x, out=G)),
-                       fastest(lambda x, d: np.matmul(x.T, d, out=GT)))
-        self.rounds.append(self.epochs * (forward + gradient))
+        batch = min(200, self.n) if batch == "auto" else batch
+        self.batches, self.epochs = -(-self.n // batch), self.estimator.n_iter_
+        self.rounds.append(self.epochs * sum(self.products.seconds(batch, repeat)))
 
 
 class LbfgsFloor:
@@ -197,10 +206,7 @@ class LbfgsFloor:
         self.net = nncore.Network((X.shape[1], hidden, 10), activation="relu",
                                   output="softmax", loss="cross_entropy", seed=0)
         self.Y = np.eye(10)[y % 10]
-        # one layer, identity: its predict is the forward product (plus the bias)
-        self.layer = nncore.Network((X.shape[1], hidden), activation="identity",
-                                    output="identity", seed=0)
-        self.D = np.random.default_rng(0).standard_normal((X.shape[0], hidden))
+        self.products = FirstLayerProducts(X, hidden)
         # per round: evaluations, their time, nncore's own time around them (its
         # objective and callbacks), time in SciPy, then the products' share
         self.rounds = []
@@ -247,17 +253,11 @@ class LbfgsFloor:
         """The products' share of an evaluation, alternating them with evaluations:
         each product the faster of its two ways, nncore's kernel or NumPy's BLAS
         (forward), BLAS's product either way round (gradient)."""
-        X, D, layer = self.X, self.D, self.layer
-        W = np.ascontiguousarray(layer.params.reshape(D.shape[1], -1)[:, 1:].T)
-        H, G, GT = (np.empty(shape) for shape in (D.shape, W.T.shape, W.shape))  # see EpochFloor
+        X = self.X
         shares = []
         for _ in range(repeat):
             evaluation = seconds(lambda: self.net.loss_and_gradient_sums(X, self.Y, check=False))
-            forward = min(seconds(lambda: np.matmul(X, W, out=H)),
-                          seconds(lambda: layer.predict(X)))
-            gradient = min(seconds(lambda: np.matmul(D.T, X, out=G)),
-                           seconds(lambda: np.matmul(X.T, D, out=GT)))
-            shares.append((forward + gradient) / evaluation)
+            shares.append(sum(self.products.seconds(X.shape[0])) / evaluation)
         self.rounds[-1].append(statistics.median(shares))
 
     def floors(self):

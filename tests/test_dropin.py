@@ -878,8 +878,6 @@ def test_fit_takes_and_refuses_inputs_as_scikit_learn(task, monkeypatch):
     binarizer's checks; anything else goes through them: the same fit, errors and
     warnings as scikit-learn's own fit, input by input, and the same feature names
     forgotten after a DataFrame fit."""
-    import copy
-
     from sklearn.preprocessing import LabelBinarizer
 
     import nncore._sklearn_mlp as mlp
@@ -924,15 +922,8 @@ def test_fit_takes_and_refuses_inputs_as_scikit_learn(task, monkeypatch):
                        "strings and a None": (X, odd), "strings and an int": (X, mixed),
                        "strings and a nan": (X, np.where(np.arange(len(y)) == 2, np.nan,
                                                          strings.astype(object))),
-                       "pandas strings and a missing one": (X, pd.Series(odd).astype("str"))})
-    if y.ndim == 1:
-        inputs.update({"array, pandas y": (X, y_frame),
-                       "frame, categorical y": (frame, y_frame.astype("category")),
-                       "frame, nullable y": (frame, y_frame.astype(
-                           "Int64" if y.dtype.kind in "iu" else "boolean" if y.dtype == bool
-                           else "Float64" if y.dtype.kind == "f" else "string"))})
-    if Sk is SkClassifier and y.ndim == 1:
-        inputs.update({"labels as floats": (X, y.astype(float) if y.dtype.kind != "U"
+                       "pandas strings and a missing one": (X, pd.Series(odd).astype("str")),
+                       "labels as floats": (X, y.astype(float) if y.dtype.kind != "U"
                                             else y.astype(object)),
                        "one class": (X, np.full_like(y, y[0])),
                        "int8 labels": (X, y.astype(np.int8) if y.dtype.kind in "iub"
@@ -942,6 +933,12 @@ def test_fit_takes_and_refuses_inputs_as_scikit_learn(task, monkeypatch):
         bad.flat[4] = np.nan
         inputs.update({"nan y": (X, bad), "int y": (X, (y * 10).astype(int)),
                        "float32 y": (X, y.astype(np.float32))})
+    if y.ndim == 1:
+        inputs.update({"array, pandas y": (X, y_frame),
+                       "frame, categorical y": (frame, y_frame.astype("category")),
+                       "frame, nullable y": (frame, y_frame.astype(
+                           "Int64" if y.dtype.kind in "iu" else "boolean" if y.dtype == bool
+                           else "Float64" if y.dtype.kind == "f" else "string"))})
     for name, (Xc, yc) in inputs.items():
         fresh = [C(**kw) for C in (Sk, Nn)]
         # (fitted before on a DataFrame: a refit on an array forgets its feature names)

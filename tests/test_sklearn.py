@@ -428,7 +428,7 @@ def test_fit_of_plain_arrays_skips_only_checks_that_pass(task, monkeypatch):
         for est in (C(**kw), C(**kw).fit(frame, y)):
             fast = outcome(copy.deepcopy(est), Xc, yc)
             with monkeypatch.context() as m:
-                m.setattr(nns, "plain_training_data", lambda *args, **kwargs: False)
+                m.setattr(nns, "plain_training_data", lambda *args, **kwargs: None)
                 m.setattr(nns, "fit_label_binarizer", lambda v: LabelBinarizer().fit(v))
                 slow = outcome(copy.deepcopy(est), Xc, yc)
             assert fast[1] == slow[1], name
@@ -531,7 +531,7 @@ def test_partial_fit_of_plain_batches_skips_only_checks_that_pass(task, monkeypa
     for name, (Xc, yc) in batches.items():
         fast = outcome(copy.deepcopy(est), Xc, yc)
         with monkeypatch.context() as m:
-            m.setattr(nns, "plain_training_data", lambda *args, **kwargs: False)
+            m.setattr(nns, "plain_training_data", lambda *args, **kwargs: None)
             m.setattr(nns, "_binarize", lambda *args, **kwargs: None)
             slow = outcome(copy.deepcopy(est), Xc, yc)
         assert fast[1] == slow[1], name

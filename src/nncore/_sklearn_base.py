@@ -26,7 +26,7 @@ import numpy as np
 from .training import LocalData, Trainer
 
 __all__ = ["BaseEstimator", "ClassifierMixin", "RegressorMixin", "accuracy",
-           "fit_label_binarizer", "frame_values", "plain_training_data", "predict_plain",
+           "fit_label_binarizer", "plain_training_data", "predict_plain",
            "predict_well_formed", "r2",
            "refuse_dates", "refuse_text_targets", "train_network"]
 
@@ -300,27 +300,18 @@ def predict_well_formed(net, X):
         return None
 
 
-def frame_values(est, X, dtype):
-    """What ``validate_data(est, X, reset=False)`` returns for a pandas DataFrame
-    whose columns are all of ``dtype`` and named exactly as the ones ``est`` was
-    fitted with, in that order, and which has a row or more: its values, here
-    C-contiguous.  scikit-learn's checks of the names and of the frame were 0.4-0.5
-    ms of a one-row predict, 20-70 times the prediction.  Anything else (NaN
-    aside, which the kernels find), None: the caller validates as scikit-learn
-    does, and says what is wrong its way."""
-    frame = _frame(est, X, (dtype,), reset=False)
-    return None if frame is None else frame[0]
-
-
 def predict_plain(est, net, X):
     """The network's outputs for X where scikit-learn's validation would pass it
     without a word: a well-formed array (see predict_well_formed) for an estimator
-    fitted without feature names, a DataFrame of its names and the network's dtype
-    (see frame_values) for one fitted with them; else None."""
+    fitted without feature names; for one fitted with them, a DataFrame of those
+    names, all of the network's dtype, taken as its values (see _frame: the checks of
+    the names and the frame were 0.4-0.5 ms of a one-row predict, 20-70 times the
+    prediction).  Else None: the caller validates as scikit-learn does, and says what
+    is wrong its way."""
     if "feature_names_in_" not in est.__dict__:
         return predict_well_formed(net, X)
-    values = frame_values(est, X, net.dtype)
-    return None if values is None else predict_well_formed(net, values)
+    frame = _frame(est, X, (net.dtype,), reset=False)
+    return None if frame is None else predict_well_formed(net, frame[0])
 
 
 def train_network(network, X, Y, sample_weight, optimizer, *, epochs, batch_size,

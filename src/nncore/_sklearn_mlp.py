@@ -859,7 +859,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             Y = _binarize(self._label_binarizer, plain[1], known=False)
             if Y is not None:
                 return plain[0], Y
-        # (a first fit's plain 1-D labels: validate_data would hand them back as they are)
+        # (a first fit's plain 1-D labels, handed back as validate_data would)
         plain = reset and getattr(y, "ndim", 0) == 1 \
             and plain_training_data(self, X, y, "iubU", reset=True)
         if plain:

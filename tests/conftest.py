@@ -107,3 +107,15 @@ def frame_variants(pd, frame):
         "nan": nan, "inf": inf, "empty": frame.iloc[:0], "numpy str names": numpy_names,
         "tuple names": tuples, "array": frame.iloc[:5].to_numpy(),
     }
+
+
+@pytest.fixture
+def neuron_split():
+    """Minibatches of up to 64 rows on several threads split every layer's neurons
+    across them (nncore's _split_step, which wide networks take at small batch
+    sizes): forced here on small networks."""
+    from nncore import _kernels
+
+    before = _kernels._neuron_split(max_rows=64, min_neurons=1, min_work=0)
+    yield
+    _kernels._neuron_split(*before)

@@ -119,6 +119,10 @@ def test_auto_splits_only_large_minibatches(monkeypatch):
     monkeypatch.setattr(_parallel, "blas_pinnable", lambda: True)
     f64, f32 = np.dtype(np.float64), np.dtype(np.float32)
     pick = _parallel.train_threads
+    # (10 or 32 rows: too few to split by rows, split by neurons, test_neuron_split)
+    assert pick("auto", [784, 30, 10], f64, 10) == 2
+    assert pick("auto", [784, 30, 10], f64, 32) == 2
+    monkeypatch.setattr(_kernels, "split_neurons", lambda *args: False)
     assert pick("auto", [784, 30, 10], f64, 10) == 1
     assert pick("auto", [784, 30, 10], f64, 32) == 1  # 16 rows a thread: below THREAD_ROWS
     assert pick("auto", [784, 30, 10], f64, 64) == 2

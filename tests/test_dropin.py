@@ -148,6 +148,25 @@ def test_the_first_layers_panel_steps_take_scikit_learns_steps(task, solver, fir
     assert_same_fit(ours, theirs, RTOL["stochastic"])
 
 
+@pytest.mark.parametrize("task", ["multiclass", "multilabel", "multioutput", "poisson"])
+@pytest.mark.parametrize("solver", ["adam", "sgd-nesterov", "sgd-momentum", "sgd-plain",
+                                    "adam-early-stopping"])
+def test_neuron_split_threads_take_scikit_learns_steps(task, solver, neuron_split,
+                                                       monkeypatch):
+    """Two threads splitting every layer's neurons (which wide networks take at
+    small batch sizes; forced here): scikit-learn's steps, penalty, sample weights
+    and loss curve included."""
+    from nncore import _kernels, _parallel
+
+    if not _kernels.OPENMP or not _kernels._threads_usable():
+        pytest.skip("no OpenMP threads in this process")
+    monkeypatch.setattr(_parallel, "available_cpus", lambda: 2)
+    n_in = TASKS[task][2].shape[1]
+    assert _parallel.train_threads("auto", [n_in, 15, 7, 3], np.dtype(np.float64), 32) == 2
+    ours, theirs, _, _ = _fit_both(task, solver, 1e-2, True)
+    assert_same_fit(ours, theirs, RTOL["stochastic"])
+
+
 @pytest.mark.parametrize("task, solver", CASES, ids=[f"{t}-{s}" for t, s in CASES])
 @pytest.mark.parametrize("alpha, weighted", [(0.0, False), (1e-2, True)],
                          ids=["plain", "alpha-weighted"])

@@ -208,6 +208,9 @@ def build(draw, name):
         return {"sizes": Arr((len(sizes),), np.intp, True, sizes),
                 "rows": draw(st.integers(1, 2**20)), "n_threads": draw(st.integers(1, 4)),
                 "gradient": draw(st.booleans())}
+    if name == "split_neurons":
+        return {"sizes": Arr((len(sizes),), np.intp, True, sizes),
+                "rows": draw(st.integers(1, 2**20)), "n_threads": draw(st.integers(1, 4))}
     if name == "sparse_first_layer":
         return {"nnz": draw(st.integers(0, 10**7)), "n_rows": draw(st.integers(0, 10**5)),
                 "n_in": draw(st.integers(1, 10**5))}
@@ -329,7 +332,7 @@ KERNELS = ["n_params", "workspace_size", "train_workspace_size", "forward", "los
            "per_sample_gradients", "train_epoch", "activate", "sigmoid", "activation_prime",
            "sigmoid_prime", "output_delta", "mse", "mse_grad", "sgd_update", "optimizer_step",
            "shuffle_order", "uniform", "first_nonfinite_row", "pass_workspace_size",
-           "sparse_first_layer", "l2_gradient"]
+           "sparse_first_layer", "split_neurons", "l2_gradient"]
 FLOATING = {"float32": F32, "float64": F64}
 
 
@@ -375,11 +378,16 @@ def test_valid_kernel_calls_stay_inside_their_buffers(name, data):
     # never, where the input is wide enough, or wherever it can be)
     mode = data.draw(st.sampled_from([0, 1, 2]), label="compact") \
         if name == "train_epoch" else None
+    # (and on several threads, minibatches split by neurons however small the network)
+    split = name == "train_epoch" and data.draw(st.booleans(), label="neuron split")
     before = K._compact_sparse_gradient(mode)
+    split_before = K._neuron_split(2**30, 1, None, 0) if split else None
     try:
         result, error, values = call(name, args, rng, regime)
     finally:
         K._compact_sparse_gradient(before)
+        if split:
+            K._neuron_split(*split_before)
     assert error is None, f"valid call refused: {error!r}"
     if name == "n_params":
         assert result == n_par(args["sizes"].data)

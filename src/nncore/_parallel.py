@@ -5,7 +5,9 @@ measurement behind it; tests patch them here.  Two kinds of parallelism meet:
 
 * nncore's own threads (OpenMP, in the compiled kernels) split the *rows*:
   each thread forwards and backpropagates its own rows, and the parts'
-  gradients are added in a fixed order;
+  gradients are added in a fixed order; or, in training on minibatches too
+  small for that, the *neurons*: each thread forwards, backpropagates and steps
+  its share of every layer's neurons (see ``_kernels.split_neurons``);
 * BLAS's threads split each matrix product.
 
 They must not nest: a multithreaded BLAS called from several of nncore's
@@ -356,7 +358,13 @@ def train_threads(setting, sizes, dtype, batch_size, blas_setting="auto") -> int
         return 1
     rows = THREAD_ROWS if narrow(sizes, dtype) else WIDE_THREAD_ROWS
     rows = max(rows, -(-THREAD_WORK // work_per_row(sizes)))  # per thread, at least
-    return int(max(1, min(available_cpus(), batch_size // rows)))
+    nt = int(max(1, min(available_cpus(), batch_size // rows)))
+    if nt == 1 and available_cpus() > 1 and _kernels.split_neurons(
+            np.asarray(sizes, dtype=np.intp), batch_size, available_cpus()):
+        # minibatches too small to split by rows split by neurons (see
+        # _kernels._split_step)
+        nt = available_cpus()
+    return nt
 
 
 def _unpinned_threads(setting, n_threads):

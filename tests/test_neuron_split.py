@@ -82,6 +82,17 @@ def test_split_threads_every_layer_kind(activation, output, loss, dtype, neuron_
         assert net.history["accuracy"] == one.history["accuracy"]
 
 
+def test_shares_cut_on_whole_vectors(dtype, neuron_split):
+    """Layers of at least 16 neurons a thread cut their shares on multiples of 16
+    (100 neurons on 3 threads: 32, 32, 36), narrower ones evenly."""
+    net, ref, X, Y = case(dtype, sizes=[20, 100, 37, 3], n=19)
+    kw = dict(epochs=2, batch_size=8, learning_rate=0.2, optimizer="adam")
+    net.fit(X, Y, n_threads=3, **kw)
+    ref.fit(X.astype(float).tolist(), Y.astype(float).tolist(), **kw)
+    assert_close(net.params, ref.params, dtype)
+    assert_close(net.history["loss"], ref.history["loss"], dtype)
+
+
 def test_a_wide_network_splits_by_default_and_agrees_with_one_thread(dtype):
     """784-128-10 at batch 16 on two threads takes the split (no forcing), and the
     steps are one thread's to rounding; the same thread count gives the same bits."""

@@ -86,7 +86,7 @@ def test_shares_cut_on_whole_vectors(dtype, neuron_split):
     """Layers of at least 16 neurons a thread cut their shares on multiples of 16
     (100 neurons on 3 threads: 32, 32, 36), narrower ones evenly."""
     net, ref, X, Y = case(dtype, sizes=[20, 100, 37, 3], n=19)
-    kw = dict(epochs=2, batch_size=8, learning_rate=0.2, optimizer="adam")
+    kw = dict(epochs=2, batch_size=8, learning_rate=0.2, optimizer="momentum")
     net.fit(X, Y, n_threads=3, **kw)
     ref.fit(X.astype(float).tolist(), Y.astype(float).tolist(), **kw)
     assert_close(net.params, ref.params, dtype)

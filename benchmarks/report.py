@@ -15,9 +15,10 @@ less the first layer's delta, forward ``2 n_in n_out``), the fraction of the GEM
 ``gemm`` group's NumPy median of the same dtype, measured in the same run, shown only for rows run
 on the gemm group's thread count; the ``saturation`` group's, against that GEMM run beside each
 round) and nncore's speed-up over each other contender at the same
-setting (for the ``predict`` group's passes over all rows on one thread, the median of the
-rounds' ratios to nncore's predict run beside each). Then the scaling tables; the ``saturation``
-and ``optimizer`` groups as ratios to their reference setting; the ``dropin`` fits with their
+setting (for the ``epoch`` and ``wide`` groups and the ``predict`` group's passes over all rows on
+one thread, the median of the rounds' ratios to nncore's epoch or pass run beside each). Then
+the scaling tables; the ``saturation`` and ``optimizer`` groups as ratios to their reference
+setting; the ``dropin`` fits with their
 held-out accuracy; issue 3's, 13's and 16's targets, each with a verdict computed from this run's
 numbers; and the process's peak RSS. Figures compare only within one run on one machine.
 """
@@ -378,7 +379,7 @@ def targets_table(rows, limits, nncore):
         value = None
         if ours is not None and kind == "speedup":
             theirs = by_key.get((group, setting, other))
-            value = theirs.seconds / ours.seconds if theirs else None
+            value = _beside_nncore(theirs) or (theirs.seconds / ours.seconds if theirs else None)
             shown = fmt_speedup(value)
         elif ours is not None:
             value = _fraction(ours, limits)

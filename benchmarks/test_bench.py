@@ -172,7 +172,8 @@ def _run_beside(benchmark, fn, reference, bench_config, *, threads, warmup=1):
             for run in timed_references:
                 run()
 
-    with limit_threads(threads):
+    limit = limit_threads(threads) if threads is not None else contextlib.nullcontext()
+    with limit:
         benchmark.pedantic(timed, setup=beside, teardown=beside,
                            rounds=max(bench_config.rounds, 1), iterations=1,
                            warmup_rounds=warmup)
@@ -211,7 +212,30 @@ def _epoch_samples(case, bench_config):
     return n
 
 
+#: seconds of quiet on each side of an nncore epoch run beside another contender's round: a
+#: pool that spins after its last call (OpenBLAS's, PyTorch's) would otherwise take a core
+#: from the first part of it
+BESIDE_PAUSE = 0.3
+
+
+def _paused(fn):
+    """``fn`` between pauses, returning its own time (see ``_run_beside``)."""
+
+    def run():
+        time.sleep(BESIDE_PAUSE)
+        start = time.perf_counter()
+        fn()
+        seconds = time.perf_counter() - start
+        time.sleep(BESIDE_PAUSE)
+        return seconds
+
+    return run
+
+
 def _bench_epoch(benchmark, case, bench_config, dataset, group):
+    """One contender's epochs; another contender's rounds each beside an nncore epoch of the
+    same setting (extra_info "beside"), so that the speed-ups report.py gives, and the targets'
+    verdicts, are the medians of ratios taken moments apart."""
     n = _epoch_samples(case, bench_config)
     X, Y = dataset.get(case.dtype, n)
     epoch = make_epoch(case.contender, case.sizes, case.dtype, X, Y, batch_size=case.batch_size)
@@ -224,7 +248,12 @@ def _bench_epoch(benchmark, case, bench_config, dataset, group):
         flops_per_sample=train_flops_per_sample(case.sizes),
         setting=f"{net_name(case.sizes)} {SHORT[case.dtype]} b{case.batch_size}",
     )
-    _run(benchmark, epoch, bench_config)
+    if case.contender == "nncore":
+        _run(benchmark, epoch, bench_config)
+        return
+    ours = make_epoch("nncore", case.sizes, case.dtype, X, Y, batch_size=case.batch_size)
+    benchmark.extra_info["beside"] = "nncore"
+    _run_beside(benchmark, epoch, _paused(ours), bench_config, threads=None)
 
 
 # -- gemm: the machine limit, measured at the start and at the end of the run -------------------

@@ -2135,9 +2135,9 @@ cdef void _split_step(Net* net, floating* P, const Data* d, const Py_ssize_t* id
     through three buffers, since a layer's is still read after the next one's is
     formed.  Measured (784-256-256-10, float32, batch 32, epochs alternating): the
     first layer's step in its product 1.12x faster than stepping after the whole
-    gradient.  (Another form of the other layers' gradient,
-    added into the buffer that the step zeroes as it reads it, measured level to 9%
-    slower for Adam: not kept.)
+    gradient.  (For the other optimisers, products added into a gradient buffer
+    that the step zeroes as it reads it, instead of overwriting it, measured level
+    to 9% slower with Adam: not kept.)
 
     In a child forked after the parent ran threads, where OpenMP cannot start them,
     train_epoch splits the rows instead, serially: the same steps to rounding, not

@@ -2089,7 +2089,7 @@ cdef bint _split_fits(const Py_ssize_t[::1] sizes, Py_ssize_t rows,
     if nt < 2 or L < 2 or rows > max(_SPLIT_MAX_ROWS, _SPLIT_WIDE_MAX_ROWS):
         return False
     for l in range(1, L):
-        if sizes[l] < nt * max(_SPLIT_MIN_NEURONS, 1) \
+        if sizes[l] < nt * _SPLIT_MIN_NEURONS \
                 or rows * sizes[l - 1] * (sizes[l] // nt) < _SPLIT_MIN_WORK:
             return False
         wide = wide and sizes[l] >= nt * _SPLIT_WIDE_NEURONS
@@ -2638,7 +2638,8 @@ def train_epoch(floating[::1] params, const Py_ssize_t[::1] sizes, const int[::1
             raise MemoryError()
     with nogil:
         for t in range(nt):
-            _pack_init(&packs[t], &net, floating is double, n)
+            # (none for the split, whose products are BLAS's: 0 rows)
+            _pack_init(&packs[t], &net, floating is double, 0 if split else n)
             packs[t].one_product = True
         # (without the memory for the look-ahead's buffers, the epoch goes without it)
         if panel and _lookahead and net.L > 1 \
@@ -2679,7 +2680,7 @@ def train_epoch(floating[::1] params, const Py_ssize_t[::1] sizes, const int[::1
             else:
                 for t in range(ready):
                     _compact_free(&cmps[t])
-        if not direct and not vfused:
+        if not direct and not vfused and not split:
             # (the compact path never reads the first layer's part)
             memset(ws + net.goff + rest_lo, 0, (npar - rest_lo) * sizeof(floating))
         elif vfused and opt.kind == OPT_NESTEROV:

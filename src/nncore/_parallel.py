@@ -358,12 +358,13 @@ def train_threads(setting, sizes, dtype, batch_size, blas_setting="auto") -> int
         return 1
     rows = THREAD_ROWS if narrow(sizes, dtype) else WIDE_THREAD_ROWS
     rows = max(rows, -(-THREAD_WORK // work_per_row(sizes)))  # per thread, at least
-    nt = int(max(1, min(available_cpus(), batch_size // rows)))
-    if nt == 1 and available_cpus() > 1 and _kernels.split_neurons(
-            np.asarray(sizes, dtype=np.intp), batch_size, available_cpus()):
+    cpus = available_cpus()
+    nt = int(max(1, min(cpus, batch_size // rows)))
+    if nt == 1 and cpus > 1 and _kernels.split_neurons(
+            np.asarray(sizes, dtype=np.intp), batch_size, cpus):
         # minibatches too small to split by rows split by neurons (see
         # _kernels._split_step)
-        nt = available_cpus()
+        nt = cpus
     return nt
 
 

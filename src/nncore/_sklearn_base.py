@@ -85,9 +85,10 @@ def accuracy(y_true, y_pred, sample_weight=None):
     goes to accuracy_score.  A pandas Series of a NumPy dtype counts as its values.
     """
     given, y_true = y_true, _series_values(y_true)
-    labels = _str_labels(y_true)
-    if labels is not None and type(y_pred) is np.ndarray and y_pred.dtype.kind == "U":
-        y_true = labels  # (strs against a classifier's predicted strings)
+    if type(y_pred) is np.ndarray and y_pred.dtype.kind == "U":
+        # (strs against a classifier's predicted strings)
+        labels = _str_labels(y_true)
+        y_true = y_true if labels is None else labels
     if type(y_true) is np.ndarray and type(y_pred) is np.ndarray and y_true.ndim == 1 \
             and y_true.shape == y_pred.shape and y_true.shape[0] > 0 \
             and y_true.dtype.kind in "iubU" and y_pred.dtype.kind == y_true.dtype.kind \

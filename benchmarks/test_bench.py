@@ -19,7 +19,8 @@ Groups, in run order:
                 epoch, so that their ratios to SGD hold on a machine whose speed drifts
 ``dropin``      (issue 13) scikit-learn's MLPClassifier against nncore.sklearn.MLPClassifier with
                 identical parameters: the default (adam) for 10 epochs on 20,000 rows, lbfgs for
-                100 iterations on 4,000; accuracy on held-out rows recorded
+                100 iterations on 4,000; accuracy on held-out rows recorded; and both, one
+                thread, on digit images with MNIST's share of blank pixels (``-images``)
 ``sparse``      the same two on wide CSR input (5,000 x 20,000 at 0.5%, TF-IDF-shaped): adam for
                 3 epochs, lbfgs for 10 iterations, predict_proba; one thread; and on hashed
                 features (2,000 x 2**17, 50 nonzeros a row): adam for 1 epoch, 1 and 2 threads
@@ -37,6 +38,7 @@ record it as ``threads``; one set to more threads than the process may use, or t
 from __future__ import annotations
 
 import contextlib
+import functools
 import statistics
 import time
 from dataclasses import dataclass
@@ -60,6 +62,7 @@ from harness import (
     NOMINAL_SAMPLES,
     SLOW_BATCH,
     SLOW_CONTENDERS,
+    digit_images,
     hashed_csr,
     limit_threads,
     peak_rss_mb,
@@ -617,10 +620,17 @@ DROPIN = {
 }
 DROPIN_TEST_ROWS = 10_000  # held out: the last rows of the data set, never trained on
 DROPIN_NET = (784, 100, 10)
+#: the same fits on images with MNIST's share of blank pixels (harness.digit_images), where
+#: nncore's first layer is computed from the nonzeros; one thread
+DROPIN_IMAGES = {"adam-images": "adam", "lbfgs-images": "lbfgs"}
 DROPIN_CASES = [
     Case(contender=c, dtype="float64", sizes=DROPIN_NET, variant=v, threads=t)
     for v in DROPIN
     for t in (1, 2)
+    for c in ("nncore", "sklearn")
+] + [
+    Case(contender=c, dtype="float64", sizes=DROPIN_NET, variant=v, threads=1)
+    for v in DROPIN_IMAGES
     for c in ("nncore", "sklearn")
 ]
 
@@ -629,14 +639,17 @@ DROPIN_CASES = [
 @pytest.mark.benchmark(group="dropin")
 def test_dropin(benchmark, case, bench_config, dataset):
     _check_threads(case.threads, bench_config)
-    issue_rows, params = DROPIN[case.variant]
+    solver = DROPIN_IMAGES.get(case.variant, case.variant)
+    issue_rows, params = DROPIN[solver]
     params = {"random_state": SEED, **params}
     X, _ = dataset.get("float64")
     y = dataset.labels
     n_test = min(DROPIN_TEST_ROWS, X.shape[0] // 4)
     n = min(issue_rows, X.shape[0] - n_test)
+    if solver != case.variant:
+        X, y = _digit_images(n + n_test)
     estimator, fit = make_dropin(case.contender, X[:n], y[:n], **params)
-    budget = f"{params['max_iter']} {'iterations' if case.variant == 'lbfgs' else 'epochs'}"
+    budget = f"{params['max_iter']} {'iterations' if solver == 'lbfgs' else 'epochs'}"
     _record(
         benchmark,
         case,
@@ -665,6 +678,12 @@ def test_dropin(benchmark, case, bench_config, dataset):
         n_iter=int(estimator.n_iter_),
         final_loss=float(estimator.loss_),
     )
+
+
+@functools.lru_cache(maxsize=2)
+def _digit_images(n):
+    pytest.importorskip("sklearn")
+    return digit_images(n)
 
 
 # -- sparse: the drop-in on wide CSR input (TF-IDF-shaped), scikit-learn beside it --------------

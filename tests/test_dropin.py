@@ -312,7 +312,11 @@ def test_sparse_input_gives_the_dense_result(fmt, solver, first_layer):
     kw = dict(hidden_layer_sizes=(8,), max_iter=15, random_state=0, solver=solver)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        dense = MLPClassifier(**kw).fit(X, y)
+        before = _kernels._sparse_first_density(-1.0)  # (dense X: its dense products)
+        try:
+            dense = MLPClassifier(**kw).fit(X, y)
+        finally:
+            _kernels._sparse_first_density(before)
         before = _kernels._sparse_first_density(-1.0 if first_layer == "gathered" else 1.0)
         try:
             sparse = MLPClassifier(**kw).fit(Xs, y)

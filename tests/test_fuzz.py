@@ -172,17 +172,21 @@ def opt_config(kind, learning_rate=0.1, weight_decay=0.0):
             "alpha": 0.0, "momentum": 0.9, "beta1": 0.9, "beta2": 0.999, "epsilon": 1e-8}
 
 
-def _as_csr(args, n, n0, F, draw):
+def _as_csr(args, n, n0, F, draw, both_ok=True):
     """args' X as CSR arrays (X None), 40% of its values stored, or every one or none
-    of them (the sparse first layer's tiles, its direct loops, or the gathered rows)."""
+    of them (the sparse first layer's tiles, its direct loops, or the gathered rows);
+    or, half the time, X dense beside them (as a dense X's nonzeros: the fuzzed
+    values need not agree).  Returns whether X is kept."""
     share = draw(st.sampled_from([0.0, 0.4, 1.0]))
     dense = np.where(np.random.default_rng(n).uniform(size=(n, n0)) < share, 1.0, 0.0)
     rows, cols = np.nonzero(dense)
     indptr = np.searchsorted(rows, np.arange(n + 1)).astype(np.intp)
-    args["X"] = Arr((n, n0), F, True, none=True)
+    both = both_ok and draw(st.booleans())
+    args["X"] = Arr((n, n0), F, True, none=not both)
     args["X_data"] = Arr((len(cols),), F, True)
     args["X_indices"] = Arr((len(cols),), np.intp, True, cols.astype(np.intp))
     args["X_indptr"] = Arr((n + 1,), np.intp, True, indptr)
+    return both
 
 
 def build(draw, name):
@@ -211,6 +215,8 @@ def build(draw, name):
     if name == "split_neurons":
         return {"sizes": Arr((len(sizes),), np.intp, True, sizes),
                 "rows": draw(st.integers(1, 2**20)), "n_threads": draw(st.integers(1, 4))}
+    if name == "nonzeros":
+        return {"X": Arr((draw(st.integers(0, 9)), draw(st.integers(0, 9))), F, True)}
     if name == "sparse_first_layer":
         return {"nnz": draw(st.integers(0, 10**7)), "n_rows": draw(st.integers(0, 10**5)),
                 "n_in": draw(st.integers(1, 10**5))}
@@ -221,7 +227,7 @@ def build(draw, name):
                 "workspace": Arr((K.pass_workspace_size(sizes, chunk, nt),), F, False),
                 "n_threads": nt}
         if draw(st.booleans()):  # the rows in CSR form: the sparse first layer
-            _as_csr(args, n, n0, F, draw)
+            _as_csr(args, n, n0, F, draw, both_ok=False)
         return args
     if name in ("loss_gradient", "per_sample_gradients"):
         chunk = draw(st.integers(1, n))
@@ -267,9 +273,10 @@ def build(draw, name):
                           "block_rows": block, "n_threads": nt,
                           "stop_nonfinite": draw(st.integers(0, 1))}}
         if draw(st.booleans()):  # the rows in CSR form
-            _as_csr(args, n, n0, F, draw)
-            # (no buffer for gathered rows where they take the sparse first layer)
-            if K.sparse_first_layer(args["X_data"].shape[0], n, n0):
+            both = _as_csr(args, n, n0, F, draw)
+            # (no buffer for gathered rows where they take the sparse first layer, X
+            # aside: that one gathers where a weight or delta is not finite)
+            if not both and K.sparse_first_layer(args["X_data"].shape[0], n, n0):
                 args["workspace"] = Arr((K.train_workspace_size(sizes, n, bs, opt, block, nt,
                                                                 True),), F, False)
         return args
@@ -332,7 +339,7 @@ KERNELS = ["n_params", "workspace_size", "train_workspace_size", "forward", "los
            "per_sample_gradients", "train_epoch", "activate", "sigmoid", "activation_prime",
            "sigmoid_prime", "output_delta", "mse", "mse_grad", "sgd_update", "optimizer_step",
            "shuffle_order", "uniform", "first_nonfinite_row", "pass_workspace_size",
-           "sparse_first_layer", "split_neurons", "l2_gradient"]
+           "sparse_first_layer", "split_neurons", "l2_gradient", "nonzeros"]
 FLOATING = {"float32": F32, "float64": F64}
 
 
@@ -412,6 +419,18 @@ def test_valid_kernel_calls_stay_inside_their_buffers(name, data):
         assert np.all(np.abs(got[finite] - want[finite])
                       <= 4.5e-16 * (np.abs(a) + np.abs(b))[finite])
         np.testing.assert_allclose(result, sumsq, rtol=1e-13)
+    if name == "nonzeros":
+        X = values["X"]
+        if result is not None:  # (exactly the stored values of scipy's CSR, in order)
+            import scipy.sparse as sp
+            want = sp.csr_matrix(X)
+            want.eliminate_zeros()
+            np.testing.assert_array_equal(result[0], want.data)
+            np.testing.assert_array_equal(result[1], want.indices)
+            np.testing.assert_array_equal(result[2], want.indptr)
+            assert result[1].dtype == np.intp and result[0].dtype == X.dtype
+        else:
+            assert X.size == 0 or not K.sparse_first_layer(np.count_nonzero(X), *X.shape)
     if name == "first_nonfinite_row":
         finite_rows = np.isfinite(values["A"]).all(axis=1)
         first = int(np.argmin(finite_rows)) if not finite_rows.all() else -1
@@ -464,7 +483,7 @@ def mutations(name, args):
             other = F32 if a.dtype is F64 else F64
             # (a kernel of one floating argument takes either precision)
             out.append((f"{key} as {np.dtype(other).name}", mod(dtype=other),
-                        name != "first_nonfinite_row"
+                        name not in ("first_nonfinite_row", "nonzeros")
                         and not (name == "l2_gradient" and key == "grad")))
             out.append((f"{key} as int64", mod(dtype=np.int64), True))
             out.append((f"{key} as complex", mod(dtype=np.complex128), True))
@@ -502,7 +521,7 @@ def must_refuse_shorter(name, key, a, shape, args):
     new_len = int(np.prod(shape))
     if name in ("uniform", "shuffle_order") and key in ("out", "order"):
         return False  # any length is a valid request
-    if name == "first_nonfinite_row":
+    if name in ("first_nonfinite_row", "nonzeros"):
         return False  # any shape is a valid request
     if key == "state" and name in ("uniform", "shuffle_order"):
         return new_len < 1

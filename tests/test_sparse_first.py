@@ -204,8 +204,12 @@ def test_the_drop_in_trains_wide_sparse_input_as_the_dense_array(solver):
     kw = dict(hidden_layer_sizes=(20,), max_iter=8, random_state=0, solver=solver)
     with pytest.warns(ConvergenceWarning):
         sparse = MLPClassifier(**kw).fit(X, y)
-    with pytest.warns(ConvergenceWarning):
-        dense = MLPClassifier(**kw).fit(X.toarray(), y)
+    before = _kernels._sparse_first_density(-1.0)  # (the dense array's own products)
+    try:
+        with pytest.warns(ConvergenceWarning):
+            dense = MLPClassifier(**kw).fit(X.toarray(), y)
+    finally:
+        _kernels._sparse_first_density(before)
     # (L-BFGS's line search can amplify rounding: the same iterates to about 1e-9,
     # as in the drop-in's step-for-step comparisons with scikit-learn)
     rtol = 1e-9 if solver == "lbfgs" else 1e-12
@@ -217,7 +221,7 @@ def test_the_drop_in_trains_wide_sparse_input_as_the_dense_array(solver):
 
 def test_which_input_takes_the_sparse_first_layer():
     tiled = _kernels._sparse_tiles_available()
-    most = 0.15 if tiled else 0.05
+    most = 0.25 if tiled else 0.05
     assert _kernels.sparse_first_layer(int(most * 1000 * 100), 1000, 100)
     assert not _kernels.sparse_first_layer(int(most * 1000 * 100) + 1, 1000, 100)
     before = _kernels._sparse_tiles(0)  # (the direct loops alone: their own threshold)
@@ -440,3 +444,140 @@ def test_training_from_nonzeros_allocates_no_buffer_for_gathered_rows():
     ref.fit(X.toarray().tolist(), Y.tolist(), epochs=1, batch_size=25, optimizer="adam",
             learning_rate=0.01)
     assert_close(net.params, ref.params, np.float64)
+
+
+@pytest.mark.parametrize("n_out", [137, 270])
+def test_layers_wider_than_the_registers_go_in_chunks_of_neurons(n_out, loops, dtype):
+    # the tiled loops keep up to 16 vectors of neurons in registers (128 in float64,
+    # 256 in float32): wider layers take several chunks, the last one partial
+    rng = np.random.default_rng(n_out)
+    net = nncore.Network([60, n_out, 4], activation="relu", seed=1, dtype=dtype)
+    X = _csr(rng, 90, 60, 0.15, dtype, duplicates=True)
+    Y = rng.uniform(0, 1, (90, 4)).astype(dtype)
+    sparse = net.predict(X), net.gradient(X, Y)
+    before = _kernels._sparse_first_density(-1.0)
+    try:
+        dense = net.predict(X), net.gradient(X, Y)
+    finally:
+        _kernels._sparse_first_density(before)
+    assert_close(sparse[0], dense[0], dtype)
+    assert_close(sparse[1], dense[1], dtype)
+
+
+def _images(rng, n, dtype=np.float64):
+    """MNIST-like rows: blobs on a blank 28 x 28 frame, about a fifth of them nonzero."""
+    yy, xx = np.mgrid[0:28, 0:28]
+    X = np.zeros((n, 784))
+    for i in range(n):
+        cy, cx = rng.uniform(8, 20, 2)
+        r = rng.uniform(3, 6)
+        blob = np.clip(1.2 - np.hypot(yy - cy, xx - cx) / r, 0, 1)
+        X[i] = blob.ravel()
+    return X.astype(dtype)
+
+
+def test_the_nonzeros_of_dense_input_are_scipys():
+    rng = np.random.default_rng(0)
+    for dtype in (np.float64, np.float32):
+        X = _images(rng, 50, dtype)
+        X[3] = 0.0  # (an empty row)
+        X[4, 7] = -0.0  # (not stored, as in scipy)
+        got = _kernels.nonzeros(X)
+        want = sp.csr_matrix(X)
+        assert got is not None and got[0].dtype == dtype
+        for a, b in zip(got, (want.data, want.indices, want.indptr)):
+            np.testing.assert_array_equal(a, b)
+    # input denser than the rule allows: None, counted only until the rule fails
+    assert _kernels.nonzeros(rng.uniform(0.1, 1, (50, 30))) is None
+    assert _kernels.nonzeros(np.zeros((0, 5))) is None
+
+
+@pytest.mark.parametrize("dtype, optimizer", [(np.float64, "adam"), (np.float64, "sgd"),
+                                              (np.float32, "sgd")])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_dense_input_with_few_nonzeros_trains_from_them(dtype, optimizer, threads):
+    # the first layer from a dense X's nonzeros: the same bits as X given in CSR form
+    # (the same loops), the same to rounding as X's dense products
+    if not _kernels._sparse_tiles_available():
+        pytest.skip("dense input takes its nonzeros where the tiled loops run")
+    rng = np.random.default_rng(1)
+    X = _images(rng, 300, dtype)
+    y = rng.integers(0, 3, 300)
+    Y = np.eye(3, dtype=dtype)[y]
+    assert _kernels.nonzeros(X) is not None
+
+    def fit(X):
+        net = nncore.Network([784, 30, 3], activation="relu", output="softmax",
+                             loss="cross_entropy", seed=0, dtype=dtype)
+        net.fit(X, Y, epochs=2, batch_size=50, optimizer=optimizer,
+                learning_rate=1e-3 if optimizer == "adam" else 0.1, n_threads=threads)
+        return net
+
+    ours = fit(X)
+    assert ours.params.tobytes() == fit(sp.csr_matrix(X)).params.tobytes()
+    before = _kernels._sparse_first_density(-1.0)
+    try:
+        dense = fit(X)
+    finally:
+        _kernels._sparse_first_density(before)
+    assert ours.params.tobytes() != dense.params.tobytes()  # (another path was taken)
+    assert_close(ours.params, dense.params, dtype)
+
+
+@pytest.mark.parametrize("solver", ["adam", "lbfgs"])
+def test_the_drop_in_on_images_trains_as_with_dense_products(solver):
+    from sklearn.exceptions import ConvergenceWarning
+
+    from nncore.sklearn import MLPClassifier
+
+    if not _kernels._sparse_tiles_available():
+        pytest.skip("dense input takes its nonzeros where the tiled loops run")
+    rng = np.random.default_rng(3)
+    X = _images(rng, 400)
+    y = rng.integers(0, 4, 400)
+    kw = dict(hidden_layer_sizes=(25,), max_iter=6, random_state=0, solver=solver)
+    with pytest.warns(ConvergenceWarning):
+        ours = MLPClassifier(**kw).fit(X, y)
+    before = _kernels._sparse_first_density(-1.0)
+    try:
+        with pytest.warns(ConvergenceWarning):
+            dense = MLPClassifier(**kw).fit(X, y)
+    finally:
+        _kernels._sparse_first_density(before)
+    rtol = 1e-9 if solver == "lbfgs" else 1e-12  # (as the test above)
+    for a, b in zip(ours.coefs_ + ours.intercepts_, dense.coefs_ + dense.intercepts_):
+        np.testing.assert_allclose(a, b, rtol=rtol, atol=rtol * np.abs(b).max())
+    assert ours.n_iter_ == dense.n_iter_
+    np.testing.assert_allclose(ours.loss_, dense.loss_, rtol=rtol)
+
+
+def test_dense_input_with_an_infinite_weight_gives_the_dense_products_nan():
+    # 0 * inf is NaN in a dense product: where a weight is infinite, or a delta, dense
+    # input gets the dense products' NaNs, not the nonzeros' finite sums
+    from nncore.training import LocalData
+
+    if not _kernels._sparse_tiles_available():
+        pytest.skip("dense input takes its nonzeros where the tiled loops run")
+    rng = np.random.default_rng(4)
+    X = _images(rng, 60)
+    Y = np.eye(3)[rng.integers(0, 3, 60)]
+    results = []
+    for density in (None, -1.0):
+        net = nncore.Network([784, 6, 3], activation="relu", output="softmax",
+                             loss="cross_entropy", seed=0)
+        net.weights[0][2, 0] = np.inf  # (input 0, blank in every image)
+        before = _kernels._sparse_first_density(density)
+        try:
+            data = LocalData(net, X, Y, batch_size=20, shuffle=False, stop_nonfinite=False)
+            assert (data._nonzeros is None) == (density == -1.0)
+            sums = data.loss_and_gradient_sums()
+            with data:
+                data.run_epoch(nncore.optimizers.SGD(0.1), 0.1)
+        finally:
+            _kernels._sparse_first_density(before)
+        results.append((sums[0], sums[1], net.params.copy()))
+    (l0, g0, p0), (l1, g1, p1) = results
+    assert np.isnan(g1).any() and np.isnan(p1).any()  # (what there is to match)
+    np.testing.assert_allclose(l0, l1, equal_nan=True)
+    np.testing.assert_allclose(g0, g1, rtol=1e-12, equal_nan=True)
+    np.testing.assert_allclose(p0, p1, rtol=1e-12, equal_nan=True)

@@ -63,14 +63,14 @@ cdef extern from "_sparse.h" nogil:
     # the first layer's products over CSR rows' nonzeros (see the header)
     int nn_sparse_mode
     int nn_sparse_cpu() noexcept
-    void nn_csr_affine_d(const double* blk, Py_ssize_t n_in, Py_ssize_t n_out,
-                         const double* v, const Py_ssize_t* ind, const Py_ssize_t* ptr,
-                         const Py_ssize_t* idx, Py_ssize_t row0, Py_ssize_t B,
-                         double* z) noexcept
-    void nn_csr_affine_f(const float* blk, Py_ssize_t n_in, Py_ssize_t n_out,
-                         const float* v, const Py_ssize_t* ind, const Py_ssize_t* ptr,
-                         const Py_ssize_t* idx, Py_ssize_t row0, Py_ssize_t B,
-                         float* z) noexcept
+    int nn_csr_affine_d(const double* blk, Py_ssize_t n_in, Py_ssize_t n_out,
+                        const double* v, const Py_ssize_t* ind, const Py_ssize_t* ptr,
+                        const Py_ssize_t* idx, Py_ssize_t row0, Py_ssize_t B,
+                        double* z) noexcept
+    int nn_csr_affine_f(const float* blk, Py_ssize_t n_in, Py_ssize_t n_out,
+                        const float* v, const Py_ssize_t* ind, const Py_ssize_t* ptr,
+                        const Py_ssize_t* idx, Py_ssize_t row0, Py_ssize_t B,
+                        float* z) noexcept
     void nn_csr_weight_grad_d(double* dst, Py_ssize_t n_in, Py_ssize_t n_out,
                               const double* v, const Py_ssize_t* ind, const Py_ssize_t* ptr,
                               const Py_ssize_t* idx, Py_ssize_t row0, Py_ssize_t B,
@@ -79,6 +79,7 @@ cdef extern from "_sparse.h" nogil:
                               const float* v, const Py_ssize_t* ind, const Py_ssize_t* ptr,
                               const Py_ssize_t* idx, Py_ssize_t row0, Py_ssize_t B,
                               const float* D, float alpha, float wbeta) noexcept
+    void nn_sparse_release() noexcept
 
 cdef extern from "_fastmath.h" nogil:
     # vectorisable elementwise loops (see the header for why)
@@ -671,14 +672,17 @@ cdef void _gather(const Data* d, const Py_ssize_t* idx, Py_ssize_t count, Py_ssi
 
 
 # CSR input whose nonzeros are at most this share of its values takes the sparse first
-# layer (_csr_affine, _csr_weight_rows; see sparse_first_layer): where _sparse.h's
-# tiled loops run, and where only its direct loops do.  Measured, drop-in fits
-# (adam, 3 epochs, then predict; 10,000 x 784, one thread), time gathered dense /
-# sparse: tiled loops 2.34x at 5% nonzeros, 1.53x at 10%, 0.97x at 20%, 0.84x at
-# 30% (lbfgs, 30 iterations over 4,000 rows: 1.96, 1.85, 1.26, 0.78x); direct
-# loops 1.62x at 2%, 1.36x at 5%, 0.79x at 10%.
+# layer (_csr_affine, _csr_weight_rows; see sparse_first_layer), and so does dense
+# input (see nonzeros): where _sparse.h's tiled loops run, and where only its direct
+# loops do.  Measured, drop-in fits, one thread, time dense / sparse (medians of
+# three alternating): the tiled loops of 2 December on the bundled digits scaled to
+# 20 x 20 in MNIST's 28 x 28 frame, pixels below a level zeroed (adam, 3 epochs over
+# 10,000; lbfgs, 30 iterations over 4,000): 10% nonzeros 1.55x (lbfgs 1.70x), 19%
+# 1.22x (1.24x), 27% 1.13x (1.01x), 38% 0.85x (0.90x); nonzeros scattered at
+# random: 20% 1.48x (1.25x), 30% 1.01x (1.12x), 40% 0.94x (0.83x), 50% 0.63x
+# (0.72x).  The direct loops: 1.62x at 2%, 1.36x at 5%, 0.79x at 10%.
 cdef double _CSR_FIRST_MAX_DENSITY = 0.05
-cdef double _CSR_FIRST_MAX_DENSITY_TILED = 0.15
+cdef double _CSR_FIRST_MAX_DENSITY_TILED = 0.25
 
 
 cdef bint _csr_first(Py_ssize_t nnz, Py_ssize_t rows, Py_ssize_t n_in) noexcept nogil:
@@ -687,17 +691,39 @@ cdef bint _csr_first(Py_ssize_t nnz, Py_ssize_t rows, Py_ssize_t n_in) noexcept 
     return nnz <= most * <double> rows * <double> n_in
 
 
-cdef inline void _csr_affine(const floating* blk, Py_ssize_t n_in, Py_ssize_t n_out,
+cdef inline bint _csr_affine(const floating* blk, Py_ssize_t n_in, Py_ssize_t n_out,
                              const Data* d, const Py_ssize_t* idx, Py_ssize_t B,
                              floating* z) noexcept nogil:
     """Z := X W^T + b over the B CSR rows idx[0:B] (idx NULL: d.row0 on) of d, from
-    their nonzeros alone (see _sparse.h)."""
+    their nonzeros alone (see _sparse.h).  Whether that is Z: where d has X dense as
+    well (the nonzeros of dense input), not when a weight is infinite or NaN, which
+    times a zero input gives NaN in a dense product (the caller makes that one)."""
+    cdef int finite
+    cdef Py_ssize_t j
     if floating is double:
-        nn_csr_affine_d(blk, n_in, n_out, <const double*> d.Xdata, d.Xind, d.Xptr, idx,
-                        d.row0, B, z)
+        finite = nn_csr_affine_d(blk, n_in, n_out, <const double*> d.Xdata, d.Xind, d.Xptr,
+                                 idx, d.row0, B, z)
     else:
-        nn_csr_affine_f(blk, n_in, n_out, <const float*> d.Xdata, d.Xind, d.Xptr, idx,
-                        d.row0, B, z)
+        finite = nn_csr_affine_f(blk, n_in, n_out, <const float*> d.Xdata, d.Xind, d.Xptr,
+                                 idx, d.row0, B, z)
+    if d.X == NULL or finite == 1:
+        return True
+    if finite == 0:
+        return False
+    for j in range(n_out):
+        if _any_nonfinite(blk + j * (n_in + 1) + 1, n_in):
+            return False
+    return True
+
+
+cdef void _sparse_release(Py_ssize_t nt, bint serial) noexcept nogil:
+    """Frees the scratch each of nt threads' sparse first layer kept (see _sparse.h):
+    a call's last step."""
+    cdef Py_ssize_t _t
+    nn_sparse_release()
+    if nt > 1 and not serial:
+        for _t in prange(nt, num_threads=nt, schedule='static', chunksize=1):
+            nn_sparse_release()
 
 
 cdef inline void _csr_weight_rows(floating* dst, Py_ssize_t n_in, Py_ssize_t n_out,
@@ -1093,10 +1119,11 @@ cdef void _forward(Net* net, const floating* P, const floating* X0, Py_ssize_t B
             continue
         dense = plen > 0 and B >= _dense_min_rows(pk, f64)
         xsrc = NULL
-        if l == 0 and gd != NULL and gd.sparse_first:
-            _csr_affine(blk, n_in, n_out, gd, gidx, B, z)
+        if l == 0 and gd != NULL and gd.sparse_first \
+                and _csr_affine(blk, n_in, n_out, gd, gidx, B, z):
+            pass
         else:
-            if l == 0 and gd != NULL:
+            if l == 0 and gd != NULL and gidx != NULL:  # (else X0 holds the rows already)
                 if dense and gd.X != NULL and _gather_in_product:
                     xsrc = <const floating*> gd.X  # (the product gathers the rows)
                 else:
@@ -1192,10 +1219,15 @@ cdef floating* _backward(Net* net, floating* P, const floating* X0, Py_ssize_t B
                 nn_colsum_f(D, B, n_out, colsum)
             else:
                 nn_colsum_d(D, B, n_out, colsum)
-            if l == 0 and gd != NULL and gd.sparse_first:
+            if l == 0 and gd != NULL and gd.sparse_first \
+                    and (gd.X == NULL or not _any_nonfinite(D, B * n_out)):
                 _csr_weight_rows(G + net.poff[0], n_in, n_out, gd, gidx, B, D, alpha, wbeta)
                 _bias_gradient(G + net.poff[0], n_in, n_out, colsum, alpha, bbeta)
             else:
+                if l == 0 and gd != NULL and gd.sparse_first and gidx != NULL:
+                    # dense input's nonzeros, a delta not finite: 0 * inf is NaN in the
+                    # dense product, so that one is made (X0 holds the rows without gidx)
+                    _gather(gd, gidx, B, n_in, 0, <floating*> X0, NULL, NULL)
                 lo, hi = 0, n_in
                 if l == 0:
                     _input_span(a_in, B, n_in, D, n_out, &lo, &hi)
@@ -1636,6 +1668,8 @@ def forward(const floating[::1] params, const Py_ssize_t[::1] sizes, const int[:
         for t in range(n_threads):
             if found[8 * t] >= 0 and (bad < 0 or found[8 * t] < bad):
                 bad = found[8 * t]
+        if gd != NULL:
+            _sparse_release(n_threads, serial)
     return bad
 
 
@@ -1740,7 +1774,8 @@ cdef double _data_pass(Net* net, const floating* P, const floating* X, const flo
     per-sample costs, summed and returned, and, when G or PSG is given,
     backpropagation into the gradient sum G or into row i of the per-sample
     table PSG for sample i.  With gd (G only, no PSG), the rows are its CSR rows
-    from gd.row0 on, X unread, and the first layer is computed from their nonzeros."""
+    from gd.row0 on, and the first layer is computed from their nonzeros; X is
+    NULL, or where gd.X is not, the same rows dense (see _csr_affine)."""
     cdef Py_ssize_t start = 0, b, L = net.L, nf = net.sizes[0], no = net.sizes[L]
     cdef double total = 0.0
     cdef bint back = G != NULL or PSG != NULL
@@ -1754,14 +1789,16 @@ cdef double _data_pass(Net* net, const floating* P, const floating* X, const flo
         b = min(net.bmax, n - start)
         if gd != NULL:
             rows.row0 = gd.row0 + start
-            _forward(net, P, NULL, b, ws, NULL, &pk, 0, &rows, NULL)
+            _forward(net, P, X + start * nf if X != NULL else NULL, b, ws, NULL, &pk, 0,
+                     &rows, NULL)
         else:
             _forward(net, P, X + start * nf, b, ws, NULL, &pk)
         total += _output_delta(loss, net.acts[L - 1], ws + net.zoff, _A(net, ws, L),
                                Y + start * no, sw + start if sw != NULL else NULL, b, no,
                                ws + net.d0off if back else NULL)
         if back and gd != NULL:
-            _backward(net, <floating*> P, NULL, b, ws, G, 1.0, 1.0, 1.0, NULL, 0, 0, &rows)
+            _backward(net, <floating*> P, X + start * nf if X != NULL else NULL, b, ws, G,
+                      1.0, 1.0, 1.0, NULL, 0, 0, &rows)
         elif back:
             _backward(net, <floating*> P, X + start * nf, b, ws, G, 1.0, 1.0, 1.0,
                       PSG + start * psg_ld if PSG != NULL else NULL, psg_ld)
@@ -1784,11 +1821,13 @@ def loss_gradient(const floating[::1] params, const Py_ssize_t[::1] sizes, const
     With n_threads > 1 (workspace from pass_workspace_size) thread t takes chunks
     t, t + n_threads, ... into its own sum, and the sums are added in thread order.
     X None: the rows are in CSR form (X_data, X_indices, X_indptr), the first layer
-    computed from their nonzeros.  Returns the loss sum (double).
+    computed from their nonzeros.  Both given: X dense and its nonzeros (see
+    nonzeros), the first layer from the nonzeros with X's own results where a
+    weight or delta is not finite.  Returns the loss sum (double).
     """
     cdef Net net
-    cdef bint sparse = X is None
-    cdef Py_ssize_t n = Y.shape[0] if sparse else X.shape[0], bmax, stride, goff, t, npar
+    cdef bint sparse = X_data is not None or X is None, both = sparse and X is not None
+    cdef Py_ssize_t n = Y.shape[0] if X is None else X.shape[0], bmax, stride, goff, t, npar
     cdef double total = 0.0
     cdef const floating* swp = NULL
     cdef floating* G = NULL
@@ -1799,10 +1838,13 @@ def loss_gradient(const floating[::1] params, const Py_ssize_t[::1] sizes, const
     if sparse:
         _check_csr(X_data, X_indices, X_indptr, n, sizes[0])
         _csr_data(&data, X_data, X_indices, X_indptr)
-    elif X_data is not None or X_indices is not None or X_indptr is not None:
-        raise ValueError("give X dense or in CSR form (X=None), not both")
+        if both and X.shape[1] != sizes[0]:
+            raise ValueError(f"X has {X.shape[1]} features, the network expects {sizes[0]}")
+        data.X = &X[0, 0] if both and n > 0 else NULL
+    elif X_indices is not None or X_indptr is not None:
+        raise ValueError("X in CSR form needs X_data, X_indices and X_indptr")
     cdef const Data* gd = &data if sparse else NULL
-    cdef const floating* Xp = NULL if sparse or n == 0 else &X[0, 0]
+    cdef const floating* Xp = NULL if X is None or n == 0 else &X[0, 0]
     if Y.shape[0] != n:
         raise ValueError(f"X has {n} rows, Y has {Y.shape[0]}")
     if sample_weight is not None and sample_weight.shape[0] != n:
@@ -1814,7 +1856,7 @@ def loss_gradient(const floating[::1] params, const Py_ssize_t[::1] sizes, const
     # the chunk workspace; with several threads a gradient sum follows it in each slice
     goff = stride - (_thread_stride(npar) if want_grad and n_threads > 1 else 0)
     bmax = _rows_for(sizes, goff, False, False)
-    _keep = _setup(&net, sizes, acts, params.shape[0], sizes[0] if sparse else X.shape[1],
+    _keep = _setup(&net, sizes, acts, params.shape[0], sizes[0] if X is None else X.shape[1],
                    Y.shape[1], goff, bmax, False, False)
     if want_grad:
         G = &grad[0]
@@ -1852,6 +1894,8 @@ def loss_gradient(const floating[::1] params, const Py_ssize_t[::1] sizes, const
             else:
                 for t in prange(nt, num_threads=nt, schedule='static', chunksize=1):
                     _add_parts(G, ws + goff, stride, nt, t * npar // nt, (t + 1) * npar // nt)
+        if gd != NULL:
+            _sparse_release(nt, serial)
     return total
 
 
@@ -1878,8 +1922,9 @@ cdef double _data_pass_part(Net* net, const floating* P, const floating* X, cons
         b = min(net.bmax, n - start)
         if gd != NULL:
             rows.row0 = gd.row0 + start
-            total += _data_pass(net, P, NULL, Y + start * no, sw + start if sw != NULL else NULL,
-                                b, loss, ws, g, NULL, 0, &rows)
+            total += _data_pass(net, P, X + start * nf if X != NULL else NULL, Y + start * no,
+                                sw + start if sw != NULL else NULL, b, loss, ws, g, NULL, 0,
+                                &rows)
         else:
             total += _data_pass(net, P, X + start * nf, Y + start * no,
                                 sw + start if sw != NULL else NULL, b, loss, ws, g, NULL, 0)
@@ -2397,7 +2442,9 @@ def train_epoch(floating[::1] params, const Py_ssize_t[::1] sizes, const int[::1
     X is a dense matrix, or None with the rows in CSR form (X_data, X_indices,
     X_indptr): each minibatch's rows are scattered into a dense buffer, or, where
     sparse_first_layer says so, the first layer's products read the nonzeros
-    themselves (_csr_affine, _csr_weight_rows).
+    themselves (_csr_affine, _csr_weight_rows).  X dense and its nonzeros (see
+    nonzeros) both given: the nonzeros where that rule holds, but the dense
+    product where a weight or delta is not finite, as X alone gives.
 
     epoch.block_rows > 0 splits each larger minibatch into blocks of that many
     rows whose gradients add up in the workspace before the minibatch's one
@@ -2426,7 +2473,8 @@ def train_epoch(floating[::1] params, const Py_ssize_t[::1] sizes, const int[::1
     cdef bint direct, vfused, rescale, blocked, panel, split, has_w = sample_weight is not None
     cdef bint f64 = floating is double, dense_ahead
     cdef Py_ssize_t lanes
-    cdef bint sparse = X is None, sparse_first, compact
+    cdef bint sparse = X_data is not None or X is None, sparse_first, compact
+    cdef bint both = sparse and X is not None
     cdef double vscale = 1.0, vnext = 1.0, vs, rs
     cdef Py_ssize_t batch_size = epoch.batch_size
     _check_sizes(sizes)
@@ -2445,9 +2493,9 @@ def train_epoch(floating[::1] params, const Py_ssize_t[::1] sizes, const int[::1
     _check_threads(nt)
     if sparse:
         _check_csr(X_data, X_indices, X_indptr, n, nf)
-    elif X_data is not None or X_indices is not None or X_indptr is not None:
-        raise ValueError("give X dense or in CSR form (X=None), not both")
-    elif X.shape[0] != n:
+    elif X_indices is not None or X_indptr is not None:
+        raise ValueError("X in CSR form needs X_data, X_indices and X_indptr")
+    if X is not None and X.shape[0] != n:
         raise ValueError(f"X has {X.shape[0]} rows, Y has {n}")
     if order.shape[0] != n:
         raise ValueError(f"Y has {n} rows, order has {order.shape[0]}")
@@ -2464,7 +2512,7 @@ def train_epoch(floating[::1] params, const Py_ssize_t[::1] sizes, const int[::1
     blocked = n > 0 and rows < min(batch_size, n)
     # Small minibatches of wide networks split the neurons across the threads
     # instead of the rows (_split_step), all of the minibatch in one workspace.
-    split = n > 0 and not sparse and not (_omp_serial or not NN_OPENMP) \
+    split = n > 0 and X is not None and not (_omp_serial or not NN_OPENMP) \
         and _split_fits(sizes, min(batch_size, n), nt) \
         and workspace_size(sizes, min(batch_size, n), True, True) <= workspace.shape[0]
     lr = opt.learning_rate
@@ -2532,7 +2580,7 @@ def train_epoch(floating[::1] params, const Py_ssize_t[::1] sizes, const int[::1
     # written, read back and zeroed, measured level (drop-in fits, 3 epochs, seven
     # alternating: 5,000 x 20,000 at 0.5% 0.94-1.00x float64, 1.01x float32; 3,000 x
     # 50,000 at 0.2% 0.97x): not kept.
-    sparse_first = sparse and _csr_first(X_indptr[n] - X_indptr[0], n, nf)
+    sparse_first = sparse and not split and _csr_first(X_indptr[n] - X_indptr[0], n, nf)
     panel = nt == 1 and not blocked and pn > 0 and not sparse_first \
         and pn >= min(_PANEL_MIN_NEURONS, _PANEL_NEURONS, sizes[1]) \
         and (opt.kind == OPT_NESTEROV or opt.kind == OPT_SK_NESTEROV
@@ -2551,14 +2599,15 @@ def train_epoch(floating[::1] params, const Py_ssize_t[::1] sizes, const int[::1
     # gradient is fused into the weights or the velocity keep their own way.
     # On several threads each forms its part's, and all share the step, a share of
     # the neurons each.
-    compact = sparse_first and rows == _train_rows(n, batch_size, 0, nt) and not direct \
+    compact = sparse_first and not both and rows == _train_rows(n, batch_size, 0, nt) \
+        and not direct \
         and not vfused and _compact_first(X_indptr[n] - X_indptr[0], n, batch_size, nf)
     # Thread 0's products add into its gradient buffer (beta = 1), which the update
     # zeroes as it reads it (u.zero_g): BLAS's own zeroing (beta = 0) is a separate
     # pass over memory the previous update has pushed out of cache.  Other threads'
     # buffers start each minibatch with beta = 0.
-    _keep = _setup(&net, sizes, acts, npar, nf if sparse else X.shape[1], Y.shape[1],
-                   workspace.shape[0], rows, True, not direct, not sparse_first)
+    _keep = _setup(&net, sizes, acts, npar, nf if X is None else X.shape[1], Y.shape[1],
+                   workspace.shape[0], rows, True, not direct, not sparse_first or both)
     stride = _thread_stride(net.size)  # thread t's slice starts at t * stride
     cdef Net snet
     if split:
@@ -2569,7 +2618,7 @@ def train_epoch(floating[::1] params, const Py_ssize_t[::1] sizes, const int[::1
     if n == 0:
         return 0.0, 0.0, 0, STATUS_OK, 0.0
     cdef Data data
-    data.X = NULL if sparse else &X[0, 0]
+    data.X = NULL if X is None else &X[0, 0]
     data.Xdata = &X_data[0] if sparse and X_data.shape[0] > 0 else NULL
     data.Xind = &X_indices[0] if sparse and X_indices.shape[0] > 0 else NULL
     data.Xptr = &X_indptr[0] if sparse else NULL
@@ -2799,6 +2848,8 @@ def train_epoch(floating[::1] params, const Py_ssize_t[::1] sizes, const int[::1
         if cpp != NULL:
             for t in range(nt):
                 _compact_free(&cmps[t])
+        if sparse_first:
+            _sparse_release(nt, serial)
     free(split_buf)
     if panel:
         free(scratch_raw)
@@ -2862,6 +2913,44 @@ def sparse_first_layer(Py_ssize_t nnz, Py_ssize_t n_rows, Py_ssize_t n_in):
         raise ValueError(f"need nnz >= 0, n_rows >= 0 and n_in >= 1, got {nnz}, {n_rows}, "
                          f"{n_in}")
     return bool(_csr_first(nnz, n_rows, n_in))
+
+
+def nonzeros(const floating[:, ::1] X):
+    """The nonzeros of dense X in CSR form, (data, indices, indptr) with intp indices,
+    where there are few enough of them for the sparse first layer
+    (sparse_first_layer), else None.  train_epoch and loss_gradient take them
+    beside X itself: images with blank margins and strokes (MNIST's 19% of
+    nonzeros), one-hot columns.  The count stops once the rule fails, so that
+    dense input costs a part of one read."""
+    cdef Py_ssize_t n = X.shape[0], m = X.shape[1], i, k, p = 0, nnz = 0
+    if n == 0 or m == 0:
+        return None
+    indptr_a = np.empty(n + 1, dtype=np.intp)
+    cdef Py_ssize_t[::1] indptr = indptr_a
+    cdef bint fits = True
+    with nogil:
+        indptr[0] = 0
+        for i in range(n):
+            for k in range(m):
+                nnz += X[i, k] != 0  # (NaN is not zero)
+            indptr[i + 1] = nnz
+            if not _csr_first(nnz, n, m):  # (more than the rule allows for all of X)
+                fits = False
+                break
+    if not fits or not _csr_first(nnz, n, m):
+        return None
+    data_a = np.empty(nnz, dtype=np.float64 if floating is double else np.float32)
+    indices_a = np.empty(nnz, dtype=np.intp)
+    cdef floating[::1] data = data_a
+    cdef Py_ssize_t[::1] indices = indices_a
+    with nogil:
+        for i in range(n):
+            for k in range(m):
+                if X[i, k] != 0:
+                    data[p] = X[i, k]
+                    indices[p] = k
+                    p += 1
+    return data_a, indices_a, indptr_a
 
 
 def _sparse_first_density(max_density=None):

@@ -29,6 +29,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "_dense.h"
+
 /* which loops run: 0 the direct ones, 1 the tiled ones where they pay (see
  * nn_csr_tiles), 2 the tiled ones wherever the processor has them (the tests take
  * every way) */
@@ -125,188 +127,231 @@ NN_CSR_WEIGHT_GRAD_PORTABLE(nn_csr_weight_grad_portable_d, double)
 NN_CSR_WEIGHT_GRAD_PORTABLE(nn_csr_weight_grad_portable_f, float)
 #undef NN_CSR_WEIGHT_GRAD_PORTABLE
 
-/* The tiled loops (AVX-512): a vector of neurons at a time (8 doubles or 16
- * floats), their weights first copied transposed into a tile of n_in lines of one
- * vector each (64-byte aligned; the second-level cache holds it up to about 30,000
- * inputs), so that each nonzero reads, or adds into, one line of it: the direct
- * loops touch a line of W per neuron for each nonzero and use one number of it.
- * Measured: see nn_csr_tiles.  (The same loops written portably, for the compiler
- * to vectorise, ran slower than the direct ones: the transposes did not vectorise
- * well.)  The tile is malloc'd per call; where it is not there (or float32's sizes
- * overflow the gathers' 32-bit offsets), the direct loops run. */
+/* The tiled loops (AVX-512): the layer's weights packed transposed once per call
+ * (nn_dense_pack: a row of np numbers per input, np the neurons rounded up to
+ * whole vectors, the biases in row 0), so that a nonzero's weights for every
+ * neuron are one contiguous row.  Each CSR row's outputs then stay in registers,
+ * up to 16 vectors of neurons at a time, while its nonzeros go by: per nonzero a
+ * broadcast and, for each vector, a load and an independent multiply-add.  The
+ * weight gradient goes the other way: each row's deltas (alpha in them) stay in
+ * registers, and each nonzero adds their product into its input's row of a
+ * transposed gradient, which is added into the neurons' rows of W at the end
+ * (only the inputs some row touched; the rest are scaled by wbeta).
+ *
+ * Why: the loops before these went a vector of neurons at a time, one
+ * accumulator a row: a chain of dependent multiply-adds, bound by their latency
+ * (four cycles each), and each row's nonzeros read once per vector of neurons.
+ * Measured: see nn_csr_tiles.  The buffers are malloc'd per call; where one is
+ * not there, the direct loops run. */
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && !defined(_WIN32) \
     && !defined(NNCORE_NO_MULTIVERSION)
 #include <immintrin.h>
 
 static inline int nn_sparse_cpu(void) { return __builtin_cpu_supports("avx512f"); }
 
-static inline void *nn_sparse_tile(void **raw, ptrdiff_t n_in)
+/* n bytes, 64-byte aligned, from this thread's scratch (kept from call to call, so
+ * that each minibatch does not malloc and free its buffers: glibc gave such
+ * blocks back to the system at each free, and the kernel cleared fresh pages for
+ * the next, 11% of a fit's time; nn_sparse_release frees it), or NULL */
+static __thread void *nn_scratch_raw;
+static __thread size_t nn_scratch_cap;
+
+static inline void *nn_sparse_scratch(size_t n)
 {
-    *raw = malloc((size_t)n_in * 64 + 64);
-    return *raw ? (void *)(((uintptr_t)*raw + 63) & ~(uintptr_t)63) : NULL;
+    if (n > nn_scratch_cap) {
+        free(nn_scratch_raw);
+        nn_scratch_raw = malloc(n + 64);
+        nn_scratch_cap = nn_scratch_raw ? n : 0;
+        if (nn_scratch_raw == NULL)
+            return NULL;
+    }
+    return (void *)(((uintptr_t)nn_scratch_raw + 63) & ~(uintptr_t)63);
 }
 
-__attribute__((target("avx512f"))) static int
-nn_csr_affine_tiled_d(const double *blk, ptrdiff_t n_in, ptrdiff_t n_out, const double *v,
-                      const ptrdiff_t *ind, const ptrdiff_t *ptr, const ptrdiff_t *idx,
-                      ptrdiff_t row0, ptrdiff_t B, double *z)
-{
-    void *raw;
-    double *t = (double *)nn_sparse_tile(&raw, n_in);
-    const ptrdiff_t ld = n_in + 1;
-    if (t == NULL)
-        return 0;
-    const __m512i rows = _mm512_set_epi64(7 * ld, 6 * ld, 5 * ld, 4 * ld, 3 * ld, 2 * ld, ld,
-                                          0);
-    for (ptrdiff_t j0 = 0; j0 < n_out; j0 += 8) {
-        const ptrdiff_t nj = n_out - j0 < 8 ? n_out - j0 : 8;
-        const __mmask8 m = (__mmask8)((1u << nj) - 1);
-        const double *w = blk + j0 * ld + 1;
-        for (ptrdiff_t k = 0; k < n_in; k++)  /* (neurons past n_out: zero) */
-            _mm512_store_pd(t + 8 * k,
-                            _mm512_mask_i64gather_pd(_mm512_setzero_pd(), m, rows, w + k, 8));
-        const __m512d bias = _mm512_mask_i64gather_pd(_mm512_setzero_pd(), m, rows,
-                                                      blk + j0 * ld, 8);
-        for (ptrdiff_t i = 0; i < B; i++) {
-            const ptrdiff_t r = NN_CSR_ROW(i);
-            __m512d acc = _mm512_setzero_pd();
-            for (ptrdiff_t p = ptr[r]; p < ptr[r + 1]; p++)
-                acc = _mm512_fmadd_pd(_mm512_set1_pd(v[p]), _mm512_load_pd(t + 8 * ind[p]), acc);
-            _mm512_mask_storeu_pd(z + i * n_out + j0, m, _mm512_add_pd(bias, acc));
-        }
-    }
-    free(raw);
-    return 1;
-}
+#define NN_CAT_(a, b) a##b
+#define NN_CAT(a, b) NN_CAT_(a, b)
 
-__attribute__((target("avx512f"))) static int
-nn_csr_affine_tiled_f(const float *blk, ptrdiff_t n_in, ptrdiff_t n_out, const float *v,
-                      const ptrdiff_t *ind, const ptrdiff_t *ptr, const ptrdiff_t *idx,
-                      ptrdiff_t row0, ptrdiff_t B, float *z)
-{
-    void *raw;
-    const ptrdiff_t ld = n_in + 1;
-    if (15 * ld > 2147483647)
-        return 0;
-    float *t = (float *)nn_sparse_tile(&raw, n_in);
-    if (t == NULL)
-        return 0;
-    const __m512i rows = _mm512_mullo_epi32(
-        _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
-        _mm512_set1_epi32((int)ld));
-    for (ptrdiff_t j0 = 0; j0 < n_out; j0 += 16) {
-        const ptrdiff_t nj = n_out - j0 < 16 ? n_out - j0 : 16;
-        const __mmask16 m = (__mmask16)((1u << nj) - 1);
-        const float *w = blk + j0 * ld + 1;
-        for (ptrdiff_t k = 0; k < n_in; k++)
-            _mm512_store_ps(t + 16 * k,
-                            _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m, rows, w + k, 4));
-        const __m512 bias = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m, rows,
-                                                     blk + j0 * ld, 4);
-        for (ptrdiff_t i = 0; i < B; i++) {
-            const ptrdiff_t r = NN_CSR_ROW(i);
-            __m512 acc = _mm512_setzero_ps();
-            for (ptrdiff_t p = ptr[r]; p < ptr[r + 1]; p++)
-                acc = _mm512_fmadd_ps(_mm512_set1_ps(v[p]), _mm512_load_ps(t + 16 * ind[p]), acc);
-            _mm512_mask_storeu_ps(z + i * n_out + j0, m, _mm512_add_ps(bias, acc));
-        }
+/* One type's loops.  T: double or float; V, M: its vector and mask types; LANES;
+ * SUF: pd or ps; TS: d or f (nncore's suffix). */
+#define NN_CSR_ROWS(T, V, M, LANES, SUF, TS)                                               \
+    /* z[j] := WT[j] + sum_p v[p] WT[(ind[p] + 1) np + j], j in [c0, c0 + NV LANES) */     \
+    static inline __attribute__((always_inline, target("avx512f"))) void                   \
+    NN_CAT(nn_csr_row_fwd_, TS)(const int NV, const T *WT, ptrdiff_t np, ptrdiff_t c0,     \
+                                const T *v, const ptrdiff_t *ind, ptrdiff_t p0,             \
+                                ptrdiff_t p1, T *z, ptrdiff_t n_out)                        \
+    {                                                                                      \
+        V acc[16];                                                                         \
+        _Pragma("GCC unroll 16") for (int q = 0; q < 16; q++) if (q < NV)                  \
+            acc[q] = NN_CAT(_mm512_load_, SUF)(WT + c0 + LANES * q);                       \
+        for (ptrdiff_t p = p0; p < p1; p++) {                                              \
+            const V x = NN_CAT(_mm512_set1_, SUF)(v[p]);                                   \
+            const T *w = WT + (ind[p] + 1) * np + c0;                                      \
+            _Pragma("GCC unroll 16") for (int q = 0; q < 16; q++) if (q < NV)              \
+                acc[q] = NN_CAT(_mm512_fmadd_, SUF)(x, NN_CAT(_mm512_load_, SUF)(w + LANES * q), \
+                                                    acc[q]);                               \
+        }                                                                                  \
+        _Pragma("GCC unroll 16") for (int q = 0; q < 16; q++) if (q < NV) {                \
+            const ptrdiff_t j = c0 + LANES * q, left = n_out - j;                          \
+            if (left >= LANES)                                                             \
+                NN_CAT(_mm512_storeu_, SUF)(z + j, acc[q]);                                \
+            else if (left > 0)                                                             \
+                NN_CAT(_mm512_mask_storeu_, SUF)(z + j, (M)((1u << left) - 1), acc[q]);     \
+        }                                                                                  \
+    }                                                                                      \
+                                                                                           \
+    /* gT[ind[p] np + j] += v[p] d[j] over the row's nonzeros, j in [c0, c0 + NV LANES),    \
+     * d = alpha D_i (zero past n_out); a row of gT first touched is set, not added */     \
+    static inline __attribute__((always_inline, target("avx512f"))) void                   \
+    NN_CAT(nn_csr_row_grad_, TS)(const int NV, T *gT, ptrdiff_t np, ptrdiff_t c0,          \
+                                 const T *v, const ptrdiff_t *ind, ptrdiff_t p0,            \
+                                 ptrdiff_t p1, const T *Di, T alpha, ptrdiff_t n_out,       \
+                                 unsigned char *seen)                                      \
+    {                                                                                      \
+        V d[16];                                                                           \
+        const V a = NN_CAT(_mm512_set1_, SUF)(alpha);                                      \
+        M any = 0;                                                                         \
+        _Pragma("GCC unroll 16") for (int q = 0; q < 16; q++) if (q < NV) {                \
+            const ptrdiff_t j = c0 + LANES * q, left = n_out - j;                          \
+            const M m = (M)(left >= LANES ? (M)~(M)0 : left > 0 ? (M)((1u << left) - 1) : 0); \
+            d[q] = NN_CAT(_mm512_mul_, SUF)(a, NN_CAT(_mm512_maskz_loadu_, SUF)(m, Di + j)); \
+            any |= NN_CAT(_mm512_cmp_, SUF##_mask)(d[q], NN_CAT(_mm512_setzero_, SUF)(),   \
+                                                    _CMP_NEQ_UQ);                          \
+        }                                                                                  \
+        if (any == 0) /* (relu's inactive units add nothing) */                           \
+            return;                                                                        \
+        for (ptrdiff_t p = p0; p < p1; p++) {                                              \
+            const ptrdiff_t k = ind[p];                                                    \
+            const V x = NN_CAT(_mm512_set1_, SUF)(v[p]);                                   \
+            T *g = gT + k * np + c0;                                                       \
+            if (seen[k]) {                                                                 \
+                _Pragma("GCC unroll 16") for (int q = 0; q < 16; q++) if (q < NV)          \
+                    NN_CAT(_mm512_store_, SUF)(g + LANES * q, NN_CAT(_mm512_fmadd_, SUF)(  \
+                        x, d[q], NN_CAT(_mm512_load_, SUF)(g + LANES * q)));               \
+            } else {                                                                       \
+                seen[k] = 1;                                                               \
+                _Pragma("GCC unroll 16") for (int q = 0; q < 16; q++) if (q < NV)          \
+                    NN_CAT(_mm512_store_, SUF)(g + LANES * q, NN_CAT(_mm512_mul_, SUF)(x, d[q])); \
+            }                                                                              \
+        }                                                                                  \
+    }                                                                                      \
+                                                                                           \
+    /* the row loops over every chunk of up to 16 vectors of neurons (NV a constant in    \
+     * each call, so that the accumulators stay in registers) */                          \
+    static __attribute__((target("avx512f"))) void                                         \
+    NN_CAT(nn_csr_rows_fwd_, TS)(const T *WT, ptrdiff_t np, const T *v, const ptrdiff_t *ind, \
+                                 const ptrdiff_t *ptr, const ptrdiff_t *idx, ptrdiff_t row0, \
+                                 ptrdiff_t B, T *z, ptrdiff_t n_out)                        \
+    {                                                                                      \
+        for (ptrdiff_t c0 = 0; c0 < np; c0 += 16 * LANES) {                                \
+            const int nv = (int)((np - c0) / LANES < 16 ? (np - c0) / LANES : 16);          \
+            for (ptrdiff_t i = 0; i < B; i++) {                                            \
+                const ptrdiff_t r = NN_CSR_ROW(i), p0 = ptr[r], p1 = ptr[r + 1];           \
+                T *zi = z + i * n_out;                                                     \
+                switch (nv) {                                                              \
+                NN_CSR_CASES(NN_CAT(nn_csr_row_fwd_, TS), WT, np, c0, v, ind, p0, p1, zi, n_out) \
+                }                                                                          \
+            }                                                                              \
+        }                                                                                  \
+    }                                                                                      \
+                                                                                           \
+    static __attribute__((target("avx512f"))) void                                         \
+    NN_CAT(nn_csr_rows_grad_, TS)(T *gT, ptrdiff_t np, const T *v, const ptrdiff_t *ind,    \
+                                  const ptrdiff_t *ptr, const ptrdiff_t *idx, ptrdiff_t row0, \
+                                  ptrdiff_t B, const T *D, T alpha, ptrdiff_t n_out,        \
+                                  unsigned char *seen, ptrdiff_t n_in)                      \
+    {                                                                                      \
+        for (ptrdiff_t c0 = 0; c0 < np; c0 += 16 * LANES) {                                \
+            const int nv = (int)((np - c0) / LANES < 16 ? (np - c0) / LANES : 16);          \
+            memset(seen, 0, (size_t)n_in);                                                 \
+            for (ptrdiff_t i = 0; i < B; i++) {                                            \
+                const ptrdiff_t r = NN_CSR_ROW(i), p0 = ptr[r], p1 = ptr[r + 1];           \
+                const T *Di = D + i * n_out;                                               \
+                switch (nv) {                                                              \
+                NN_CSR_CASES(NN_CAT(nn_csr_row_grad_, TS), gT, np, c0, v, ind, p0, p1, Di, \
+                             alpha, n_out, seen)                                           \
+                }                                                                          \
+            }                                                                              \
+            /* (a chunk's rows of gT that no row touched are zero for the next pass) */   \
+            for (ptrdiff_t k = 0; k < n_in; k++)                                           \
+                if (!seen[k])                                                              \
+                    for (int q = 0; q < nv; q++)                                           \
+                        NN_CAT(_mm512_store_, SUF)(gT + k * np + c0 + LANES * q,           \
+                                                   NN_CAT(_mm512_setzero_, SUF)());        \
+        }                                                                                  \
+    }                                                                                      \
+                                                                                           \
+    static int NN_CAT(nn_csr_affine_tiled_, TS)(const T *blk, ptrdiff_t n_in, ptrdiff_t n_out, \
+                                               const T *v, const ptrdiff_t *ind,            \
+                                               const ptrdiff_t *ptr, const ptrdiff_t *idx,  \
+                                               ptrdiff_t row0, ptrdiff_t B, T *z)           \
+    {                                                                                      \
+        const ptrdiff_t np = NN_CAT(nn_dense_np_, TS)(n_out);                              \
+        T *WT = (T *)nn_sparse_scratch((size_t)((n_in + 1) * np) * sizeof(T));             \
+        if (WT == NULL)                                                                    \
+            return -1;                                                                     \
+        const int finite = NN_CAT(nn_dense_pack_, TS)(blk, n_in, n_out, WT);               \
+        NN_CAT(nn_csr_rows_fwd_, TS)(WT, np, v, ind, ptr, idx, row0, B, z, n_out);         \
+        return finite;                                                                     \
+    }                                                                                      \
+                                                                                           \
+    /* W := wbeta W + alpha D^T X over the neurons' rows (ld = n_in + 1 apart from dst,    \
+     * each after its bias, which this leaves) */                                         \
+    static int NN_CAT(nn_csr_weight_grad_tiled_, TS)(T *dst, ptrdiff_t n_in, ptrdiff_t n_out, \
+                                                    const T *v, const ptrdiff_t *ind,       \
+                                                    const ptrdiff_t *ptr, const ptrdiff_t *idx, \
+                                                    ptrdiff_t row0, ptrdiff_t B, const T *D, \
+                                                    T alpha, T wbeta)                       \
+    {                                                                                      \
+        const ptrdiff_t np = NN_CAT(nn_dense_np_, TS)(n_out), ld = n_in + 1;               \
+        const size_t gbytes = (size_t)(n_in * np) * sizeof(T);                             \
+        T *gT = (T *)nn_sparse_scratch(gbytes + (size_t)n_in);                             \
+        if (gT == NULL)                                                                    \
+            return 0;                                                                      \
+        unsigned char *seen = (unsigned char *)gT + gbytes;                                \
+        NN_CAT(nn_csr_rows_grad_, TS)(gT, np, v, ind, ptr, idx, row0, B, D, alpha, n_out,  \
+                                      seen, n_in);                                         \
+        for (ptrdiff_t j = 0; j < n_out; j++) {                                            \
+            T *g = dst + j * ld + 1;                                                       \
+            const T *s = gT + j;                                                           \
+            if (wbeta == 0) /* (garbage there: NaN * 0 is NaN) */                          \
+                for (ptrdiff_t k = 0; k < n_in; k++)                                       \
+                    g[k] = s[k * np];                                                      \
+            else                                                                           \
+                for (ptrdiff_t k = 0; k < n_in; k++)                                       \
+                    g[k] = wbeta * g[k] + s[k * np];                                       \
+        }                                                                                  \
+        return 1;                                                                          \
     }
-    free(raw);
-    return 1;
-}
 
-/* W := wbeta W + alpha D^T X, a vector of neurons at a time: each row's deltas
- * (alpha in them) times each nonzero add into the nonzero's line of the zeroed
- * tile, which is then added to the neurons' rows of W (scattered back). */
-__attribute__((target("avx512f"))) static int
-nn_csr_weight_grad_tiled_d(double *dst, ptrdiff_t n_in, ptrdiff_t n_out, const double *v,
-                           const ptrdiff_t *ind, const ptrdiff_t *ptr, const ptrdiff_t *idx,
-                           ptrdiff_t row0, ptrdiff_t B, const double *D, double alpha,
-                           double wbeta)
-{
-    void *raw;
-    double *t = (double *)nn_sparse_tile(&raw, n_in);
-    const ptrdiff_t ld = n_in + 1;
-    if (t == NULL)
-        return 0;
-    const __m512i rows = _mm512_set_epi64(7 * ld, 6 * ld, 5 * ld, 4 * ld, 3 * ld, 2 * ld, ld,
-                                          0);
-    const __m512d wb = _mm512_set1_pd(wbeta), a = _mm512_set1_pd(alpha);
-    for (ptrdiff_t j0 = 0; j0 < n_out; j0 += 8) {
-        const ptrdiff_t nj = n_out - j0 < 8 ? n_out - j0 : 8;
-        const __mmask8 m = (__mmask8)((1u << nj) - 1);
-        memset(t, 0, (size_t)n_in * 64);
-        for (ptrdiff_t i = 0; i < B; i++) {
-            const __m512d d = _mm512_mul_pd(a, _mm512_maskz_loadu_pd(m, D + i * n_out + j0));
-            if (_mm512_cmpneq_pd_mask(d, _mm512_setzero_pd()) == 0)
-                continue;  /* (relu's inactive units add nothing) */
-            const ptrdiff_t r = NN_CSR_ROW(i);
-            for (ptrdiff_t p = ptr[r]; p < ptr[r + 1]; p++) {
-                double *tk = t + 8 * ind[p];
-                _mm512_store_pd(tk, _mm512_fmadd_pd(_mm512_set1_pd(v[p]), d,
-                                                    _mm512_load_pd(tk)));
-            }
-        }
-        double *g = dst + j0 * ld + 1;
-        for (ptrdiff_t k = 0; k < n_in; k++) {
-            __m512d gk = _mm512_setzero_pd();  /* (wbeta 0: garbage there, NaN * 0 is NaN) */
-            if (wbeta != 0)
-                gk = _mm512_mul_pd(wb, _mm512_mask_i64gather_pd(gk, m, rows, g + k, 8));
-            _mm512_mask_i64scatter_pd(g + k, m, rows, _mm512_add_pd(gk, _mm512_load_pd(t + 8 * k)),
-                                      8);
-        }
-    }
-    free(raw);
-    return 1;
-}
+/* switch cases nv = 1..16, each calling F with NV that constant */
+#define NN_CSR_CASES(F, ...)                                                              \
+    case 1: F(1, __VA_ARGS__); break;   case 2: F(2, __VA_ARGS__); break;                  \
+    case 3: F(3, __VA_ARGS__); break;   case 4: F(4, __VA_ARGS__); break;                  \
+    case 5: F(5, __VA_ARGS__); break;   case 6: F(6, __VA_ARGS__); break;                  \
+    case 7: F(7, __VA_ARGS__); break;   case 8: F(8, __VA_ARGS__); break;                  \
+    case 9: F(9, __VA_ARGS__); break;   case 10: F(10, __VA_ARGS__); break;                \
+    case 11: F(11, __VA_ARGS__); break; case 12: F(12, __VA_ARGS__); break;                \
+    case 13: F(13, __VA_ARGS__); break; case 14: F(14, __VA_ARGS__); break;                \
+    case 15: F(15, __VA_ARGS__); break; default: F(16, __VA_ARGS__); break;
 
-__attribute__((target("avx512f"))) static int
-nn_csr_weight_grad_tiled_f(float *dst, ptrdiff_t n_in, ptrdiff_t n_out, const float *v,
-                           const ptrdiff_t *ind, const ptrdiff_t *ptr, const ptrdiff_t *idx,
-                           ptrdiff_t row0, ptrdiff_t B, const float *D, float alpha,
-                           float wbeta)
+NN_CSR_ROWS(double, __m512d, __mmask8, 8, pd, d)
+NN_CSR_ROWS(float, __m512, __mmask16, 16, ps, f)
+#undef NN_CSR_ROWS
+#undef NN_CSR_CASES
+#undef NN_CAT
+#undef NN_CAT_
+
+/* frees this thread's scratch (the callers of the loops, when they are done) */
+static inline void nn_sparse_release(void)
 {
-    void *raw;
-    const ptrdiff_t ld = n_in + 1;
-    if (15 * ld > 2147483647)
-        return 0;
-    float *t = (float *)nn_sparse_tile(&raw, n_in);
-    if (t == NULL)
-        return 0;
-    const __m512i rows = _mm512_mullo_epi32(
-        _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
-        _mm512_set1_epi32((int)ld));
-    const __m512 wb = _mm512_set1_ps(wbeta), a = _mm512_set1_ps(alpha);
-    for (ptrdiff_t j0 = 0; j0 < n_out; j0 += 16) {
-        const ptrdiff_t nj = n_out - j0 < 16 ? n_out - j0 : 16;
-        const __mmask16 m = (__mmask16)((1u << nj) - 1);
-        memset(t, 0, (size_t)n_in * 64);
-        for (ptrdiff_t i = 0; i < B; i++) {
-            const __m512 d = _mm512_mul_ps(a, _mm512_maskz_loadu_ps(m, D + i * n_out + j0));
-            if (_mm512_cmp_ps_mask(d, _mm512_setzero_ps(), _CMP_NEQ_UQ) == 0)
-                continue;
-            const ptrdiff_t r = NN_CSR_ROW(i);
-            for (ptrdiff_t p = ptr[r]; p < ptr[r + 1]; p++) {
-                float *tk = t + 16 * ind[p];
-                _mm512_store_ps(tk, _mm512_fmadd_ps(_mm512_set1_ps(v[p]), d,
-                                                    _mm512_load_ps(tk)));
-            }
-        }
-        float *g = dst + j0 * ld + 1;
-        for (ptrdiff_t k = 0; k < n_in; k++) {
-            __m512 gk = _mm512_setzero_ps();
-            if (wbeta != 0)
-                gk = _mm512_mul_ps(wb, _mm512_mask_i32gather_ps(gk, m, rows, g + k, 4));
-            _mm512_mask_i32scatter_ps(g + k, m, rows, _mm512_add_ps(gk, _mm512_load_ps(t + 16 * k)),
-                                      4);
-        }
-    }
-    free(raw);
-    return 1;
+    free(nn_scratch_raw);
+    nn_scratch_raw = NULL;
+    nn_scratch_cap = 0;
 }
 
 #else
 static inline int nn_sparse_cpu(void) { return 0; }
+static inline void nn_sparse_release(void) {}
 #define NN_NO_TILE(NAME, T)                                                                \
     static inline int NAME(const T *blk, ptrdiff_t n_in, ptrdiff_t n_out, const T *v,       \
                            const ptrdiff_t *ind, const ptrdiff_t *ptr, const ptrdiff_t *idx, \
@@ -314,7 +359,7 @@ static inline int nn_sparse_cpu(void) { return 0; }
     {                                                                                       \
         (void)blk; (void)n_in; (void)n_out; (void)v; (void)ind; (void)ptr; (void)idx;       \
         (void)row0; (void)B; (void)z;                                                       \
-        return 0;                                                                           \
+        return -1;                                                                          \
     }
 NN_NO_TILE(nn_csr_affine_tiled_d, double)
 NN_NO_TILE(nn_csr_affine_tiled_f, float)
@@ -358,15 +403,19 @@ static inline int nn_csr_tiles(ptrdiff_t n_in, const ptrdiff_t *ptr, const ptrdi
 }
 
 /* Z := X W^T + b (B x n_out, rows n_out apart) over the CSR rows; the tiled loop
- * where it runs, else the direct one */
+ * where it runs, else the direct one.  Returns whether every weight (the biases
+ * aside) is finite, where the tiled loop's pack saw them, else -1. */
 #define NN_CSR_DISPATCH(NAME, T, TILED, DIRECT)                                            \
-    static inline void NAME(const T *blk, ptrdiff_t n_in, ptrdiff_t n_out, const T *v,      \
-                            const ptrdiff_t *ind, const ptrdiff_t *ptr, const ptrdiff_t *idx, \
-                            ptrdiff_t row0, ptrdiff_t B, T *z)                              \
+    static inline int NAME(const T *blk, ptrdiff_t n_in, ptrdiff_t n_out, const T *v,       \
+                           const ptrdiff_t *ind, const ptrdiff_t *ptr, const ptrdiff_t *idx, \
+                           ptrdiff_t row0, ptrdiff_t B, T *z)                               \
     {                                                                                       \
-        if (!(nn_csr_tiles(n_in, ptr, idx, row0, B)                                         \
-              && TILED(blk, n_in, n_out, v, ind, ptr, idx, row0, B, z)))                    \
+        int finite = -1;                                                                    \
+        if (nn_csr_tiles(n_in, ptr, idx, row0, B))                                          \
+            finite = TILED(blk, n_in, n_out, v, ind, ptr, idx, row0, B, z);                 \
+        if (finite < 0)                                                                     \
             DIRECT(blk, n_in, n_out, v, ind, ptr, idx, row0, B, z);                         \
+        return finite;                                                                      \
     }
 NN_CSR_DISPATCH(nn_csr_affine_d, double, nn_csr_affine_tiled_d, nn_csr_affine_portable_d)
 NN_CSR_DISPATCH(nn_csr_affine_f, float, nn_csr_affine_tiled_f, nn_csr_affine_portable_f)

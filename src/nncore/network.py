@@ -376,12 +376,12 @@ class Network:
             _validation.raise_nonfinite_row(X, "X", bad)
 
     def _sums(self, X, Y, sw, grad, csr=None):
-        """The loss sum over the rows (a dense X, or X None and csr its CSR arrays),
-        and grad := the gradient sum."""
+        """The loss sum over the rows (a dense X, or X None and csr its CSR arrays, or
+        both: a dense X and its nonzeros), and grad := the gradient sum."""
         spec = self.spec
         want = grad is not None
         n = Y.shape[0]
-        nnz = None if csr is None else csr[0].shape[0]
+        nnz = None if csr is None or X is not None else csr[0].shape[0]
         return _parallel.run_pass(
             n, self._work_per_row, lambda nt: _kernels.loss_gradient(
                 self.params, spec.sizes, spec.acts, spec.loss, X, Y, sw,
@@ -399,8 +399,9 @@ class Network:
         total, grad, wsum = self._loss_grad(X, Y, sample_weight, True, check)
         return total, grad, wsum
 
-    def _loss_grad(self, X, Y, sample_weight, want_grad, check=True):
-        """(loss sum, gradient sum or None, weight sum)."""
+    def _loss_grad(self, X, Y, sample_weight, want_grad, check=True, nonzeros=None):
+        """(loss sum, gradient sum or None, weight sum).  nonzeros: those of a dense X
+        (``_kernels.nonzeros``), for the first layer."""
         if check:
             X, Y = self.check_data(X, Y)
             sw = _validation.check_sample_weight(sample_weight, X.shape[0], self.dtype)
@@ -408,7 +409,7 @@ class Network:
             sw = sample_weight
         grad = np.zeros(self.n_params, dtype=self.dtype) if want_grad else None
         if isinstance(X, np.ndarray):
-            total = self._sums(X, Y, sw, grad)
+            total = self._sums(X, Y, sw, grad, nonzeros)
         elif _sparse_first(X):
             total = self._sums(None, Y, sw, grad, _validation.csr_arrays(X))
         else:

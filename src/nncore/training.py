@@ -134,9 +134,13 @@ class LocalData:
         self.blas_threads = _parallel.check_blas_threads(blas_threads)
         self.n_samples = Y.shape[0]
         self.metric = target_metric(Y)
-        self._csr = None
+        self._csr = self._nonzeros = None
         if not isinstance(X, np.ndarray):  # CSR, as check_data makes it
             self._csr = _validation.csr_arrays(X)
+        elif X.ndim == 2:
+            # dense input with few enough nonzeros (images' blank pixels, one-hot
+            # columns) trains its first layer from them, kept beside X (None otherwise)
+            self._nonzeros = _kernels.nonzeros(X)
         # (train_epoch decides the same from the same numbers: no buffer for gathered rows)
         self._sparse_first = self._csr is not None and _kernels.sparse_first_layer(
             int(self._csr[2][-1] - self._csr[2][0]), self.n_samples, network.sizes[0])
@@ -186,7 +190,7 @@ class LocalData:
         config = optimizer.kernel_config(learning_rate)
         if self.order is not None:
             self._order[:] = self.order(self._epochs)
-        X, csr = (self.X, ()) if self._csr is None else (None, self._csr)
+        X, csr = (self.X, self._nonzeros or ()) if self._csr is None else (None, self._csr)
         total, wsum, correct, status, batch_total = _kernels.train_epoch(
             net.params, spec.sizes, spec.acts, spec.loss, X, self.Y, self.sample_weight,
             self._order, net.rng_state, config, optimizer.state, optimizer.step_counter,
@@ -204,6 +208,9 @@ class LocalData:
     def loss_and_gradient_sums(self):
         """``(sum_i w_i C_i, sum_i w_i grad C_i, sum_i w_i)`` over all the data (checked
         once, when the source was made)."""
+        if self._nonzeros is not None:
+            return self.network._loss_grad(self.X, self.Y, self.sample_weight, True, False,
+                                           nonzeros=self._nonzeros)
         return self.network.loss_and_gradient_sums(self.X, self.Y, self.sample_weight,
                                                    check=False)
 

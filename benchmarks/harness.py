@@ -32,15 +32,17 @@ def hashed_csr(n_rows, n_cols, per_row, seed):
     return X
 
 
-def padded_digits(n_rows, seed=DATA_SEED):
+def padded_digits(n_rows, seed=DATA_SEED, blank_below=0.0):
     """Images shaped as MNIST's: nncore's bundled 8 x 8 digits, each pixel blown up to
     3 x 3 and the 24 x 24 result centred in 28 x 28 (blank margins, 62% zeros; MNIST
-    itself has 81%), in [0, 1]; n_rows drawn with replacement.  ``(X, y)``."""
+    itself has 81%), in [0, 1]; n_rows drawn with replacement.  ``(X, y)``.
+    blank_below: pixels below it set to zero as well (0.6: 80% zeros, as MNIST's)."""
     from nncore.datasets import load_digits
 
     X, y = load_digits(return_X_y=True)
     images = np.kron(np.asarray(X, dtype=np.float64).reshape(-1, 8, 8) / 16, np.ones((3, 3)))
     images = np.pad(images, ((0, 0), (2, 2), (2, 2))).reshape(-1, 784)
+    images[images < blank_below] = 0.0
     rows = np.random.default_rng(seed).integers(0, len(images), n_rows)
     return images[rows], np.asarray(y)[rows]
 
@@ -95,26 +97,6 @@ def limit_threads(n):
         finally:
             if torch is not None:
                 torch.set_num_threads(before)
-
-
-def digit_images(n_samples, seed=DATA_SEED):
-    """MNIST-shaped images with MNIST's blank pixels: scikit-learn's bundled 8 x 8 digits
-    scaled to 20 x 20 (bilinear), each at a random place in a blank 28 x 28 frame, values
-    in [0, 1] with those below 0.45 set to zero (19% of the pixels are nonzero, as in
-    MNIST's 19%); labels the digits'.  ``(X, y)``, float64, C-contiguous."""
-    from scipy.ndimage import zoom
-    from sklearn.datasets import load_digits
-
-    digits = load_digits()
-    rng = np.random.default_rng(seed)
-    scaled = np.stack([np.clip(zoom(im / 16.0, 2.5, order=1), 0, 1) for im in digits.images])
-    pick = rng.integers(0, len(scaled), n_samples)
-    where = rng.integers(2, 7, size=(n_samples, 2))
-    X = np.zeros((n_samples, 28, 28))
-    for i, (p, (a, b)) in enumerate(zip(pick, where)):
-        X[i, a:a + 20, b:b + 20] = scaled[p]
-    X[X < 0.45] = 0.0
-    return X.reshape(n_samples, N_FEATURES), digits.target[pick]
 
 
 class Dataset:

@@ -581,3 +581,28 @@ def test_dense_input_with_an_infinite_weight_gives_the_dense_products_nan():
     np.testing.assert_allclose(l0, l1, equal_nan=True)
     np.testing.assert_allclose(g0, g1, rtol=1e-12, equal_nan=True)
     np.testing.assert_allclose(p0, p1, rtol=1e-12, equal_nan=True)
+
+
+def test_no_memory_for_the_nonzeros_trains_from_the_dense_array(monkeypatch):
+    # (the copy of the nonzeros is an optimisation: a fit that cannot allocate it
+    # takes the dense products, the same bits as with the rule switched off)
+    rng = np.random.default_rng(6)
+    X = _images(rng, 120)
+    Y = np.eye(2)[rng.integers(0, 2, 120)]
+
+    def fit():
+        net = nncore.Network([784, 8, 2], seed=0)
+        net.fit(X, Y, epochs=2, batch_size=30, n_threads=1)
+        return net.params
+
+    before = _kernels._sparse_first_density(-1.0)
+    try:
+        want = fit()
+    finally:
+        _kernels._sparse_first_density(before)
+
+    def no_memory(X):
+        raise MemoryError
+
+    monkeypatch.setattr(_kernels, "nonzeros", no_memory)
+    assert fit().tobytes() == want.tobytes()

@@ -139,8 +139,12 @@ class LocalData:
             self._csr = _validation.csr_arrays(X)
         elif X.ndim == 2:
             # dense input with few enough nonzeros (images' blank pixels, one-hot
-            # columns) trains its first layer from them, kept beside X (None otherwise)
-            self._nonzeros = _kernels.nonzeros(X)
+            # columns) trains its first layer from them, kept beside X (None otherwise;
+            # where there is no memory for them, X's dense products do the same work)
+            try:
+                self._nonzeros = _kernels.nonzeros(X)
+            except MemoryError:
+                self._nonzeros = None
         # (train_epoch decides the same from the same numbers: no buffer for gathered rows)
         self._sparse_first = self._csr is not None and _kernels.sparse_first_layer(
             int(self._csr[2][-1] - self._csr[2][0]), self.n_samples, network.sizes[0])

@@ -216,7 +216,8 @@ def build(draw, name):
         return {"sizes": Arr((len(sizes),), np.intp, True, sizes),
                 "rows": draw(st.integers(1, 2**20)), "n_threads": draw(st.integers(1, 4))}
     if name == "nonzeros":
-        return {"X": Arr((draw(st.integers(0, 9)), draw(st.integers(0, 9))), F, True)}
+        return {"X": Arr((draw(st.integers(0, 9)), draw(st.integers(0, 9))), F, True),
+                "n_out": draw(st.integers(1, 2000))}
     if name == "sparse_first_layer":
         return {"nnz": draw(st.integers(0, 10**7)), "n_rows": draw(st.integers(0, 10**5)),
                 "n_in": draw(st.integers(1, 10**5))}
@@ -276,7 +277,8 @@ def build(draw, name):
             both = _as_csr(args, n, n0, F, draw)
             # (no buffer for gathered rows where they take the sparse first layer, X
             # aside: that one gathers where a weight or delta is not finite)
-            if not both and K.sparse_first_layer(args["X_data"].shape[0], n, n0):
+            if not both and K.sparse_first_layer(args["X_data"].shape[0], n, n0,
+                                                 int(sizes[1]), F is F64):
                 args["workspace"] = Arr((K.train_workspace_size(sizes, n, bs, opt, block, nt,
                                                                 True),), F, False)
         return args
@@ -430,7 +432,8 @@ def test_valid_kernel_calls_stay_inside_their_buffers(name, data):
             np.testing.assert_array_equal(result[2], want.indptr)
             assert result[1].dtype == np.intp and result[0].dtype == X.dtype
         else:
-            assert X.size == 0 or not K.sparse_first_layer(np.count_nonzero(X), *X.shape)
+            assert X.size == 0 or not K.sparse_first_layer(
+                np.count_nonzero(X), *X.shape, args["n_out"], X.dtype == np.float64)
     if name == "first_nonfinite_row":
         finite_rows = np.isfinite(values["A"]).all(axis=1)
         first = int(np.argmin(finite_rows)) if not finite_rows.all() else -1

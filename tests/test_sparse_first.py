@@ -21,14 +21,15 @@ from nncore import _kernels, _parallel, reference
 WIDTHS = [1, 7, 8, 13, 16, 21]
 
 
-@pytest.fixture(params=["direct", "tiled"])
+@pytest.fixture(params=["direct", "tiled", "tiles"])
 def loops(request):
     """Every CSR input through the sparse first layer, in its direct loops or in its
-    tiled ones (the processor must have AVX-512 for those)."""
-    if request.param == "tiled" and not _kernels._sparse_tiles_available():
+    tiled ones (the processor must have AVX-512 for those): the row loops where the
+    layer's pack fits, as it does here, or the tile loops of wide layers."""
+    if request.param != "direct" and not _kernels._sparse_tiles_available():
         pytest.skip("the tiled loops need AVX-512 (GCC on x86-64)")
     density = _kernels._sparse_first_density(float("inf"))
-    mode = _kernels._sparse_tiles(2 if request.param == "tiled" else 0)
+    mode = _kernels._sparse_tiles({"direct": 0, "tiled": 2, "tiles": 3}[request.param])
     yield request.param
     _kernels._sparse_tiles(mode)
     _kernels._sparse_first_density(density)
@@ -77,7 +78,7 @@ def test_predict_and_gradient_against_the_reference(n_out, duplicates, loops, dt
     Y = rng.uniform(0, 1, (70, 3)).astype(dtype)
     w = rng.uniform(0.5, 2.0, 70).astype(dtype)
     Xl, Yl = X.toarray().astype(float).tolist(), Y.astype(float).tolist()
-    assert nncore.network._sparse_first(X)
+    assert nncore.network._sparse_first(X, n_out)
     assert_close(net.predict(X), ref.predict(Xl), dtype)
     assert_close(net.gradient(X, Y), ref.gradient(Xl, Yl), dtype)
     assert_close(net.gradient(X, Y, w), ref.gradient(Xl, Yl, w.astype(float).tolist()), dtype)
@@ -221,9 +222,13 @@ def test_the_drop_in_trains_wide_sparse_input_as_the_dense_array(solver):
 
 def test_which_input_takes_the_sparse_first_layer():
     tiled = _kernels._sparse_tiles_available()
-    most = 0.25 if tiled else 0.05
-    assert _kernels.sparse_first_layer(int(most * 1000 * 100), 1000, 100)
-    assert not _kernels.sparse_first_layer(int(most * 1000 * 100) + 1, 1000, 100)
+    # (the layer not known, or too wide for the row loops' pack: the tile loops')
+    for n_out, f64, rows in [(0, True, False), (10, True, True), (1400, True, False),
+                             (1400, False, True)]:
+        most = (0.25 if rows else 0.15) if tiled else 0.05
+        assert _kernels.sparse_first_layer(int(most * 1000 * 100), 1000, 100, n_out, f64)
+        assert not _kernels.sparse_first_layer(int(most * 1000 * 100) + 1, 1000, 100, n_out,
+                                               f64)
     before = _kernels._sparse_tiles(0)  # (the direct loops alone: their own threshold)
     try:
         assert _kernels.sparse_first_layer(5000, 1000, 100)
@@ -233,7 +238,7 @@ def test_which_input_takes_the_sparse_first_layer():
     # denser input goes in dense blocks of rows, as before: the same bits as dense
     rng = np.random.default_rng(0)
     X = _csr(rng, 40, 30, 0.5, np.float64)
-    assert not nncore.network._sparse_first(X)
+    assert not nncore.network._sparse_first(X, 5)
     net = nncore.Network([30, 5, 2], seed=0)
     np.testing.assert_array_equal(net.predict(X), net.predict(X.toarray()))
 
@@ -482,14 +487,16 @@ def test_the_nonzeros_of_dense_input_are_scipys():
         X = _images(rng, 50, dtype)
         X[3] = 0.0  # (an empty row)
         X[4, 7] = -0.0  # (not stored, as in scipy)
-        got = _kernels.nonzeros(X)
+        got = _kernels.nonzeros(X, 30)
         want = sp.csr_matrix(X)
         assert got is not None and got[0].dtype == dtype
         for a, b in zip(got, (want.data, want.indices, want.indptr)):
             np.testing.assert_array_equal(a, b)
     # input denser than the rule allows: None, counted only until the rule fails
-    assert _kernels.nonzeros(rng.uniform(0.1, 1, (50, 30))) is None
-    assert _kernels.nonzeros(np.zeros((0, 5))) is None
+    assert _kernels.nonzeros(rng.uniform(0.1, 1, (50, 30)), 30) is None
+    assert _kernels.nonzeros(np.zeros((0, 5)), 30) is None
+    with pytest.raises(ValueError, match="n_out must be >= 1"):
+        _kernels.nonzeros(X, 0)
 
 
 @pytest.mark.parametrize("dtype, optimizer", [(np.float64, "adam"), (np.float64, "sgd"),
@@ -504,7 +511,7 @@ def test_dense_input_with_few_nonzeros_trains_from_them(dtype, optimizer, thread
     X = _images(rng, 300, dtype)
     y = rng.integers(0, 3, 300)
     Y = np.eye(3, dtype=dtype)[y]
-    assert _kernels.nonzeros(X) is not None
+    assert _kernels.nonzeros(X, 30) is not None
 
     def fit(X):
         net = nncore.Network([784, 30, 3], activation="relu", output="softmax",
@@ -601,7 +608,7 @@ def test_no_memory_for_the_nonzeros_trains_from_the_dense_array(monkeypatch):
     finally:
         _kernels._sparse_first_density(before)
 
-    def no_memory(X):
+    def no_memory(X, n_out):
         raise MemoryError
 
     monkeypatch.setattr(_kernels, "nonzeros", no_memory)

@@ -63,6 +63,7 @@ cdef extern from "_sparse.h" nogil:
     # the first layer's products over CSR rows' nonzeros (see the header)
     int nn_sparse_mode
     int nn_sparse_cpu() noexcept
+    int nn_csr_rows(Py_ssize_t n_in, Py_ssize_t n_out, int f64) noexcept
     int nn_csr_affine_d(const double* blk, Py_ssize_t n_in, Py_ssize_t n_out,
                         const double* v, const Py_ssize_t* ind, const Py_ssize_t* ptr,
                         const Py_ssize_t* idx, Py_ssize_t row0, Py_ssize_t B,
@@ -680,14 +681,21 @@ cdef void _gather(const Data* d, const Py_ssize_t* idx, Py_ssize_t count, Py_ssi
 # 10,000; lbfgs, 30 iterations over 4,000): 10% nonzeros 1.55x (lbfgs 1.70x), 19%
 # 1.22x (1.24x), 27% 1.13x (1.01x), 38% 0.85x (0.90x); nonzeros scattered at
 # random: 20% 1.48x (1.25x), 30% 1.01x (1.12x), 40% 0.94x (0.83x), 50% 0.63x
-# (0.72x).  The direct loops: 1.62x at 2%, 1.36x at 5%, 0.79x at 10%.
+# (0.72x).  Where the layer is too wide for the row loops (see nn_csr_rows), the tile
+# loops (adam 3 epochs, then predict; 10,000 x 784): 2.34x at 5%, 1.53x at 10%, 0.97x
+# at 20%, 0.84x at 30% (lbfgs: 1.96, 1.85, 1.26, 0.78x).  The direct loops: 1.62x at
+# 2%, 1.36x at 5%, 0.79x at 10%.  (n_out 0, not known: the tile loops' share.)
 cdef double _CSR_FIRST_MAX_DENSITY = 0.05
-cdef double _CSR_FIRST_MAX_DENSITY_TILED = 0.25
+cdef double _CSR_FIRST_MAX_DENSITY_TILED = 0.15
+cdef double _CSR_FIRST_MAX_DENSITY_ROWS = 0.25
 
 
-cdef bint _csr_first(Py_ssize_t nnz, Py_ssize_t rows, Py_ssize_t n_in) noexcept nogil:
-    cdef double most = _CSR_FIRST_MAX_DENSITY_TILED if nn_sparse_mode != 0 and nn_sparse_cpu() \
-        else _CSR_FIRST_MAX_DENSITY
+cdef bint _csr_first(Py_ssize_t nnz, Py_ssize_t rows, Py_ssize_t n_in, Py_ssize_t n_out,
+                     bint f64) noexcept nogil:
+    cdef double most = _CSR_FIRST_MAX_DENSITY
+    if nn_sparse_mode != 0 and nn_sparse_cpu():
+        most = _CSR_FIRST_MAX_DENSITY_ROWS if n_out > 0 and nn_csr_rows(n_in, n_out, f64) \
+            else _CSR_FIRST_MAX_DENSITY_TILED
     return nnz <= most * <double> rows * <double> n_in
 
 
@@ -2580,7 +2588,8 @@ def train_epoch(floating[::1] params, const Py_ssize_t[::1] sizes, const int[::1
     # written, read back and zeroed, measured level (drop-in fits, 3 epochs, seven
     # alternating: 5,000 x 20,000 at 0.5% 0.94-1.00x float64, 1.01x float32; 3,000 x
     # 50,000 at 0.2% 0.97x): not kept.
-    sparse_first = sparse and not split and _csr_first(X_indptr[n] - X_indptr[0], n, nf)
+    sparse_first = sparse and not split \
+        and _csr_first(X_indptr[n] - X_indptr[0], n, nf, sizes[1], f64)
     panel = nt == 1 and not blocked and pn > 0 and not sparse_first \
         and pn >= min(_PANEL_MIN_NEURONS, _PANEL_NEURONS, sizes[1]) \
         and (opt.kind == OPT_NESTEROV or opt.kind == OPT_SK_NESTEROV
@@ -2903,26 +2912,31 @@ cdef Py_ssize_t _csr_first_nonfinite_row(const floating[::1] data,
     return -1
 
 
-def sparse_first_layer(Py_ssize_t nnz, Py_ssize_t n_rows, Py_ssize_t n_in):
+def sparse_first_layer(Py_ssize_t nnz, Py_ssize_t n_rows, Py_ssize_t n_in,
+                       Py_ssize_t n_out=0, bint f64=True):
     """Whether CSR input of n_rows rows, n_in columns and nnz stored values takes the
-    sparse first layer (train_epoch decides so itself; forward and loss_gradient
-    are given CSR rows only where this holds, dense blocks of rows elsewhere).
-    Below the threshold the products over the nonzeros take less time than the
-    dense products over the gathered rows (see _CSR_FIRST_MAX_DENSITY)."""
-    if nnz < 0 or n_rows < 0 or n_in < 1:
-        raise ValueError(f"need nnz >= 0, n_rows >= 0 and n_in >= 1, got {nnz}, {n_rows}, "
-                         f"{n_in}")
-    return bool(_csr_first(nnz, n_rows, n_in))
+    sparse first layer of n_out neurons (0: not known), float64 or float32
+    (train_epoch decides so itself; forward and loss_gradient are given CSR rows
+    only where this holds, dense blocks of rows elsewhere).  Below the threshold
+    the products over the nonzeros take less time than the dense products over the
+    gathered rows (see _CSR_FIRST_MAX_DENSITY)."""
+    if nnz < 0 or n_rows < 0 or n_in < 1 or n_out < 0:
+        raise ValueError(f"need nnz >= 0, n_rows >= 0, n_in >= 1 and n_out >= 0, got {nnz}, "
+                         f"{n_rows}, {n_in}, {n_out}")
+    return bool(_csr_first(nnz, n_rows, n_in, n_out, f64))
 
 
-def nonzeros(const floating[:, ::1] X):
+def nonzeros(const floating[:, ::1] X, Py_ssize_t n_out):
     """The nonzeros of dense X in CSR form, (data, indices, indptr) with intp indices,
-    where there are few enough of them for the sparse first layer
+    where there are few enough of them for a sparse first layer of n_out neurons
     (sparse_first_layer), else None.  train_epoch and loss_gradient take them
     beside X itself: images with blank margins and strokes (MNIST's 19% of
     nonzeros), one-hot columns.  The count stops once the rule fails, so that
     dense input costs a part of one read."""
     cdef Py_ssize_t n = X.shape[0], m = X.shape[1], i, k, p = 0, nnz = 0
+    cdef bint f64 = floating is double
+    if n_out < 1:
+        raise ValueError(f"n_out must be >= 1, got {n_out}")
     if n == 0 or m == 0:
         return None
     indptr_a = np.empty(n + 1, dtype=np.intp)
@@ -2934,10 +2948,10 @@ def nonzeros(const floating[:, ::1] X):
             for k in range(m):
                 nnz += X[i, k] != 0  # (NaN is not zero)
             indptr[i + 1] = nnz
-            if not _csr_first(nnz, n, m):  # (more than the rule allows for all of X)
+            if not _csr_first(nnz, n, m, n_out, f64):  # (more than the rule allows for X)
                 fits = False
                 break
-    if not fits or not _csr_first(nnz, n, m):
+    if not fits or not _csr_first(nnz, n, m, n_out, f64):
         return None
     data_a = np.empty(nnz, dtype=np.float64 if floating is double else np.float32)
     indices_a = np.empty(nnz, dtype=np.intp)
@@ -2955,15 +2969,17 @@ def nonzeros(const floating[:, ::1] X):
 
 def _sparse_first_density(max_density=None):
     """The most nonzeros, as a share of the values, that take the sparse first layer,
-    (direct loops, tiled loops); a number sets both (tests force either way: inf
-    always, -1 never).  Returns the settings before."""
-    global _CSR_FIRST_MAX_DENSITY, _CSR_FIRST_MAX_DENSITY_TILED
-    before = (_CSR_FIRST_MAX_DENSITY, _CSR_FIRST_MAX_DENSITY_TILED)
+    (direct loops, tile loops, row loops); a number sets all three (tests force
+    either way: inf always, -1 never).  Returns the settings before."""
+    global _CSR_FIRST_MAX_DENSITY, _CSR_FIRST_MAX_DENSITY_TILED, _CSR_FIRST_MAX_DENSITY_ROWS
+    before = (_CSR_FIRST_MAX_DENSITY, _CSR_FIRST_MAX_DENSITY_TILED, _CSR_FIRST_MAX_DENSITY_ROWS)
     if max_density is not None:
         if isinstance(max_density, tuple):
-            _CSR_FIRST_MAX_DENSITY, _CSR_FIRST_MAX_DENSITY_TILED = map(float, max_density)
+            (_CSR_FIRST_MAX_DENSITY, _CSR_FIRST_MAX_DENSITY_TILED,
+             _CSR_FIRST_MAX_DENSITY_ROWS) = map(float, max_density)
         else:
             _CSR_FIRST_MAX_DENSITY = _CSR_FIRST_MAX_DENSITY_TILED = float(max_density)
+            _CSR_FIRST_MAX_DENSITY_ROWS = float(max_density)
     return before
 
 
@@ -3321,12 +3337,13 @@ def _gather_rows_in_product(enabled=None):
 def _sparse_tiles(mode=None):
     """Which loops the sparse first layer takes (see _sparse.h): 0 the direct ones, 1
     the tiled ones where they pay, 2 the tiled ones wherever the processor has them
-    (tests take every way); returns the setting before."""
+    (the row loops where the layer's pack fits, else the tile loops), 3 the tile
+    loops wherever (tests take every way); returns the setting before."""
     global nn_sparse_mode
     before = nn_sparse_mode
     if mode is not None:
-        if mode not in (0, 1, 2):
-            raise ValueError("mode must be 0, 1 or 2")
+        if mode not in (0, 1, 2, 3):
+            raise ValueError("mode must be 0, 1, 2 or 3")
         nn_sparse_mode = mode
     return before
 

@@ -344,7 +344,7 @@ class Network:
         if _validation.is_sparse(X):
             X = self.check_data(X)
             out = np.empty((X.shape[0], self.sizes[-1]), dtype=self.dtype)
-            if _sparse_first(X):
+            if _sparse_first(X, self.sizes[1]):
                 self._forward(None, out, csr=_validation.csr_arrays(X))
                 return out
             for start, chunk in _dense_chunks(X):
@@ -410,7 +410,7 @@ class Network:
         grad = np.zeros(self.n_params, dtype=self.dtype) if want_grad else None
         if isinstance(X, np.ndarray):
             total = self._sums(X, Y, sw, grad, nonzeros)
-        elif _sparse_first(X):
+        elif _sparse_first(X, self.sizes[1]):
             total = self._sums(None, Y, sw, grad, _validation.csr_arrays(X))
         else:
             total, part = 0.0, np.empty_like(grad) if want_grad else None
@@ -800,10 +800,12 @@ _NO_GRAD = {np.float64: np.empty(0, np.float64), np.float32: np.empty(0, np.floa
 _DENSE_CHUNK_VALUES = 1 << 22
 
 
-def _sparse_first(X) -> bool:
-    """Whether the kernels take a checked CSR ``X`` as it is, the first layer computed
-    from its nonzeros (wide, sparse input), rather than dense blocks of its rows."""
-    return _kernels.sparse_first_layer(X.nnz, X.shape[0], X.shape[1])
+def _sparse_first(X, n_out) -> bool:
+    """Whether the kernels take a checked CSR ``X`` as it is, the first layer (of n_out
+    neurons) computed from its nonzeros (wide, sparse input), rather than dense
+    blocks of its rows."""
+    return _kernels.sparse_first_layer(X.nnz, X.shape[0], X.shape[1], n_out,
+                                       X.dtype == np.float64)
 
 
 def _dense_chunks(X):

@@ -142,12 +142,13 @@ class LocalData:
             # columns) trains its first layer from them, kept beside X (None otherwise;
             # where there is no memory for them, X's dense products do the same work)
             try:
-                self._nonzeros = _kernels.nonzeros(X)
+                self._nonzeros = _kernels.nonzeros(X, network.sizes[1])
             except MemoryError:
                 self._nonzeros = None
         # (train_epoch decides the same from the same numbers: no buffer for gathered rows)
         self._sparse_first = self._csr is not None and _kernels.sparse_first_layer(
-            int(self._csr[2][-1] - self._csr[2][0]), self.n_samples, network.sizes[0])
+            int(self._csr[2][-1] - self._csr[2][0]), self.n_samples, network.sizes[0],
+            network.sizes[1], network.dtype == np.float64)
         self._epochs = 0
         self._stack = None
 

@@ -1788,28 +1788,26 @@ cdef double _data_pass(Net* net, const floating* P, const floating* X, const flo
     cdef double total = 0.0
     cdef bint back = G != NULL or PSG != NULL
     cdef Data rows
+    cdef const Data* rp = NULL
+    cdef const floating* xs
     if gd != NULL:
         rows = gd[0]
+        rp = &rows
     cdef Pack pk
     _pack_init(&pk, net, floating is double, n, True)  # (packed once: the weights stay)
     cdef nn_fpstate fp = nn_fp_flush_enter()
     while start < n:
         b = min(net.bmax, n - start)
+        xs = X + start * nf if X != NULL else NULL
         if gd != NULL:
             rows.row0 = gd.row0 + start
-            _forward(net, P, X + start * nf if X != NULL else NULL, b, ws, NULL, &pk, 0,
-                     &rows, NULL)
-        else:
-            _forward(net, P, X + start * nf, b, ws, NULL, &pk)
+        _forward(net, P, xs, b, ws, NULL, &pk, 0, rp, NULL)
         total += _output_delta(loss, net.acts[L - 1], ws + net.zoff, _A(net, ws, L),
                                Y + start * no, sw + start if sw != NULL else NULL, b, no,
                                ws + net.d0off if back else NULL)
-        if back and gd != NULL:
-            _backward(net, <floating*> P, X + start * nf if X != NULL else NULL, b, ws, G,
-                      1.0, 1.0, 1.0, NULL, 0, 0, &rows)
-        elif back:
-            _backward(net, <floating*> P, X + start * nf, b, ws, G, 1.0, 1.0, 1.0,
-                      PSG + start * psg_ld if PSG != NULL else NULL, psg_ld)
+        if back:
+            _backward(net, <floating*> P, xs, b, ws, G, 1.0, 1.0, 1.0,
+                      PSG + start * psg_ld if PSG != NULL else NULL, psg_ld, 0, rp)
         start += b
     nn_fp_flush_leave(fp)
     _pack_free(&pk)
@@ -1930,12 +1928,9 @@ cdef double _data_pass_part(Net* net, const floating* P, const floating* X, cons
         b = min(net.bmax, n - start)
         if gd != NULL:
             rows.row0 = gd.row0 + start
-            total += _data_pass(net, P, X + start * nf if X != NULL else NULL, Y + start * no,
-                                sw + start if sw != NULL else NULL, b, loss, ws, g, NULL, 0,
-                                &rows)
-        else:
-            total += _data_pass(net, P, X + start * nf, Y + start * no,
-                                sw + start if sw != NULL else NULL, b, loss, ws, g, NULL, 0)
+        total += _data_pass(net, P, X + start * nf if X != NULL else NULL, Y + start * no,
+                            sw + start if sw != NULL else NULL, b, loss, ws, g, NULL, 0,
+                            &rows if gd != NULL else NULL)
         start += step * net.bmax
     return total
 
@@ -2951,7 +2946,7 @@ def nonzeros(const floating[:, ::1] X, Py_ssize_t n_out):
             if not _csr_first(nnz, n, m, n_out, f64):  # (more than the rule allows for X)
                 fits = False
                 break
-    if not fits or not _csr_first(nnz, n, m, n_out, f64):
+    if not fits:  # (the last row's check was the rule for all of X)
         return None
     data_a = np.empty(nnz, dtype=np.float64 if floating is double else np.float32)
     indices_a = np.empty(nnz, dtype=np.intp)

@@ -37,7 +37,7 @@ def _extern_names():
 
 def test_the_extern_blocks_are_read():
     names = _extern_names()
-    assert set(names) >= {"_dense.h", "_sparse.h", "_fastmath.h", "_parallel.h"}
+    assert set(names) >= {"_dense.h", "_sparse.h", "_fastmath.h", "_parallel.h", "_scratch.h"}
     assert {"nn_dense_fwd_gather_d", "nn_dense_enabled"} <= set(names["_dense.h"][0])
     assert "nn_csr_affine_f" in names["_sparse.h"][0]
     assert "nn_fp_flush_enter" in names["_fastmath.h"][0]
@@ -45,7 +45,8 @@ def test_the_extern_blocks_are_read():
 
 
 @pytest.mark.skipif(CC is None, reason="no C compiler")
-@pytest.mark.parametrize("header", ["_dense.h", "_sparse.h", "_fastmath.h", "_parallel.h"])
+@pytest.mark.parametrize("header", ["_dense.h", "_sparse.h", "_fastmath.h", "_parallel.h",
+                                    "_scratch.h"])
 def test_the_fallback_side_declares_what_the_module_uses(header, tmp_path):
     names, types = _extern_names()[header]
     assert names

@@ -30,6 +30,7 @@
 #include <string.h>
 
 #include "_dense.h"
+#include "_scratch.h"
 
 /* which loops run: 0 the direct ones, 1 the tiled ones where they pay (see
  * nn_csr_tiles; the row loops or the tile loops, see nn_csr_rows), 2 the tiled ones
@@ -144,32 +145,14 @@ NN_CSR_WEIGHT_GRAD_PORTABLE(nn_csr_weight_grad_portable_f, float)
  * latency, and read each row's nonzeros once per vector of neurons; the row loops
  * took the drop-in's fits on MNIST-like images 1.14-1.31x faster than the dense
  * products (the tile loops were level with them at 20% nonzeros).  Their buffers come
- * from a per-thread scratch; where it is not there, the direct loops run.
+ * from the thread's scratch (_scratch.h); where it has no memory, the direct loops
+ * run.
  */
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && !defined(_WIN32) \
     && !defined(NNCORE_NO_MULTIVERSION)
 #include <immintrin.h>
 
 static inline int nn_sparse_cpu(void) { return __builtin_cpu_supports("avx512f"); }
-
-/* n bytes, 64-byte aligned, from this thread's scratch (kept from call to call, so
- * that each minibatch does not malloc and free half a megabyte or more, which glibc
- * may give back to the system at each free and the kernel then clears afresh for
- * the next; nn_sparse_release frees it), or NULL */
-static __thread void *nn_scratch_raw;
-static __thread size_t nn_scratch_cap;
-
-static inline void *nn_sparse_scratch(size_t n)
-{
-    if (n > nn_scratch_cap) {
-        free(nn_scratch_raw);
-        nn_scratch_raw = malloc(n + 64);
-        nn_scratch_cap = nn_scratch_raw ? n : 0;
-        if (nn_scratch_raw == NULL)
-            return NULL;
-    }
-    return (void *)(((uintptr_t)nn_scratch_raw + 63) & ~(uintptr_t)63);
-}
 
 #define NN_CAT_(a, b) a##b
 #define NN_CAT(a, b) NN_CAT_(a, b)
@@ -289,7 +272,7 @@ static inline void *nn_sparse_scratch(size_t n)
                                                ptrdiff_t row0, ptrdiff_t B, T *z)           \
     {                                                                                      \
         const ptrdiff_t np = NN_CAT(nn_dense_np_, TS)(n_out);                              \
-        T *WT = (T *)nn_sparse_scratch((size_t)((n_in + 1) * np) * sizeof(T));             \
+        T *WT = (T *)nn_scratch((size_t)((n_in + 1) * np) * sizeof(T));                    \
         if (WT == NULL)                                                                    \
             return -1;                                                                     \
         const int finite = NN_CAT(nn_dense_pack_, TS)(blk, n_in, n_out, WT);               \
@@ -307,7 +290,7 @@ static inline void *nn_sparse_scratch(size_t n)
     {                                                                                      \
         const ptrdiff_t np = NN_CAT(nn_dense_np_, TS)(n_out), ld = n_in + 1;               \
         const size_t gbytes = (size_t)(n_in * np) * sizeof(T);                             \
-        T *gT = (T *)nn_sparse_scratch(gbytes + (size_t)n_in);                             \
+        T *gT = (T *)nn_scratch(gbytes + (size_t)n_in);                                    \
         if (gT == NULL)                                                                    \
             return 0;                                                                      \
         unsigned char *seen = (unsigned char *)gT + gbytes;                                \
@@ -515,17 +498,8 @@ nn_csr_weight_grad_tiled_f(float *dst, ptrdiff_t n_in, ptrdiff_t n_out, const fl
     return 1;
 }
 
-/* frees this thread's scratch (the callers of the loops, when they are done) */
-static inline void nn_sparse_release(void)
-{
-    free(nn_scratch_raw);
-    nn_scratch_raw = NULL;
-    nn_scratch_cap = 0;
-}
-
 #else
 static inline int nn_sparse_cpu(void) { return 0; }
-static inline void nn_sparse_release(void) {}
 #define NN_NO_TILE(NAME, T)                                                                \
     static inline int NAME(const T *blk, ptrdiff_t n_in, ptrdiff_t n_out, const T *v,       \
                            const ptrdiff_t *ind, const ptrdiff_t *ptr, const ptrdiff_t *idx, \

@@ -17,19 +17,24 @@ inputs nncore's forward product passes over).
 On one thread, the defaults' pair on uniform inputs measures a floor too: its
 epochs times an epoch's first-layer products timed alone (the forward one in nncore's
 kernel or BLAS's, the faster; the weight gradient's in BLAS), minibatch by
-minibatch, which any implementation of the same network must compute (the inputs
-have no zeros to pass over, and the second layer's products are a tenth of the
-first's, left out).  It is timed after each round, so each round meets its own
-floor.
+minibatch: what an implementation that forms every product of the network
+computes (the inputs have no zeros to pass over, and the second layer's products
+are a tenth of the first's, left out).  It is timed after each round, so each
+round meets its own floor.
 
-On one thread, the lbfgs pair also measures a floor: what any implementation spends
-that evaluates the same loss and gradient as often and runs SciPy's L-BFGS-B, both
-of which the fit must do to take scikit-learn's steps.  Per evaluation that is the
-first layer's forward product (nncore's kernel or BLAS's, the faster) and its
-weight-gradient product (BLAS's, as nncore's), timed alone; plus the time the fit
-spends in SciPy's minimize outside the objective (L-BFGS-B and its Python; see
-``LbfgsFloor``).  scikit-learn's time over the floor is the most any such
-implementation reaches against it; nncore's, how far it is from it.
+On one thread, the lbfgs pair also measures a floor: what an implementation spends
+that forms the same loss's and gradient's products as often and runs SciPy's
+L-BFGS-B, both of which the fit must do to take scikit-learn's steps.  Per
+evaluation that is the first layer's forward product (nncore's kernel or BLAS's,
+the faster) and its weight-gradient product (BLAS's), timed alone; plus the time
+the fit spends in SciPy's minimize outside the objective (L-BFGS-B and its Python;
+see ``LbfgsFloor``).
+
+scikit-learn's time over a floor is the most such an implementation reaches
+against it.  nncore goes under both: the weight gradient leaves out the products
+of neurons whose deltas are all zero (relu neurons negative on every row; most of
+the first layer's die on these inputs, see _idle_product in _kernels.pyx), which
+add only zeros.
 Never run it next to another timing job.
 """
 
@@ -75,7 +80,7 @@ def main():
             times = {c: [] for c in fits}
             floor = None
             if threads == 1 and solver == "lbfgs":
-                floor = LbfgsFloor(X[:n], y[:n])
+                floor = LbfgsFloor(X[:n])
             elif threads == 1 and solver == "adam":
                 floor = EpochFloor(X[:n], fits["nncore"][0])
             with limit_threads(threads):
@@ -108,21 +113,22 @@ def main():
                   f"{floor.batches} minibatches of the first layer's two products alone, "
                   f"median {statistics.median(floor.rounds):.2f} s.  Each round's time over "
                   f"its floor, median (range): nncore {_spread(over['nncore'])}; scikit-learn "
-                  f"{_spread(over['sklearn'])}, the most an implementation with these products "
-                  f"reaches against it here.")
+                  f"{_spread(over['sklearn'])}, the most an implementation forming every "
+                  f"product reaches against it here.")
             continue
         rounds = floor.floors()
         over = {c: [t / r[0] for t, r in zip(times[c], rounds)] for c in times}
-        least, count, spent, own, scipy, share = sorted(rounds)[(len(rounds) - 1) // 2]
+        least, count, spent, own, scipy, products = sorted(rounds)[(len(rounds) - 1) // 2]
         print(f"\nlbfgs floor, 1 thread, {n:,} rows.  The median round: nncore's fit made "
-              f"{count} evaluations, {spent:.2f} s, of which the two products alone would take "
-              f"{share:.0%}; it spent {scipy:.2f} s in SciPy's minimize outside them and "
-              f"{own:.2f} s in its own Python around them: floor {least:.2f} s.  Each round's "
+              f"{count} evaluations, {spent:.2f} s, the two products of each alone "
+              f"{products * 1e3:.1f} ms; it spent {scipy:.2f} s in SciPy's minimize outside "
+              f"them and {own:.2f} s in its own Python around them: floor {least:.2f} s.  "
+              f"Each round's "
               f"time over its floor, median (range): nncore "
               f"{statistics.median(over['nncore']):.2f} ({min(over['nncore']):.2f}-"
               f"{max(over['nncore']):.2f}); scikit-learn "
               f"{statistics.median(over['sklearn']):.2f}x ({min(over['sklearn']):.2f}-"
-              f"{max(over['sklearn']):.2f}x), the most an implementation with these products "
+              f"{max(over['sklearn']):.2f}x), the most an implementation forming every product "
               f"reaches against it here.")
 
 
@@ -189,26 +195,19 @@ class EpochFloor:
 
 
 class LbfgsFloor:
-    """The least time of an L-BFGS fit that evaluates scikit-learn's loss and gradient
-    as often as nncore's fit does and runs SciPy's L-BFGS-B (see the module's
-    docstring).  This machine's speed drifts by tens of percent between moments, so
-    the products are not set against the fits timed seconds apart: during nncore's
-    timed fits its evaluations are counted and timed, and so is SciPy's minimize
-    (less the objective and callbacks it calls), and after each round an evaluation
-    and the two products alone alternate on the same shapes, giving the products'
-    share of an evaluation.  The floor of a round is that share of its evaluations'
-    time, plus its time in SciPy."""
+    """The least time of an L-BFGS fit that forms every product of scikit-learn's
+    loss and gradient as often as nncore's fit evaluates them and runs SciPy's
+    L-BFGS-B (see the module's docstring): during nncore's timed fits its
+    evaluations are counted and timed, and so is SciPy's minimize (less the
+    objective and callbacks it calls); after each round an evaluation's two
+    products are timed alone.  The floor of a round is its evaluations times those
+    products, plus its time in SciPy."""
 
-    def __init__(self, X, y, hidden=100):
-        import nncore
-
+    def __init__(self, X, hidden=100):
         self.X = X
-        self.net = nncore.Network((X.shape[1], hidden, 10), activation="relu",
-                                  output="softmax", loss="cross_entropy", seed=0)
-        self.Y = np.eye(10)[y % 10]
         self.products = FirstLayerProducts(X, hidden)
         # per round: evaluations, their time, nncore's own time around them (its
-        # objective and callbacks), time in SciPy, then the products' share
+        # objective and callbacks), time in SciPy, then an evaluation's products
         self.rounds = []
 
     @contextlib.contextmanager
@@ -249,24 +248,17 @@ class LbfgsFloor:
                             spent["nncore"] - spent["evaluations"],
                             spent["minimize"] - spent["nncore"]])
 
-    def time_products(self, repeat=5):
-        """The products' share of an evaluation, alternating them with evaluations:
-        each product the faster of its two ways, nncore's kernel or NumPy's BLAS
-        (forward), BLAS's product either way round (gradient)."""
-        X = self.X
-        shares = []
-        for _ in range(repeat):
-            evaluation = seconds(lambda: self.net.loss_and_gradient_sums(X, self.Y, check=False))
-            shares.append(sum(self.products.seconds(X.shape[0])) / evaluation)
-        self.rounds[-1].append(statistics.median(shares))
+    def time_products(self, repeat=3):
+        """An evaluation's two products alone, right after the round (the fastest of
+        ``repeat``; each the faster of its two ways, nncore's kernel or NumPy's BLAS
+        (forward), BLAS's product either way round (gradient))."""
+        self.rounds[-1].append(sum(self.products.seconds(self.X.shape[0], repeat)))
 
     def floors(self):
         """Each round's (floor, evaluations, their time, nncore's own time around
-        them, time in SciPy, the products' share of an evaluation)."""
-        return [(share * spent + scipy, count, spent, own, scipy, share)
-                for count, spent, own, scipy, share in self.rounds]
-
-
+        them, time in SciPy, an evaluation's products)."""
+        return [(count * products + scipy, count, spent, own, scipy, products)
+                for count, spent, own, scipy, products in self.rounds]
 
 
 if __name__ == "__main__":

@@ -1,12 +1,15 @@
-"""Weight gradients that leave out the neurons whose deltas are all zero (a relu
-neuron negative on every row of a minibatch; _idle_product in _kernels.pyx).
+"""Backpropagation's products that leave out the neurons whose deltas are all zero
+(a relu neuron negative on every row of a minibatch) and, above the first layer,
+the inputs zero on every row: the weight gradients (_idle_product in
+_kernels.pyx) and the product carrying the deltas down (_idle_delta_product).
 
 Their products would add zeros only, so leaving them out is the same mathematics:
 against the pure-Python reference on every path that forms a weight gradient, and
-against the whole product on networks where such neurons arise as they do in
+against the whole products on networks where such neurons arise as they do in
 scikit-learn's default fit (most of the first layer's neurons dead on inputs in
-[0, 1]).  Small networks go through it with the thresholds lowered to one row and
-one input."""
+[0, 1]); and where a term left out would be 0 * inf, the whole products' NaNs.
+Small networks go through it with the thresholds lowered to one row and one
+input."""
 
 import warnings
 
@@ -206,3 +209,75 @@ def test_an_infinite_input_of_idle_neurons_makes_nan(on, small_networks_skip):
     g1 = g[20 * ld0:20 * ld0 + 18 * ld1].reshape(18, ld1)
     assert np.isnan(g1[:, 1 + 7]).all()
     assert np.isfinite(np.delete(g1, 1 + 7, axis=1)).all()
+
+
+def _mse_twin(dtype=np.float64):
+    """24-20-18-3 relu, identity outputs and mse, its first layer's neurons 0-6 dead
+    (see _idle_case), targets large enough that the deltas are thousands."""
+    rng = np.random.default_rng(6)
+    net = nncore.Network([24, 20, 18, 3], activation="relu", output="identity", loss="mse",
+                         seed=6, dtype=dtype)
+    p = net.params + rng.normal(0, 0.3, net.n_params)
+    p[np.arange(7) * 25] = -50.0
+    net.params = p
+    X = rng.uniform(0, 1, (40, 24)).astype(dtype)
+    Y = rng.uniform(1e4, 2e4, (40, 3)).astype(dtype)
+    return net, X, Y
+
+
+@pytest.mark.parametrize("on", [True, False], ids=["left-out", "whole"])
+def test_a_delta_overflowing_on_an_idle_input_makes_nan(on, small_networks_skip):
+    """Neuron 0 of the first layer is zero on every row, so the delta carried down to
+    it is multiplied by relu's derivative there, zero: a product left out, unless
+    the sums D W it would have held overflow, where inf * 0 is NaN in the whole
+    product.  Here every neuron of the second layer weighs neuron 0 by 1e304 and
+    the deltas are thousands: the first layer's neuron 0 gets NaN gradients."""
+    net, X, Y = _mse_twin()
+    net.params[20 * 25 + np.arange(18) * 21 + 1 + 0] = 1e304
+    before = _kernels._skip_idle_neurons(on)
+    try:
+        with np.errstate(all="ignore"):
+            g = net.gradient(X, Y)
+    finally:
+        _kernels._skip_idle_neurons(before)
+    g0 = g[:20 * 25].reshape(20, 25)
+    assert np.isnan(g0[0, 1:]).all()
+    assert np.isfinite(np.delete(g0, 0, axis=0)).all()
+
+
+@pytest.mark.parametrize("on", [True, False], ids=["left-out", "whole"])
+def test_an_infinite_weight_of_an_idle_neuron_makes_nan_below(on, small_networks_skip):
+    """Neuron 3 of the second layer weighs neuron 10 of the first, positive on every
+    row, by -inf: it is -inf, zero after relu, and idle, its deltas zero; the delta
+    carried down to neuron 10 holds 0 * -inf, NaN in the whole product, so a
+    product without neuron 3 is taken only where the weights are finite."""
+    net, X, Y = _mse_twin()
+    net.params[10 * 25] = 50.0
+    net.params[20 * 25 + 3 * 21 + 1 + 10] = -np.inf
+    before = _kernels._skip_idle_neurons(on)
+    try:
+        with np.errstate(all="ignore"):
+            g = net.gradient(X, Y)
+    finally:
+        _kernels._skip_idle_neurons(before)
+    g0 = g[:20 * 25].reshape(20, 25)
+    assert np.isnan(g0[10]).all()
+    assert np.isfinite(np.delete(g0, 10, axis=0)).all()
+
+
+def test_infinite_deltas_on_an_input_zero_in_every_row_make_nan(small_networks_skip):
+    """The second layer's input from neuron 0 of the first is zero on every row, so
+    its weights' gradients are sums of zeros, left out, unless a delta is infinite
+    (inf * 0 is NaN in the whole product): a target of -1.5e308 makes the deltas
+    overflow, and the NaNs are where the whole product puts them."""
+    net, X, Y = _mse_twin()
+    Y[:, 1] = -1.5e308
+
+    def gradient():
+        with np.errstate(all="ignore"):
+            return net.gradient(X, Y)
+
+    on, off = _on_and_off(gradient)
+    g1 = on[20 * 25:20 * 25 + 18 * 21].reshape(18, 21)
+    assert np.isnan(g1[:, 1 + 0]).any()
+    np.testing.assert_array_equal(np.isnan(on), np.isnan(off))

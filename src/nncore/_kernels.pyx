@@ -15,7 +15,7 @@ pointers, and a ``def`` entry point that checks every shape and buffer length
 cimport cython
 from cython cimport floating
 from libc.math cimport exp, expf, log, log1p, log1pf, fabs, fabsf, isfinite, isnan
-from libc.float cimport DBL_EPSILON, FLT_EPSILON
+from libc.float cimport DBL_EPSILON, DBL_MAX, FLT_EPSILON, FLT_MAX
 from libc.stdint cimport int32_t, uint64_t
 from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy, memset
@@ -1018,14 +1018,75 @@ cdef Py_ssize_t _IDLE_MIN_ROWS = 16
 cdef Py_ssize_t _IDLE_MIN_INPUTS = 16
 
 
+cdef Py_ssize_t _zero_columns(const floating* A, Py_ssize_t B, Py_ssize_t lda, Py_ssize_t n,
+                              Py_ssize_t* idle) noexcept nogil:
+    """idle := the columns 0..n-1 of A (B rows lda apart) zero in every row,
+    ascending; returns their count.  Each row is read at the columns still zero
+    in the rows above only (relu's deltas and activations are zero at about half
+    of their places, so few are left after a few rows).  NaN is not zero."""
+    cdef Py_ssize_t i, t, c = 0, c2
+    cdef const floating* row = A
+    if B <= 0:
+        return 0
+    for t in range(n):
+        if row[t] == 0:
+            idle[c] = t
+            c += 1
+    i = 1
+    while i < B and c > 0:
+        row = A + i * lda
+        c2 = 0
+        for t in range(c):
+            if row[idle[t]] == 0:
+                idle[c2] = idle[t]
+                c2 += 1
+        c = c2
+        i += 1
+    return c
+
+
+cdef Py_ssize_t _complement(const Py_ssize_t* idle, Py_ssize_t c, Py_ssize_t n,
+                            Py_ssize_t* alive) noexcept nogil:
+    """alive := 0..n-1 less the ascending idle[0:c]; returns n - c."""
+    cdef Py_ssize_t j, t = 0, m = 0
+    for j in range(n):
+        if t < c and idle[t] == j:
+            t += 1
+        else:
+            alive[m] = j
+            m += 1
+    return m
+
+
+cdef inline bint _pays(Py_ssize_t rows, Py_ssize_t cols, Py_ssize_t m,
+                       Py_ssize_t mk) noexcept nogil:
+    """Whether a product over m of rows x mk of cols leaves out enough of a whole one
+    to pay for the copies around it.  Measured on the bundled digits padded to 28 x
+    28, 784-256-256-10, one thread: with 5-15% of the neurons idle, leaving them out
+    was 16% slower; the copies of the deltas, inputs and weights in and of the
+    product out cost about a tenth of the product each."""
+    return (rows * cols - m * mk) * 4 >= rows * cols
+
+
+cdef double _abs_max(const floating* x, Py_ssize_t n) noexcept nogil:
+    """The largest |x[i]| (NaN passed over: check them apart)."""
+    cdef floating m = 0, t
+    cdef Py_ssize_t i
+    for i in range(n):
+        t = fabsf(x[i]) if floating is float else fabs(x[i])
+        m = t if t > m else m
+    return m
+
+
 cdef bint _idle_product(floating* dst, Py_ssize_t n_in, Py_ssize_t cols,
                         const floating* a_in, Py_ssize_t B, const floating* D,
                         Py_ssize_t ldd, floating alpha, floating wbeta, Py_ssize_t lo,
-                        Py_ssize_t hi, int* fin) noexcept nogil:
+                        Py_ssize_t hi, int* fin, bint inputs) noexcept nogil:
     """W := wbeta W + alpha D^T A over inputs lo..hi-1 (see _weight_product) with the
-    product formed for the neurons that have a delta not zero in some row only:
-    False, having done nothing, when every neuron has (or this does not pay, or
-    there is no memory for it).
+    product formed for the neurons that have a delta not zero in some row only,
+    and, with inputs, over the inputs not zero in some row only: False, having
+    done nothing, when too few are left out to pay (see _pays), or there is no
+    memory for it.
 
     Why: a relu neuron whose input is negative in every row of a minibatch has a
     delta of zero in each, and so does a neuron that is dead for every input; its
@@ -1033,72 +1094,176 @@ cdef bint _idle_product(floating* dst, Py_ssize_t n_in, Py_ssize_t cols,
     for nothing.  Such neurons are common: scikit-learn's default fit of the
     benchmark's 20,000 uniform inputs (784-100-10, adam) has 70-75 of the 100 dead
     after an epoch, its fit on the bundled digits about 13 in a minibatch of 200.
+    Above the first layer they are also inputs zero in every row, whose weights'
+    gradients are sums of zeros as well (inputs: a hidden layer's activations).
     The zero deltas' products are exactly zero only where the inputs are finite
     (0 * inf is NaN, as BLAS's product gives): fin caches whether A's rows are
-    (-1 not known yet, 0 no, 1 yes; NULL: not cached).  The others' deltas are
-    copied side by side and their product taken by BLAS into the scratch, from
-    which it goes to their rows: the same sums as the whole product's."""
-    cdef Py_ssize_t i, j, k, m = 0, w = hi - lo, ld = n_in + 1
-    cdef const floating* drow
+    (-1 not known yet, 0 no, 1 yes; NULL: not cached); the zero inputs' only
+    where the deltas are.  The others' deltas (and inputs) are copied side by
+    side and their product taken by BLAS into the scratch, from which it goes to
+    their rows: the same sums as the whole product's."""
+    cdef Py_ssize_t i, j, k, c, m, mk, w = hi - lo, ld = n_in + 1
+    cdef Py_ssize_t idle_j, idle_k = 0
     cdef floating* row
     cdef floating* src
+    cdef const floating* arow
     cdef int finite
-    if not _skip_idle or cols < 2 or B < _IDLE_MIN_ROWS or w < _IDLE_MIN_INPUTS:
+    if not _skip_idle or B < _IDLE_MIN_ROWS or w < _IDLE_MIN_INPUTS or (cols < 2 and not inputs):
         return False
-    cdef size_t flags = (<size_t> cols + 63) // 64 * 64
-    cdef unsigned char* nz = <unsigned char*> nn_scratch(
-        flags + cols * sizeof(Py_ssize_t) + (B * (cols - 1) + (cols - 1) * w) * sizeof(floating))
-    if nz == NULL:
+    cdef Py_ssize_t* alive = <Py_ssize_t*> nn_scratch(
+        2 * (cols + w) * sizeof(Py_ssize_t)
+        + (B * cols + cols * w + (B * w if inputs else 0)) * sizeof(floating) + 64)
+    if alive == NULL:
         return False
-    cdef Py_ssize_t* alive = <Py_ssize_t*> (nz + flags)
-    cdef floating* Dc = <floating*> (alive + cols)
-    memset(nz, 0, cols)
-    for i in range(B):
-        drow = D + i * ldd
-        for j in range(cols):
-            nz[j] |= drow[j] != 0
-    for j in range(cols):
-        if nz[j]:
-            alive[m] = j
-            m += 1
-    if m == cols:
+    cdef Py_ssize_t* kalive = alive + cols
+    cdef Py_ssize_t* idle = kalive + w
+    cdef Py_ssize_t* kidle = idle + cols
+    cdef floating* Dc = <floating*> (kidle + w)
+    idle_j = _zero_columns(D, B, ldd, cols, idle)
+    if inputs:
+        idle_k = _zero_columns(a_in + lo, B, n_in, w, kidle)
+    if not _pays(cols, w, cols - idle_j, w - idle_k):
         return False
-    finite = fin[0] if fin != NULL else -1
-    if finite < 0:
-        finite = 1
-        for i in range(B):
-            if _any_nonfinite(a_in + i * n_in + lo, w):
-                finite = 0
-                break
-        if fin != NULL:
-            fin[0] = finite
-    if not finite:
+    if idle_k > 0 and _any_nonfinite_rows(D, B, ldd, cols):
+        idle_k = 0
+    if idle_j > 0:
+        finite = fin[0] if fin != NULL else -1
+        if finite < 0:
+            finite = not _any_nonfinite_rows(a_in + lo, B, n_in, w)
+            if fin != NULL:
+                fin[0] = finite
+        if not finite:
+            idle_j = 0
+    if not _pays(cols, w, cols - idle_j, w - idle_k):
         return False
+    m = _complement(idle, idle_j, cols, alive)
+    mk = _complement(kidle, idle_k, w, kalive)
     cdef floating* Gc = Dc + B * m
-    if m > 0:
+    cdef floating* Ac = Gc + m * mk
+    if m > 0 and mk > 0:
         for i in range(B):
-            drow = D + i * ldd
             for k in range(m):
-                Dc[i * m + k] = drow[alive[k]]
-        _gemm(c'N', c'T', <int> w, <int> m, <int> B, alpha, a_in + lo, <int> n_in,
-              Dc, <int> m, <floating> 0.0, Gc, <int> w)
+                Dc[i * m + k] = D[i * ldd + alive[k]]
+        if mk < w:
+            for i in range(B):
+                arow = a_in + i * n_in + lo
+                for c in range(mk):
+                    Ac[i * mk + c] = arow[kalive[c]]
+            _gemm(c'N', c'T', <int> mk, <int> m, <int> B, alpha, Ac, <int> mk,
+                  Dc, <int> m, <floating> 0.0, Gc, <int> mk)
+        else:
+            _gemm(c'N', c'T', <int> w, <int> m, <int> B, alpha, a_in + lo, <int> n_in,
+                  Dc, <int> m, <floating> 0.0, Gc, <int> w)
     k = 0
     for j in range(cols):
         row = dst + j * ld + 1 + lo
-        if k < m and alive[k] == j:
-            src = Gc + k * w
-            k += 1
-            if wbeta == 0:
-                memcpy(row, src, w * sizeof(floating))
-            else:
-                for i in range(w):
-                    row[i] = wbeta * row[i] + src[i]
-        elif wbeta == 0:  # (the buffer may hold garbage)
-            memset(row, 0, w * sizeof(floating))
+        if wbeta == 0:  # (the buffer may hold garbage)
+            if mk < w or not (k < m and alive[k] == j):
+                memset(row, 0, w * sizeof(floating))
         elif wbeta != 1:
             for i in range(w):
                 row[i] = wbeta * row[i]
+        if k < m and alive[k] == j:
+            src = Gc + k * mk
+            k += 1
+            if mk == 0:
+                pass
+            elif mk < w:
+                for c in range(mk):
+                    row[kalive[c]] += src[c]
+            elif wbeta == 0:
+                memcpy(row, src, w * sizeof(floating))
+            else:
+                for i in range(w):
+                    row[i] += src[i]
     return True
+
+
+cdef bint _idle_delta_product(const floating* blk, Py_ssize_t n_in, Py_ssize_t n_out,
+                              const floating* D, Py_ssize_t B, floating* Dn,
+                              const floating* a_in, bint relu_below) noexcept nogil:
+    """Dn := D W (B x n_in: the delta carried down to the layer below, before its
+    activation's derivative) with the product formed for the neurons that have a
+    delta not zero in some row only, and, where the layer below is relu (relu_below),
+    for the inputs not zero in some row only (Dn is zero there: the derivative is
+    zero at a zero activation; so is Dn's column in what follows): False, having
+    done nothing, when too few are left out (see _idle_product).  Exact where the
+    weights are finite (0 * inf is NaN) and, for the inputs left out, where the
+    sums of D W there could not overflow (inf * 0 is NaN): a bound on them, the
+    largest |D| times the largest |W| times the neurons, stays below half the
+    largest finite number."""
+    cdef Py_ssize_t i, j, c, m, mk, ld = n_in + 1, idle_j, idle_k = 0
+    cdef double wmax = 0.0, t, big = FLT_MAX if floating is float else DBL_MAX
+    cdef const floating* wrow
+    cdef floating* out
+    if not _skip_idle or B < _IDLE_MIN_ROWS or n_in < _IDLE_MIN_INPUTS or n_out < 2:
+        return False
+    cdef Py_ssize_t* alive = <Py_ssize_t*> nn_scratch(
+        2 * (n_out + n_in) * sizeof(Py_ssize_t)
+        + (B * n_out + n_out * n_in + B * n_in) * sizeof(floating) + 64)
+    if alive == NULL:
+        return False
+    cdef Py_ssize_t* kalive = alive + n_out
+    cdef Py_ssize_t* idle = kalive + n_in
+    cdef Py_ssize_t* kidle = idle + n_out
+    cdef floating* Dc = <floating*> (kidle + n_in)
+    idle_j = _zero_columns(D, B, n_out, n_out, idle)
+    if relu_below:
+        idle_k = _zero_columns(a_in, B, n_in, n_in, kidle)
+    if not _pays(n_out, n_in, n_out - idle_j, n_in - idle_k):
+        return False
+    if _any_nonfinite_rows(blk + 1, n_out, ld, n_in):
+        return False
+    if idle_k > 0:
+        if _any_nonfinite(D, B * n_out):
+            return False
+        for j in range(n_out):
+            t = _abs_max(blk + j * ld + 1, n_in)
+            wmax = t if t > wmax else wmax
+        if _abs_max(D, B * n_out) * wmax * n_out >= big / 2:
+            return False
+    m = _complement(idle, idle_j, n_out, alive)
+    mk = _complement(kidle, idle_k, n_in, kalive)
+    cdef floating* Wc = Dc + B * m
+    cdef floating* Ec = Wc + m * mk
+    if mk < n_in or m == 0:
+        memset(Dn, 0, B * n_in * sizeof(floating))
+    if m == 0 or mk == 0:
+        return True
+    for i in range(B):
+        for j in range(m):
+            Dc[i * m + j] = D[i * n_out + alive[j]]
+    for j in range(m):
+        wrow = blk + alive[j] * ld + 1
+        if mk < n_in:
+            for c in range(mk):
+                Wc[j * mk + c] = wrow[kalive[c]]
+        else:
+            memcpy(Wc + j * mk, wrow, n_in * sizeof(floating))
+    if mk < n_in:
+        # (column-major: Ec^T = Wc^T Dc^T, mk x B)
+        _gemm(c'N', c'N', <int> mk, <int> B, <int> m, <floating> 1.0, Wc, <int> mk,
+              Dc, <int> m, <floating> 0.0, Ec, <int> mk)
+        for i in range(B):
+            out = Dn + i * n_in
+            for c in range(mk):
+                out[kalive[c]] = Ec[i * mk + c]
+    else:
+        _gemm(c'N', c'N', <int> n_in, <int> B, <int> m, <floating> 1.0, Wc, <int> n_in,
+              Dc, <int> m, <floating> 0.0, Dn, <int> n_in)
+    return True
+
+
+cdef inline bint _any_nonfinite_rows(const floating* A, Py_ssize_t B, Py_ssize_t lda,
+                                     Py_ssize_t n) noexcept nogil:
+    """Whether any of the first n numbers of B rows lda apart is NaN or +-inf."""
+    cdef Py_ssize_t i
+    if lda == n:
+        return _any_nonfinite(A, B * n)
+    for i in range(B):
+        if _any_nonfinite(A + i * lda, n):
+            return True
+    return False
 
 
 def _skip_idle_neurons(enabled=None):
@@ -1125,20 +1290,21 @@ cdef inline void _weight_product(floating* dst, Py_ssize_t n_in, Py_ssize_t cols
                                  const floating* a_in, Py_ssize_t B, const floating* D,
                                  Py_ssize_t ldd, const floating* colsum, floating alpha,
                                  floating wbeta, floating bbeta, Py_ssize_t lo=0,
-                                 Py_ssize_t hi=-1, int* fin=NULL) noexcept nogil:
+                                 Py_ssize_t hi=-1, int* fin=NULL,
+                                 bint inputs=False) noexcept nogil:
     """For cols neurons of a layer whose rows (n_in + 1 apart: the bias, then the
     weights) start at dst, from their deltas D (B rows ldd apart) and inputs A:
         W := wbeta W + alpha D^T A,   b := bbeta b + alpha colsum.
     Inputs outside [lo, hi) (hi -1: n_in) are zero in every row (see _input_span):
     their products are not formed, their weights W := wbeta W (0 for wbeta 0); nor
-    are the products of neurons whose deltas are all zero (see _idle_product, and
-    fin there)."""
+    are the products of neurons whose deltas are all zero, nor with inputs those
+    of the inputs zero in every row (see _idle_product, and fin there)."""
     cdef Py_ssize_t j, k, ld = n_in + 1
     cdef floating* w
     if hi < 0:
         hi = n_in
     if hi > lo and not _idle_product(dst, n_in, cols, a_in, B, D, ldd, alpha, wbeta, lo, hi,
-                                     fin):
+                                     fin, inputs):
         _gemm(c'N', c'T', <int> (hi - lo), <int> cols, <int> B, alpha, a_in + lo, <int> n_in,
               D, <int> ldd, wbeta, dst + 1 + lo, <int> ld)
     if (lo > 0 or hi < n_in) and wbeta != 1:
@@ -1327,8 +1493,10 @@ cdef floating* _backward(Net* net, floating* P, const floating* X0, Py_ssize_t B
         a_in = X0 if l == 0 else _A(net, ws, l)
         if l > 0:
             # where several gradients flow into one node they add: D_{l-1} = D W
-            _gemm(c'N', c'N', <int> n_in, <int> B, <int> n_out, <floating> 1.0,
-                  blk + 1, <int> ld, D, <int> n_out, <floating> 0.0, Dn, <int> n_in)
+            if not _idle_delta_product(blk, n_in, n_out, D, B, Dn, a_in,
+                                       net.acts[l - 1] == RELU):
+                _gemm(c'N', c'N', <int> n_in, <int> B, <int> n_out, <floating> 1.0,
+                      blk + 1, <int> ld, D, <int> n_out, <floating> 0.0, Dn, <int> n_in)
             _mul_act_prime(Dn, a_in, B * n_in, net.acts[l - 1])
         if PSG != NULL:
             for i in range(B):
@@ -1357,7 +1525,7 @@ cdef floating* _backward(Net* net, floating* P, const floating* X0, Py_ssize_t B
                 if l == 0:
                     _input_span(a_in, B, n_in, D, n_out, &lo, &hi)
                 _weight_product(G + net.poff[l], n_in, n_out, a_in, B, D, n_out, colsum,
-                                alpha, wbeta, bbeta, lo, hi)
+                                alpha, wbeta, bbeta, lo, hi, NULL, l > 0)
         tmp = D
         D = Dn
         Dn = tmp
@@ -2409,10 +2577,11 @@ cdef void _split_step(Net* net, floating* P, const Data* d, const Py_ssize_t* id
             if direct:
                 _weight_product(P + net.poff[l] + c0 * ld, n_in, c1 - c0, a_in, B, D + c0,
                                 n_out, cs + c0, <floating> (-h.learning_rate * alpha),
-                                <floating> (1.0 - h.learning_rate * wd), 1, lo, hi)
+                                <floating> (1.0 - h.learning_rate * wd), 1, lo, hi, NULL,
+                                l > 0)
             else:
                 _weight_product(G + net.poff[l] + c0 * ld, n_in, c1 - c0, a_in, B, D + c0,
-                                n_out, cs + c0, alpha, 0, 0, lo, hi)
+                                n_out, cs + c0, alpha, 0, 0, lo, hi, NULL, l > 0)
         cs += n_out  # (each layer's sums apart: threads are at different layers here)
         D = Dn
     # every read of another thread's weights is behind the barriers: step this

@@ -389,14 +389,21 @@ def test_valid_kernel_calls_stay_inside_their_buffers(name, data):
         if name == "train_epoch" else None
     # (and on several threads, minibatches split by neurons however small the network)
     split = name == "train_epoch" and data.draw(st.booleans(), label="neuron split")
+    # (and backpropagation's products leaving out idle neurons and zero inputs
+    # however few the rows and inputs, where they pay)
+    idle = name in ("train_epoch", "loss_gradient", "per_sample_gradients") \
+        and data.draw(st.booleans(), label="idle neurons at any size")
     before = K._compact_sparse_gradient(mode)
     split_before = K._neuron_split(2**30, 1, None, 0) if split else None
+    idle_before = K._idle_thresholds(1, 1) if idle else None
     try:
         result, error, values = call(name, args, rng, regime)
     finally:
         K._compact_sparse_gradient(before)
         if split:
             K._neuron_split(*split_before)
+        if idle:
+            K._idle_thresholds(*idle_before)
     assert error is None, f"valid call refused: {error!r}"
     if name == "n_params":
         assert result == n_par(args["sizes"].data)

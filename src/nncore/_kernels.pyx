@@ -1061,10 +1061,11 @@ cdef Py_ssize_t _complement(const Py_ssize_t* idle, Py_ssize_t c, Py_ssize_t n,
 cdef inline bint _pays(Py_ssize_t rows, Py_ssize_t cols, Py_ssize_t m,
                        Py_ssize_t mk) noexcept nogil:
     """Whether a product over m of rows x mk of cols leaves out enough of a whole one
-    to pay for the copies around it.  Measured on the bundled digits padded to 28 x
-    28, 784-256-256-10, one thread: with 5-15% of the neurons idle, leaving them out
-    was 16% slower; the copies of the deltas, inputs and weights in and of the
-    product out cost about a tenth of the product each."""
+    to pay for the copies around it (of the deltas, inputs and weights in, of the
+    product out).  Measured on the bundled digits padded to 28 x 28,
+    784-256-256-10, one thread: where 5-15% of the neurons were idle, leaving them
+    out whatever their share made the fit 16% slower, the scans and copies 8% of
+    its profile."""
     return (rows * cols - m * mk) * 4 >= rows * cols
 
 
@@ -1140,20 +1141,24 @@ cdef bint _idle_product(floating* dst, Py_ssize_t n_in, Py_ssize_t cols,
     mk = _complement(kidle, idle_k, w, kalive)
     cdef floating* Gc = Dc + B * m
     cdef floating* Ac = Gc + m * mk
+    cdef const floating* Ds = D  # (the deltas themselves where none is left out)
+    cdef Py_ssize_t lds = ldd
     if m > 0 and mk > 0:
-        for i in range(B):
-            for k in range(m):
-                Dc[i * m + k] = D[i * ldd + alive[k]]
+        if m < cols:
+            for i in range(B):
+                for k in range(m):
+                    Dc[i * m + k] = D[i * ldd + alive[k]]
+            Ds, lds = Dc, m
         if mk < w:
             for i in range(B):
                 arow = a_in + i * n_in + lo
                 for c in range(mk):
                     Ac[i * mk + c] = arow[kalive[c]]
             _gemm(c'N', c'T', <int> mk, <int> m, <int> B, alpha, Ac, <int> mk,
-                  Dc, <int> m, <floating> 0.0, Gc, <int> mk)
+                  Ds, <int> lds, <floating> 0.0, Gc, <int> mk)
         else:
             _gemm(c'N', c'T', <int> w, <int> m, <int> B, alpha, a_in + lo, <int> n_in,
-                  Dc, <int> m, <floating> 0.0, Gc, <int> w)
+                  Ds, <int> lds, <floating> 0.0, Gc, <int> w)
     k = 0
     for j in range(cols):
         row = dst + j * ld + 1 + lo
@@ -1230,9 +1235,12 @@ cdef bint _idle_delta_product(const floating* blk, Py_ssize_t n_in, Py_ssize_t n
         memset(Dn, 0, B * n_in * sizeof(floating))
     if m == 0 or mk == 0:
         return True
-    for i in range(B):
-        for j in range(m):
-            Dc[i * m + j] = D[i * n_out + alive[j]]
+    cdef const floating* Ds = D  # (the deltas themselves where none is left out)
+    if m < n_out:
+        for i in range(B):
+            for j in range(m):
+                Dc[i * m + j] = D[i * n_out + alive[j]]
+        Ds = Dc
     for j in range(m):
         wrow = blk + alive[j] * ld + 1
         if mk < n_in:
@@ -1243,14 +1251,14 @@ cdef bint _idle_delta_product(const floating* blk, Py_ssize_t n_in, Py_ssize_t n
     if mk < n_in:
         # (column-major: Ec^T = Wc^T Dc^T, mk x B)
         _gemm(c'N', c'N', <int> mk, <int> B, <int> m, <floating> 1.0, Wc, <int> mk,
-              Dc, <int> m, <floating> 0.0, Ec, <int> mk)
+              Ds, <int> m, <floating> 0.0, Ec, <int> mk)
         for i in range(B):
             out = Dn + i * n_in
             for c in range(mk):
                 out[kalive[c]] = Ec[i * mk + c]
     else:
         _gemm(c'N', c'N', <int> n_in, <int> B, <int> m, <floating> 1.0, Wc, <int> n_in,
-              Dc, <int> m, <floating> 0.0, Dn, <int> n_in)
+              Ds, <int> m, <floating> 0.0, Dn, <int> n_in)
     return True
 
 

@@ -79,6 +79,16 @@ def _idle_case(dtype, sizes=(24, 20, 18, 3), n=40, seed=4):
     return net, ref, X, Y
 
 
+def _gradient(net, X, Y, on):
+    """net's gradient with idle neurons left out (on) or not, overflows quiet."""
+    before = _kernels._skip_idle_neurons(on)
+    try:
+        with np.errstate(all="ignore"):
+            return net.gradient(X, Y)
+    finally:
+        _kernels._skip_idle_neurons(before)
+
+
 def _dead(net, X, layer):
     """The neurons of hidden layer `layer` (1: the first) that are zero on every row."""
     A = X.astype(np.float64)
@@ -200,12 +210,7 @@ def test_an_infinite_input_of_idle_neurons_makes_nan(on, small_networks_skip):
     p[7 * ld0 + 1:8 * ld0] = 1e308
     p[20 * ld0 + np.arange(18) * ld1 + 1 + 7] = -1.0
     net.params[:] = p  # (in place: assigning params refuses what training may reach)
-    before = _kernels._skip_idle_neurons(on)
-    try:
-        with np.errstate(all="ignore"):
-            g = net.gradient(X, Y)
-    finally:
-        _kernels._skip_idle_neurons(before)
+    g = _gradient(net, X, Y, on)
     g1 = g[20 * ld0:20 * ld0 + 18 * ld1].reshape(18, ld1)
     assert np.isnan(g1[:, 1 + 7]).all()
     assert np.isfinite(np.delete(g1, 1 + 7, axis=1)).all()
@@ -234,12 +239,7 @@ def test_a_delta_overflowing_on_an_idle_input_makes_nan(on, small_networks_skip)
     the deltas are thousands: the first layer's neuron 0 gets NaN gradients."""
     net, X, Y = _mse_twin()
     net.params[20 * 25 + np.arange(18) * 21 + 1 + 0] = 1e304
-    before = _kernels._skip_idle_neurons(on)
-    try:
-        with np.errstate(all="ignore"):
-            g = net.gradient(X, Y)
-    finally:
-        _kernels._skip_idle_neurons(before)
+    g = _gradient(net, X, Y, on)
     g0 = g[:20 * 25].reshape(20, 25)
     assert np.isnan(g0[0, 1:]).all()
     assert np.isfinite(np.delete(g0, 0, axis=0)).all()
@@ -254,12 +254,7 @@ def test_an_infinite_weight_of_an_idle_neuron_makes_nan_below(on, small_networks
     net, X, Y = _mse_twin()
     net.params[10 * 25] = 50.0
     net.params[20 * 25 + 3 * 21 + 1 + 10] = -np.inf
-    before = _kernels._skip_idle_neurons(on)
-    try:
-        with np.errstate(all="ignore"):
-            g = net.gradient(X, Y)
-    finally:
-        _kernels._skip_idle_neurons(before)
+    g = _gradient(net, X, Y, on)
     g0 = g[:20 * 25].reshape(20, 25)
     assert np.isnan(g0[10]).all()
     assert np.isfinite(np.delete(g0, 10, axis=0)).all()

@@ -1011,9 +1011,10 @@ cdef inline void _affine_blas(const floating* blk, Py_ssize_t n_in, Py_ssize_t c
 
 
 cdef int _skip_idle = 1
-# Below these the copies and the scan cost about what the products they save would
-# (a product of B rows over w inputs is 2 B w operations a neuron; its copy, B + w
-# numbers); tests lower them to take small networks through it.
+# Below these the products are too small for the scans and copies to be worth
+# their calls (a product of B rows over w inputs is 2 B w operations a neuron, its
+# copies B + w numbers); chosen so, not measured.  Tests lower them to take small
+# networks through it.
 cdef Py_ssize_t _IDLE_MIN_ROWS = 16
 cdef Py_ssize_t _IDLE_MIN_INPUTS = 16
 
